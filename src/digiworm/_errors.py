@@ -34,13 +34,39 @@ class UnknownNameError(DigiwormError, ValueError):
         message = f"unknown {kind} {str(value)!r}"
         if self.suggestions:
             message += "; did you mean " + " or ".join(self.suggestions) + "?"
+        else:
+            message += "."
         if hint:
             message += f" {hint}"
         super().__init__(message)
 
 
-def suggest(value: str, valid: Iterable[str], n: int = 3, cutoff: float = 0.6) -> list[str]:
+def _osa_distance(a: str, b: str) -> int:
+    """Optimal-string-alignment edit distance: insertions, deletions, substitutions and
+    transpositions of adjacent characters each cost 1 (so ``AVLA`` is 1 from ``AVAL``)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
+def _bare(name: str) -> str:
+    return name.replace("-", "").replace("_", "").replace(".", "")
+
+
+def suggest(value: str, valid: Iterable[str], n: int = 3) -> list[str]:
     """Return up to ``n`` valid names closest to ``value``, ignoring case.
+
+    Candidates are shortlisted by :mod:`difflib` similarity, then ranked by edit distance
+    ignoring ``-``, ``_`` and ``.``, then by plain edit distance (transpositions count once),
+    preferring candidates of the same length.
 
     Parameters
     ----------
@@ -50,8 +76,6 @@ def suggest(value: str, valid: Iterable[str], n: int = 3, cutoff: float = 0.6) -
         Candidate names.
     n : int
         Maximum number of suggestions.
-    cutoff : float
-        Minimum :class:`difflib.SequenceMatcher` ratio in [0, 1] for a suggestion.
 
     Returns
     -------
@@ -61,10 +85,21 @@ def suggest(value: str, valid: Iterable[str], n: int = 3, cutoff: float = 0.6) -
     Examples
     --------
     >>> suggest("AVLA", ["AVAL", "AVAR", "AVBL", "RIML"])
-    ['AVAL', 'AVAR', 'AVBL']
+    ['AVAL', 'AVBL', 'AVAR']
     """
     by_upper: dict[str, str] = {}
     for name in valid:
         by_upper.setdefault(name.upper(), name)
-    matches = difflib.get_close_matches(value.upper(), list(by_upper), n=n, cutoff=cutoff)
-    return [by_upper[m] for m in matches]
+    target = value.upper()
+    shortlist = difflib.get_close_matches(target, list(by_upper), n=30, cutoff=0.4)
+    ranked = sorted(
+        shortlist,
+        key=lambda c: (
+            _osa_distance(_bare(target), _bare(c)),  # unc31 is closest to unc-31
+            _osa_distance(target, c),
+            abs(len(c) - len(target)),
+            -difflib.SequenceMatcher(None, target, c).ratio(),
+        ),
+    )
+    limit = max(2, len(target) // 2)
+    return [by_upper[c] for c in ranked if _osa_distance(target, c) <= limit][:n]

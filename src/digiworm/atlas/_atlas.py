@@ -77,7 +77,7 @@ class Atlas:
                 name,
                 _registry.source_paths(info),
                 _registry.builder(info, names),
-                info.builder_version,
+                f"{info.builder_version}+{_registry.parser_digest()}",
             )
             ds.attrs.update(
                 source=info.source, citation=info.citation, licence=info.licence,
@@ -275,7 +275,8 @@ class Atlas:
                     "measures": info.measures,
                     "neurons": _coverage(name, ds, self),
                     "version": info.version,
-                    "citation": info.citation,
+                    "citation": info.short_citation,
+                    "full_citation": info.citation,
                     "licence": info.licence,
                     "unmapped": ds.attrs.get("unmapped", ""),
                 }

@@ -84,8 +84,16 @@ def from_cect(path: Path, names: list[str], layers: dict[str, str]) -> xr.Datase
     for kind, cect_class in layers.items():
         matrix, dropped, missing = _reindex(mats[cect_class].T, nodes, names)
         ds[kind] = _dataarray(matrix, names, kind, dropped, missing)
-    ds.attrs["dropped_nodes"] = ",".join(dropped)
-    ds.attrs["not_in_dataset"] = ds[next(iter(layers))].attrs["not_in_dataset"]
+    return _with_coverage(ds, dropped)
+
+
+def _with_coverage(ds: xr.Dataset, dropped: list[str]) -> xr.Dataset:
+    first = ds[next(iter(ds.data_vars))].attrs
+    ds.attrs.update(
+        dropped_nodes=",".join(dropped),
+        not_in_dataset=first["not_in_dataset"],
+        n_mapped=first["n_mapped"],
+    )
     return ds
 
 
@@ -108,6 +116,4 @@ def from_wormneuroatlas(h5_path: Path, funatlas_path: Path, names: list[str]) ->
         for kind, key in (("chemical", "chem"), ("gap", "gap")):
             matrix, dropped, missing = _reindex(h5[key][:], ids, names)
             ds[kind] = _dataarray(matrix, names, kind, dropped, missing)
-    ds.attrs["dropped_nodes"] = ",".join(dropped)
-    ds.attrs["not_in_dataset"] = ds["chemical"].attrs["not_in_dataset"]
-    return ds
+    return _with_coverage(ds, dropped)

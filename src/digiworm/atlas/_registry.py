@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,8 +19,8 @@ __all__ = ["DATASETS", "CONNECTOMES", "EXTRASYNAPTIC", "DatasetInfo"]
 
 WNA = "wormneuroatlas"
 CECT = "cect"
-GPL3 = "GPL-3.0-or-later (wormneuroatlas package)"
-MIT = "MIT (cect package)"
+GPL3 = "GPL-3.0-or-later"
+MIT = "MIT"
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,11 @@ class DatasetInfo:
     builder_version: str = "1"
 
     @property
+    def short_citation(self) -> str:
+        """Author-year-journal form of :attr:`citation`, e.g. ``Cook et al. 2019 Nature``."""
+        return "; ".join(_short(c) for c in self.citation.split("; "))
+
+    @property
     def version(self) -> str:
         """Installed version of the package the data come from."""
         return f"{self.package} {package_version(self.package)}"
@@ -66,6 +74,13 @@ class DatasetInfo:
     def paths(self) -> list[Path]:
         """Absolute paths of the source files (raises if the package lacks one)."""
         return [package_file(self.package, f) for f in self.files]
+
+
+def _short(citation: str) -> str:
+    author = citation.split(" ", 1)[0]
+    year = re.search(r"\((\d{4})\)", citation)
+    journal = re.sub(r"\s+[\w-]+:[\w-]+$", "", citation.rsplit(". ", 1)[-1])
+    return f"{author} et al. {year.group(1) if year else ''} {journal}".strip()
 
 
 CITE = {
@@ -186,6 +201,22 @@ _NEURON_EXTRA_FILES = (
     ("wormneuroatlas", "data/journal.pcbi.1007974.s003.xlsx"),
     ("wormneuroatlas", "data/cengen.h5"),
 )
+
+
+_PARSER_MODULES = (
+    "_names.py", "_neurons.py", "_connectomes.py", "_extrasynaptic.py", "_expression.py",
+    "_functional.py", "_registry.py",
+)  # fmt: skip
+
+
+@functools.cache
+def parser_digest() -> str:
+    """Digest of digiworm's parser source files: editing a parser invalidates its cache."""
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for module in _PARSER_MODULES:
+        digest.update((here / module).read_bytes())
+    return digest.hexdigest()[:12]
 
 
 def source_paths(info: DatasetInfo) -> list[Path]:

@@ -1,0 +1,201 @@
+"""The ``digiworm`` command line: ``digiworm atlas | neuron NAME | gene NAME``.
+
+User errors (unknown neuron, gene, dataset, out-of-range option) exit with code 2 and one line
+on stderr naming the bad value and what would be valid; no tracebacks.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from ._errors import DigiwormError
+
+app = typer.Typer(
+    name="digiworm",
+    help="A digital C. elegans built bottom up: atlas, models, experiments.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+# tables are wide: outside a terminal (pipes, CI logs) render at 160 columns, not rich's 80
+console = Console(width=None if sys.stdout.isatty() else 160)
+err_console = Console(stderr=True, soft_wrap=True)
+
+ADULT_CONNECTOMES = ("cook2019", "white1986", "witvliet2021_8")
+
+
+def _user_errors(func):
+    """Turn digiworm's user-facing errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except DigiwormError as exc:
+            err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+            raise typer.Exit(code=2) from None
+
+    return wrapper
+
+
+def _atlas():
+    from . import atlas
+
+    return atlas.load()
+
+
+@app.callback()
+def _main(verbose: bool = typer.Option(False, "--verbose", "-v", help="Log cache activity.")):
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=err_console, show_time=False, show_path=False)],
+    )
+
+
+# -- digiworm atlas ---------------------------------------------------------------------------
+@app.command("atlas")
+@_user_errors
+def atlas_command(
+    report: Path | None = typer.Option(
+        None, "--report", help="Write an HTML report with figures into this folder."
+    ),
+):
+    """List every dataset: what it measures, neurons covered, version, citation, licence."""
+    atl = _atlas()
+    with console.status("loading the atlas (first run parses the data packages)…"):
+        events = atl.load_all()
+    table = Table(title="digiworm atlas: datasets", show_lines=False, expand=True)
+    for col, style in (
+        ("dataset", "bold cyan"), ("measures", ""), ("neurons", "green"),
+        ("version", "magenta"), ("citation", "dim"), ("licence", "dim"),
+    ):  # fmt: skip
+        table.add_column(col, style=style, overflow="fold")
+    cat = atl.catalogue()
+    for name, row in cat.iterrows():
+        table.add_row(
+            name, row.measures, row.neurons, row.version, row.citation, row.licence
+        )
+    console.print(table)
+    built = sum(e.status != "hit" for e in events)
+    seconds = sum(e.seconds for e in events)
+    rebuilt = [e for e in events if e.status == "rebuilt"]
+    console.print(
+        f"{len(events)} datasets loaded in {seconds:.2f} s ({built} parsed, "
+        f"{len(events) - built} from cache at {atl.cache.root})"
+    )
+    for e in rebuilt:
+        console.print(f"[yellow]rebuilt {e.name}:[/] {e.reason}")
+    if report is not None:
+        from .report import write_atlas_report
+
+        with console.status("drawing the atlas report…"):
+            path = write_atlas_report(atl, report)
+        console.print(f"report written to [bold]{path}[/]")
+
+
+# -- digiworm neuron --------------------------------------------------------------------------
+def _top(series, n: int, fmt: str = "{:g}") -> str:
+    series = series[series > 0].sort_values(ascending=False).head(n)
+    return ", ".join(f"{k} ({fmt.format(v)})" for k, v in series.items()) or "none"
+
+
+@app.command("neuron")
+@_user_errors
+def neuron_command(
+    name: str = typer.Argument(..., help="Neuron id, e.g. AVAL (case-insensitive)."),
+    top: int = typer.Option(6, "--top", min=1, max=50, help="Partners listed per row."),
+    threshold: int = typer.Option(2, "--threshold", help="CeNGEN threshold 1-4."),
+):
+    """A neuron card: identity, partners, peptides, channels, functional-atlas responses."""
+    from .atlas import check_threshold
+    from .report import neuron_card
+
+    check_threshold(threshold)
+    atl = _atlas()
+    canon = atl.neuron(name)
+    card = neuron_card(atl, canon, top=top, threshold=threshold)
+    console.rule(f"[bold]{canon}[/]  ({card['identity']['class']} class)")
+    ident = Table(show_header=False, box=None)
+    for k, v in card["identity"].items():
+        ident.add_row(f"[cyan]{k}[/]", str(v))
+    console.print(ident)
+    for section, rows in card["sections"].items():
+        t = Table(title=section, show_header=False, title_justify="left", box=None)
+        t.add_column(style="cyan", no_wrap=True)
+        t.add_column(overflow="fold")
+        for k, v in rows.items():
+            t.add_row(k, v)
+        console.print(t)
+
+
+# -- digiworm gene ----------------------------------------------------------------------------
+@app.command("gene")
+@_user_errors
+def gene_command(
+    name: str = typer.Argument(..., help="Gene name (e.g. shk-1) or WBGene id."),
+    threshold: int = typer.Option(2, "--threshold", help="CeNGEN threshold 1-4 for the list."),
+):
+    """Which neurons express a gene, at which CeNGEN threshold, and its role."""
+    from .atlas import THRESHOLDS, check_threshold
+
+    check_threshold(threshold)
+    atl = _atlas()
+    gene = atl.gene(name)
+    roles = atl.gene_roles
+    console.rule(f"[bold]{gene}[/]")
+    if gene in roles.index:
+        r = roles.loc[gene]
+        console.print(f"[cyan]role[/]: {r.role} ({r.family}; {r.category})")
+        if r.model_effect and r.model_effect != "none":
+            console.print(f"[cyan]model effect of a knockout[/]: {r.model_effect}")
+        console.print(f"[cyan]citation[/]: {r.citation}")
+    else:
+        console.print("[dim]no curated role in digiworm's gene table[/]")
+    counts = Table(title="neurons expressing it, by CeNGEN threshold", title_justify="left")
+    counts.add_column("threshold")
+    counts.add_column("neurons", justify="right")
+    counts.add_column("types", justify="right")
+    for th in THRESHOLDS:
+        expr = atl.expression(gene, th)
+        n_types = int((atl.expression_matrix(th).sel(gene=gene) > 0).sum())
+        label = {1: "1 liberal", 2: "2 medium", 3: "3 conservative", 4: "4 stringent"}[th]
+        counts.add_row(label, str(int((expr > 0).sum())), str(n_types))
+    console.print(counts)
+    expr = atl.expression(gene, threshold).to_series()
+    classes = atl.neurons["neuron_class"]
+    by_class = expr[expr > 0].groupby(classes).max().sort_values(ascending=False)
+    listing = Table(title=f"expressing classes at threshold {threshold} (TPM)", title_justify="left")
+    listing.add_column("class")
+    listing.add_column("TPM", justify="right")
+    listing.add_column("neurons")
+    for cls, tpm in by_class.items():
+        members = expr[(classes == cls) & (expr > 0)].index
+        listing.add_row(cls, f"{tpm:.1f}", ", ".join(members))
+    if by_class.empty:
+        console.print(f"not detected in any neuron at threshold {threshold}")
+    else:
+        console.print(listing)
+    _ = np  # numpy used by the card helpers through pandas
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``digiworm`` console script."""
+    try:
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:  # typer exits through SystemExit
+        return int(exc.code or 0)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
