@@ -1,8 +1,8 @@
 """The offline multimodal worm atlas: every dataset on one 302-neuron index, with provenance.
 
 >>> import digiworm
->>> atlas = digiworm.atlas.load()              # doctest: +SKIP
->>> atlas.neurons.loc["AVAL", "neuron_class"]  # doctest: +SKIP
+>>> atlas = digiworm.atlas.load()
+>>> atlas.neurons.loc["AVAL", "neuron_class"]
 'AVA'
 """
 

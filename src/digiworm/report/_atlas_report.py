@@ -72,8 +72,7 @@ def _fig_functional(atlas, order) -> bytes:
     off = ~np.eye(len(order), dtype=bool)
     vmax = np.nanpercentile(np.abs(dff[off]), 99)
     fig, ax = plt.subplots(figsize=(8.5, 7.5))
-    cmap = plt.get_cmap("RdBu_r").copy()
-    cmap.set_bad("#dddddd")
+    cmap = plt.get_cmap("RdBu_r").with_extremes(bad="#dddddd")
     im = ax.imshow(np.ma.masked_invalid(dff), cmap=cmap, vmin=-vmax, vmax=vmax,
                    interpolation="nearest")  # fmt: skip
     r, c = np.nonzero((q < 0.05) & off)
