@@ -42,8 +42,11 @@ class UnknownNameError(DigiwormError, ValueError):
 
 
 def _osa_distance(a: str, b: str) -> int:
-    """Optimal-string-alignment edit distance: insertions, deletions, substitutions and
-    transpositions of adjacent characters each cost 1 (so ``AVLA`` is 1 from ``AVAL``)."""
+    """Return the optimal-string-alignment edit distance between ``a`` and ``b``.
+
+    Insertions, deletions, substitutions and transpositions of adjacent characters each cost 1
+    (so ``AVLA`` is 1 from ``AVAL``).
+    """
     prev2: list[int] = []
     prev = list(range(len(b) + 1))
     for i in range(1, len(a) + 1):

@@ -11,7 +11,6 @@ import logging
 import sys
 from pathlib import Path
 
-import numpy as np
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
@@ -82,9 +81,7 @@ def atlas_command(
         table.add_column(col, style=style, overflow="fold")
     cat = atl.catalogue()
     for name, row in cat.iterrows():
-        table.add_row(
-            name, row.measures, row.neurons, row.version, row.citation, row.licence
-        )
+        table.add_row(name, row.measures, row.neurons, row.version, row.citation, row.licence)
     console.print(table)
     built = sum(e.status != "hit" for e in events)
     seconds = sum(e.seconds for e in events)
@@ -116,7 +113,7 @@ def neuron_command(
     top: int = typer.Option(6, "--top", min=1, max=50, help="Partners listed per row."),
     threshold: int = typer.Option(2, "--threshold", help="CeNGEN threshold 1-4."),
 ):
-    """A neuron card: identity, partners, peptides, channels, functional-atlas responses."""
+    """Show a neuron card: identity, partners, peptides, channels, measured responses."""
     from .atlas import check_threshold
     from .report import neuron_card
 
@@ -145,7 +142,7 @@ def gene_command(
     name: str = typer.Argument(..., help="Gene name (e.g. shk-1) or WBGene id."),
     threshold: int = typer.Option(2, "--threshold", help="CeNGEN threshold 1-4 for the list."),
 ):
-    """Which neurons express a gene, at which CeNGEN threshold, and its role."""
+    """Show which neurons express a gene, at which CeNGEN threshold, and its role."""
     from .atlas import THRESHOLDS, check_threshold
 
     check_threshold(threshold)
@@ -174,7 +171,9 @@ def gene_command(
     expr = atl.expression(gene, threshold).to_series()
     classes = atl.neurons["neuron_class"]
     by_class = expr[expr > 0].groupby(classes).max().sort_values(ascending=False)
-    listing = Table(title=f"expressing classes at threshold {threshold} (TPM)", title_justify="left")
+    listing = Table(
+        title=f"expressing classes at threshold {threshold} (TPM)", title_justify="left"
+    )
     listing.add_column("class")
     listing.add_column("TPM", justify="right")
     listing.add_column("neurons")
@@ -185,7 +184,6 @@ def gene_command(
         console.print(f"not detected in any neuron at threshold {threshold}")
     else:
         console.print(listing)
-    _ = np  # numpy used by the card helpers through pandas
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,7 +233,7 @@ class Atlas:
 
     @property
     def gene_roles(self) -> pd.DataFrame:
-        """digiworm's curated roles of neuronal genes (channels, receptors, innexins, …)."""
+        """Return digiworm's curated roles of neuronal genes (channels, receptors, innexins, …)."""
         return load_gene_roles()
 
     # -- functional atlas -----------------------------------------------------------------

@@ -63,7 +63,8 @@ def _dataarray(matrix: np.ndarray, names: list[str], kind: str, dropped, missing
 def cect_matrices(path: Path) -> tuple[list[str], dict[str, np.ndarray]]:
     """Read one cect JSON cache: its node names and ``[pre, post]`` matrices by synapse class."""
     data = json.loads(Path(path).read_text())
-    return list(data["nodes"]), {k: np.asarray(v, dtype=float) for k, v in data["connections"].items()}
+    mats = {k: np.asarray(v, dtype=float) for k, v in data["connections"].items()}
+    return list(data["nodes"]), mats
 
 
 def from_cect(path: Path, names: list[str], layers: dict[str, str]) -> xr.Dataset:

@@ -189,7 +189,7 @@ def build_functional(path: Path, names: list[str], strain: str) -> xr.Dataset:
 
 
 def kernel_dataarray(ds: xr.Dataset, t: np.ndarray) -> xr.DataArray:
-    """Evaluate the kernels of a functional-atlas Dataset on times ``t`` (s) → (resp, stim, time)."""
+    """Evaluate a functional-atlas Dataset's kernels at times ``t`` (s): (resp, stim, time)."""
     values = evaluate_kernels(
         ds["kernel_g"].values,
         ds["kernel_factor"].values,
