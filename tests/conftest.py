@@ -27,7 +27,7 @@ def _session_cache_dir():
 
 @pytest.fixture(scope="session")
 def atlas():
-    """One :class:`digiworm.atlas.Atlas` for the session (datasets build once, then stay in memory)."""
+    """One :class:`digiworm.atlas.Atlas` per session: datasets build once, then stay in memory."""
     import digiworm
 
     return digiworm.atlas.load()

@@ -175,17 +175,18 @@ def test_ripoll_sanchez_ranges_nested(atlas):
     for m in (short, mid, long_):
         assert m.shape == (302, 302)
         assert not np.isnan(m).any()
-    s, m, l = short > 0, mid > 0, long_ > 0
+    in_short, in_mid, in_long = short > 0, mid > 0, long_ > 0
     # a wider diffusion range only adds edges: short ⊆ mid ⊆ long, strictly
-    assert not (s & ~m).any()
-    assert not (m & ~l).any()
-    assert s.sum() < m.sum() < l.sum()
+    assert not (in_short & ~in_mid).any()
+    assert not (in_mid & ~in_long).any()
+    assert in_short.sum() < in_mid.sum() < in_long.sum()
     # and never lowers the number of peptide-GPCR pairs on an edge
     assert (short <= mid).all() and (mid <= long_).all()
 
 
 def test_bentley_monoamine_tyramine(atlas):
-    # RIM releases tyramine; ALM expresses lgc-55 (Bentley et al. 2016 edge RIML,ALML,tyramine,lgc-55)
+    # RIM releases tyramine; ALM expresses lgc-55 (Bentley et al. 2016 edge
+    # "RIML,ALML,tyramine,lgc-55")
     tyr = atlas.extrasynaptic("bentley_monoamine", ligand="tyramine")
     assert tyr.dims == ("post", "pre")
     assert tyr.sel(pre="RIML", post="ALML").item() > 0
@@ -333,10 +334,21 @@ def test_functional_matches_raw_h5(wt):
         ids = [x.decode() for x in h5["neuron_ids"][:]]
         raw_dff = h5["wt/dFF"][:]
         raw_q = h5["wt/q"][:]
+        raw_occ = h5["wt/occ1"][:]
     canon = [{"AWCOF": "AWCL", "AWCON": "AWCR"}.get(i, i) for i in ids]
     ours = wt["dff"].sel(responding=canon, stimulated=canon).values
     np.testing.assert_array_equal(ours, raw_dff)
     np.testing.assert_array_equal(wt["q"].sel(responding=canon, stimulated=canon).values, raw_q)
+    occ = wt["n_trials"].sel(responding=canon, stimulated=canon).values
+    np.testing.assert_array_equal(occ, raw_occ)
+    # the two AWC spellings land on the right cells: AWCOF(F) is AWCL, AWCON is AWCR
+    awcl, awcr = ids.index("AWCOF"), ids.index("AWCON")
+    np.testing.assert_array_equal(
+        wt["dff"].sel(responding="AWCL", stimulated=canon).values, raw_dff[awcl]
+    )
+    np.testing.assert_array_equal(
+        wt["dff"].sel(responding=canon, stimulated="AWCR").values, raw_dff[:, awcr]
+    )
 
 
 def test_dff_is_mean_of_trials(wt):

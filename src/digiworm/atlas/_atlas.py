@@ -83,6 +83,9 @@ class Atlas:
                 source=info.source, citation=info.citation, licence=info.licence,
                 version=info.version,
             )  # fmt: skip
+            for var in ds.variables.values():
+                # callers get views of the one in-memory copy: make in-place edits fail loudly
+                var.values.flags.writeable = False
             self.events.append(event)
             self._loaded[name] = ds
         return self._loaded[name]

@@ -9,6 +9,9 @@ Layout of the cache folder (``$DIGIWORM_CACHE_DIR``, else the platform's user ca
 * ``<name>.<key>.sha256`` — digest of that payload, written after it; an entry counts only
   when both exist and agree.
 
+A source file is re-hashed only when its size or modification time changes (as make and ccache
+do); a rewrite that keeps both is not noticed until the memo in ``sources.json`` is removed.
+
 ``key`` hashes the cache schema, the builder's version and every source file's content, so a
 changed source or builder makes a new key; the old entry is then *stale* and is replaced.
 Every write is atomic. A corrupt entry (digest mismatch, unreadable, payload without digest) is

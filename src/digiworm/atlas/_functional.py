@@ -91,7 +91,7 @@ def evaluate_kernels(
     out = np.full(start.shape + t.shape, np.nan)
     flat_start, flat_n = start.ravel(), nterms.ravel()
     have = flat_n > 0
-    if have.any():
+    if have.any() and t.size:
         s, n = flat_start[have], flat_n[have]
         order = np.argsort(s, kind="stable")
         s_sorted, n_sorted = s[order], n[order]
@@ -164,7 +164,15 @@ def build_functional(path: Path, names: list[str], strain: str) -> xr.Dataset:
                 trials,
                 {"units": "fractional dF/F per trial; NaN pads unequal trial counts"},
             ),
-            "n_trials": (dims, occ, {"units": "count (occ1)"}),
+            "n_trials": (
+                dims,
+                occ,
+                {
+                    "units": "count",
+                    "long_name": "occ1 of funatlas.h5: stimulations in which the pair was "
+                    "observed; dff_trials may hold fewer values (12% of wild-type pairs)",
+                },
+            ),
             "q": (dims, q, {"long_name": "FDR q of a response"}),
             "q_eq": (dims, q_eq, {"long_name": "q of a confident absence of response"}),
             "kernel_start": (dims, start),
