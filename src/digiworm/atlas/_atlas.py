@@ -172,6 +172,13 @@ class Atlas:
         valid = [str(x) for x in ds.ligand.values]
         return ds["by_ligand"].sel(ligand=_choose("ligand", ligand.lower(), valid))
 
+    def receptor_polarity(self) -> pd.DataFrame:
+        """Receptor genes per classical transmitter, polarity +1 excitatory / -1 inhibitory.
+
+        From Fenyves et al. 2020's receptor gene table; used by digiworm's synapse-sign rule.
+        """
+        return self.dataset("receptor_polarity").to_dataframe().reset_index(drop=True)
+
     def peptide_gpcr(self) -> pd.DataFrame:
         """Peptide–GPCR pairs with EC50 (Beets et al. 2023), one row per pair."""
         return self.dataset("peptide_gpcr").to_dataframe().reset_index(drop=True)

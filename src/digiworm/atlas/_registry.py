@@ -11,7 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from . import _connectomes, _expression, _extrasynaptic, _functional
+from . import _connectomes, _expression, _extrasynaptic, _functional, _polarity
 from ._neurons import build_neurons
 from ._sources import package_file, package_version
 
@@ -172,6 +172,9 @@ OTHER: dict[str, DatasetInfo] = {
     "peptide_gpcr": DatasetInfo(
         "peptide_gpcr", "table", "peptide-GPCR activation (EC50) pairs", CITE["beets"], GPL3,
         WNA, ("data/deorphanization_media_6.csv",)),
+    "receptor_polarity": DatasetInfo(
+        "receptor_polarity", "table", "receptor genes per transmitter, excitatory or inhibitory",
+        CITE["fenyves"], GPL3, WNA, ("data/journal.pcbi.1007974.s003.xlsx",)),
     "cengen": DatasetInfo(
         "cengen", "expression", "single-cell RNA-seq TPM, 128 neuron types x 13,669 genes, "
         "thresholds 1-4", CITE["cengen"], GPL3, WNA, ("data/cengen.h5",)),
@@ -190,6 +193,7 @@ DATASETS: dict[str, DatasetInfo] = {
     **CONNECTOMES,
     **EXTRASYNAPTIC,
     "peptide_gpcr": OTHER["peptide_gpcr"],
+    "receptor_polarity": OTHER["receptor_polarity"],
     "cengen": OTHER["cengen"],
     "funatlas_wt": OTHER["funatlas_wt"],
     "funatlas_unc31": OTHER["funatlas_unc31"],
@@ -205,7 +209,7 @@ _NEURON_EXTRA_FILES = (
 
 _PARSER_MODULES = (
     "_names.py", "_neurons.py", "_connectomes.py", "_extrasynaptic.py", "_expression.py",
-    "_functional.py", "_registry.py",
+    "_functional.py", "_registry.py", "_polarity.py",
 )  # fmt: skip
 
 
@@ -242,6 +246,8 @@ def builder(info: DatasetInfo, names: list[str] | None) -> Callable[[], xr.Datas
         return lambda: _extrasynaptic.bentley_network(paths[0], names)
     if info.name == "peptide_gpcr":
         return lambda: _extrasynaptic.peptide_gpcr_table(paths[0])
+    if info.name == "receptor_polarity":
+        return lambda: _polarity.build_receptor_polarity(paths[0])
     if info.name == "cengen":
         return lambda: _expression.build_expression(paths[0])
     if info.kind == "functional":

@@ -1,0 +1,165 @@
+r"""Identified linear dynamical model and the measured-kernel model.
+
+:class:`LinearModel` is the continuous-time linear system
+
+.. math:: \dot x = A x + B \odot u, \qquad y = x,
+
+whose state is read directly as ΔF/F (it is identified from imaging data, so no indicator
+model is applied). It is stepped exactly under a zero-order-hold input:
+:math:`x_{k+1} = e^{A\Delta t} x_k + A^{-1}(e^{A\Delta t} - I) B \odot u_k`, from one matrix
+exponential of the augmented system (Van Loan 1978).
+
+:class:`KernelModel` uses the Randi et al. 2023 response kernels as the simulator: the
+response of *i* to the activity :math:`u_j` of a stimulated neuron *j* is
+:math:`\sum_j \int_0^\infty h_{ij}(\tau) u_j(t-\tau)\, d\tau` with
+:math:`h_{ij}(t) = \sum_k c_k e^{-g_k t}`. Each exponential term is a first-order filter
+:math:`\dot y_k = -g_k y_k + c_k u_{j(k)}`, stepped exactly; a neuron's output is the sum of
+its terms plus its own input (the stimulated neuron shows the activity it is driven with).
+Pairs the atlas never measured contribute nothing (the model cannot know them).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import jax.scipy.linalg as jsl
+import numpy as np
+from jaxtyping import Array, Float, Int
+
+from ._base import AbstractModel
+
+__all__ = ["KernelModel", "LinearModel", "kernel_from_atlas"]
+
+
+class LinearModel(AbstractModel):
+    r"""Continuous linear model :math:`\dot x = A x + B \odot u` read out as ΔF/F.
+
+    Parameters
+    ----------
+    names : tuple of str
+        Neuron ids (n).
+    a_per_s : array (n, n)
+        System matrix, 1/s, ``[post, pre]``.
+    b_per_s : array (n,)
+        Input gain per neuron (ΔF/F per unit input per s).
+    """
+
+    names: tuple[str, ...] = eqx.field(static=True)
+    a_per_s: Float[Array, "n n"]
+    b_per_s: Float[Array, " n"]
+    output: ClassVar[str] = "dff"
+
+    def __check_init__(self):
+        n = len(self.names)
+        if self.a_per_s.shape[-2:] != (n, n) or self.b_per_s.shape[-1:] != (n,):
+            raise ValueError(
+                f"a_per_s must be ({n}, {n}) and b_per_s ({n},); got "
+                f"{self.a_per_s.shape} and {self.b_per_s.shape}"
+            )
+
+    def init_state(self) -> Float[Array, " n"]:
+        """Return rest, x = 0."""
+        return jnp.zeros(len(self.names), dtype=self.a_per_s.dtype)
+
+    def vector_field(self, t, y, u):
+        """Return :math:`A x + B \\odot u`."""
+        return self.a_per_s @ y + self.b_per_s * u
+
+    def readout(self, y):
+        """Return the state itself (ΔF/F)."""
+        return y
+
+    def discretize(self, dt: float) -> tuple[Float[Array, "n n"], Float[Array, " n n"]]:
+        """Return ``(Phi, Gamma)`` with ``x' = Phi x + Gamma (B ⊙ u)`` exact for held ``u``."""
+        n = self.a_per_s.shape[-1]
+        aug = jnp.zeros((2 * n, 2 * n), dtype=self.a_per_s.dtype)
+        aug = aug.at[:n, :n].set(self.a_per_s).at[:n, n:].set(jnp.eye(n, dtype=aug.dtype))
+        e = jsl.expm(aug * dt)
+        return e[:n, :n], e[:n, n:]
+
+    def stepper(self, dt, method: str = "exact"):
+        """Return the exact zero-order-hold step (``method`` is ignored: it is exact)."""
+        phi, gamma = self.discretize(dt)
+        return lambda t, y, u: phi @ y + gamma @ (self.b_per_s * u)
+
+
+class KernelModel(AbstractModel):
+    """The measured response kernels as a simulator (see module docstring).
+
+    Parameters
+    ----------
+    names : tuple of str
+        Neuron ids (n).
+    g_per_s, factor : array (term,)
+        Decay rate (1/s) and amplitude of every exponential term.
+    post, pre : int array (term,)
+        Responding and stimulated neuron index of each term.
+    """
+
+    names: tuple[str, ...] = eqx.field(static=True)
+    g_per_s: Float[Array, " term"]
+    factor: Float[Array, " term"]
+    post: Int[Array, " term"] = eqx.field(converter=jnp.asarray)
+    pre: Int[Array, " term"] = eqx.field(converter=jnp.asarray)
+    output: ClassVar[str] = "dff"
+
+    def init_state(self):
+        """Return rest: every filter at zero, and no input held."""
+        return jnp.zeros_like(self.g_per_s), jnp.zeros(len(self.names), self.g_per_s.dtype)
+
+    def vector_field(self, t, y, u):
+        """Return :math:`-g_k y_k + c_k u_{pre(k)}` (stiff: g reaches 10⁴ 1/s)."""
+        filters, _ = y
+        return -self.g_per_s * filters + self.factor * u[self.pre], jnp.zeros_like(u)
+
+    def readout(self, y):
+        """Return every neuron's ΔF/F: its summed filter outputs plus its own held input."""
+        filters, held = y
+        return jax.ops.segment_sum(filters, self.post, num_segments=len(self.names)) + held
+
+    def stepper(self, dt, method: str = "exact"):
+        """Return the exact zero-order-hold step of every exponential filter."""
+        rate = self.g_per_s * dt
+        decay = jnp.exp(-rate)
+        small = rate < 1e-6
+        gain = jnp.where(small, dt, -jnp.expm1(-rate) / jnp.where(small, 1.0, self.g_per_s))
+
+        def step(t, y, u):
+            filters, _ = y
+            return decay * filters + self.factor * gain * u[self.pre], u
+
+        return step
+
+
+def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelModel:
+    """Build a :class:`KernelModel` from the functional atlas's fitted kernels.
+
+    Only off-diagonal kernels are used (a stimulated neuron's own trace is its input).
+    Kernels have large cancelling factors: keep ``dtype`` float64 (needs ``jax_enable_x64``)
+    unless you have checked float32 against it.
+    """
+    fun = atlas.functional(strain, kernel_time_s=None)
+    start = fun["kernel_start"].to_numpy()
+    count = fun["kernel_nterms"].to_numpy()
+    g = fun["kernel_g"].to_numpy()
+    c = fun["kernel_factor"].to_numpy()
+    post, pre, idx = [], [], []
+    for i, j in zip(*np.nonzero(count)):
+        if i == j:
+            continue
+        k = np.arange(start[i, j], start[i, j] + count[i, j])
+        k = k[c[k] != 0]  # a lone [1, 0, 0, 0] row means h = 0
+        idx.append(k)
+        post.append(np.full(k.size, i))
+        pre.append(np.full(k.size, j))
+    idx = np.concatenate(idx)
+    return KernelModel(
+        names=tuple(atlas.names),
+        g_per_s=jnp.asarray(g[idx], dtype=dtype),
+        factor=jnp.asarray(c[idx], dtype=dtype),
+        post=np.concatenate(post).astype(np.int32),
+        pre=np.concatenate(pre).astype(np.int32),
+    )

@@ -1,0 +1,253 @@
+"""``simulate``: integrate a model under a protocol, batched over conditions (and models).
+
+One compiled function per shape runs every condition with ``jax.vmap``: a ``lax.scan`` over
+save points whose body scans the integration steps between them (checkpointed, so gradients
+through long simulations keep memory bounded). Activity models are read out through a calcium
+indicator; models identified from imaging (``output == "dff"``) are read out directly.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from .._errors import DigiwormError
+from ..models import METHODS, AbstractModel, CalciumIndicator, GCaMP6s
+from ._protocol import Noise, Protocol
+
+__all__ = ["rest_state", "simulate"]
+
+# largest stable lambda*dt on the negative real axis for each explicit method
+_STABILITY = {"euler": 2.0, "heun": 2.0, "rk4": 2.785}
+
+
+def _steps(total: float, step: float, what: str) -> int:
+    n = total / step
+    k = round(n)
+    if k < 1 or abs(n - k) > 1e-6 * max(1.0, n):
+        raise DigiwormError(f"{what}: {total:g} s is not a whole number of {step:g} s steps")
+    return int(k)
+
+
+def _check_finite_model(model: AbstractModel) -> None:
+    for leaf in jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array)):
+        if not bool(jnp.all(jnp.isfinite(leaf))):
+            raise DigiwormError(
+                f"{type(model).__name__} has NaN or infinite parameters; fix or rebuild the model"
+            )
+
+
+def _check_args(model, duration_s, dt_s, save_dt_s, method) -> tuple[int, int]:
+    for name, value in (("duration", duration_s), ("dt", dt_s), ("save_dt", save_dt_s)):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise DigiwormError(f"{name} must be a finite number of seconds > 0; got {value!r}")
+    if dt_s >= duration_s:
+        raise DigiwormError(f"dt ({dt_s:g} s) must be smaller than the duration ({duration_s:g} s)")
+    if save_dt_s < dt_s:
+        raise DigiwormError(f"save_dt ({save_dt_s:g} s) must be >= dt ({dt_s:g} s)")
+    if method not in METHODS and method != "exact":
+        raise DigiwormError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    n_inner = _steps(save_dt_s, dt_s, "save_dt")
+    n_save = _steps(duration_s, save_dt_s, "duration")
+    rate = model.max_rate()
+    if rate is not None and method in _STABILITY:
+        rate = float(rate)
+        limit = _STABILITY[method] / rate
+        if dt_s > limit:
+            raise DigiwormError(
+                f"dt = {dt_s:g} s is unstable for this model with method {method!r} (fastest "
+                f"rate {rate:.3g} 1/s); use dt <= {limit:.3g} s"
+            )
+    return n_save, n_inner
+
+
+def _indicator_step(ind: CalciumIndicator, c, a0, a1, dt):
+    """Heun step of the indicator with activity interpolated linearly over the step."""
+    k1 = ind.vector_field(0.0, c, a0)
+    mid = jax.tree_util.tree_map(lambda x, k: x + dt * k, c, k1)
+    k2 = ind.vector_field(0.0, mid, a1)
+    return jax.tree_util.tree_map(lambda x, p, q: x + 0.5 * dt * (p + q), c, k1, k2)
+
+
+def rest_state(model: AbstractModel, dt_s: float = 0.01, settle_s: float = 30.0, method="heun"):
+    """Return the model's state after ``settle_s`` seconds without input, from ``init_state``."""
+    step = model.stepper(dt_s, method)
+    n = max(1, round(settle_s / dt_s))
+    zero = jnp.zeros(model.n_neurons, dtype=jnp.result_type(float))
+
+    @eqx.filter_jit
+    def run(model, y0):
+        def body(y, k):
+            return step(k * dt_s, y, zero), None
+
+        return jax.lax.scan(body, y0, jnp.arange(n))[0]
+
+    return run(model, model.init_state())
+
+
+def _condition(model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save, n_inner, dt):
+    """Simulate one condition; return (readout, dff, stimulus) at every save point."""
+    n = model.n_neurons
+
+    def one_step(carry, k):
+        y, c, eta = carry
+        t = k * dt
+        u = Protocol.drive(amp, onset, dur, t, dt)
+        if noise is not None:
+            z = jax.random.normal(jax.random.fold_in(key, k), (n,), dtype=u.dtype)
+            eta = noise.step(eta, z, dt)
+            u = u + eta
+        y_new = step(t, y, u)
+        if ind is not None:
+            c = _indicator_step(ind, c, model.readout(y), model.readout(y_new), dt)
+        return (y_new, c, eta), u
+
+    @jax.checkpoint
+    def block(carry, b):
+        carry, u = jax.lax.scan(one_step, carry, b * n_inner + jnp.arange(n_inner))
+        return carry, u[-1]
+
+    def record(carry, u_last, t):
+        y, c, _ = carry
+        out = model.readout(y)
+        dff = out if ind is None else ind.dff(c[1], f0, t)
+        return out, dff, u_last
+
+    eta0 = jnp.zeros(n, dtype=amp.dtype)
+    carry0 = (y0, c0, eta0)
+
+    def outer(carry, b):
+        carry, u_last = block(carry, b)
+        return carry, record(carry, u_last, (b + 1) * n_inner * dt)
+
+    _, recs = jax.lax.scan(outer, carry0, jnp.arange(n_save))
+    first = record(carry0, jnp.zeros(n, dtype=amp.dtype), 0.0)
+    return tuple(jnp.concatenate([f[None], r]) for f, r in zip(first, recs))
+
+
+@eqx.filter_jit
+def _run(model, protocol: Protocol, ind, noise, y0, keys, n_save, n_inner, dt, method):
+    step = model.stepper(dt, method)
+    if ind is not None:
+        rest_activity = model.readout(y0)
+        c0 = ind.init(jnp.nan_to_num(rest_activity))
+        f0 = c0[1]
+    else:
+        c0 = f0 = None
+
+    def per_condition(amp, onset, dur, key):
+        return _condition(
+            model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save, n_inner, dt
+        )
+
+    return jax.vmap(per_condition)(protocol.amplitude, protocol.onset_s, protocol.duration_s, keys)
+
+
+def simulate(
+    model: AbstractModel,
+    protocol: Protocol,
+    duration_s: float,
+    dt_s: float = 0.01,
+    *,
+    save_dt_s: float = 0.5,
+    method: str = "heun",
+    indicator: CalciumIndicator | str | None = "auto",
+    noise: Noise | None = None,
+    key: jax.Array | None = None,
+    settle_s: float = 30.0,
+) -> xr.Dataset:
+    """Simulate ``model`` under every condition of ``protocol``.
+
+    Parameters
+    ----------
+    model : AbstractModel
+        Graded network, linear or kernel model (one unbatched model).
+    protocol : Protocol
+        Conditions to run (vmapped).
+    duration_s : float
+        Simulated time after rest, s.
+    dt_s : float
+        Integration step, s (must divide ``save_dt_s``).
+    save_dt_s : float
+        Sampling interval of the output, s (default 0.5 s, the atlas's imaging volume period).
+    method : {"heun", "euler", "rk4"}
+        Explicit fixed-step method for nonlinear models (linear models step exactly).
+    indicator : CalciumIndicator, "auto" or None
+        Indicator for activity models (``"auto"`` = GCaMP6s); must be None for ΔF/F models.
+    noise : Noise, optional
+        Ornstein–Uhlenbeck input for spontaneous activity (needs ``key``).
+    key : jax.random.PRNGKey, optional
+        Seed; the result is deterministic given it.
+    settle_s : float
+        Time run without input before ``t = 0`` to reach rest (activity models).
+
+    Returns
+    -------
+    xarray.Dataset, dims (condition, time, neuron)
+        ``dff`` (fractional ΔF/F as imaged), ``stimulus`` (input at each sample) and, for
+        activity models, ``activity`` (the model's readout in [0, 1]). NaN = ablated neuron.
+
+    Raises
+    ------
+    DigiwormError
+        For a non-positive or non-finite duration/dt, dt >= duration, a dt the model cannot
+        integrate stably, NaN parameters, or noise without a key.
+    """
+    if not isinstance(model, AbstractModel):
+        raise DigiwormError(f"model must be a digiworm model; got {type(model).__name__}")
+    if protocol.amplitude.shape[1] != model.n_neurons:
+        raise DigiwormError(
+            f"protocol drives {protocol.amplitude.shape[1]} neurons but the model has "
+            f"{model.n_neurons}"
+        )
+    if model.output == "dff":
+        method = "exact"
+    n_save, n_inner = _check_args(model, duration_s, dt_s, save_dt_s, method)
+    _check_finite_model(model)
+    if indicator == "auto":
+        indicator = GCaMP6s() if model.output == "activity" else None
+    if indicator is not None and model.output != "activity":
+        raise DigiwormError(f"{type(model).__name__} already outputs dF/F; use indicator=None")
+    if noise is not None and key is None:
+        raise DigiwormError("noise needs an explicit key=jax.random.PRNGKey(seed)")
+    keys = jax.random.split(
+        key if key is not None else jax.random.PRNGKey(0), protocol.n_conditions
+    )
+    y0 = (
+        rest_state(model, dt_s, settle_s, method if method != "exact" else "heun")
+        if model.output == "activity"
+        else model.init_state()
+    )
+    out, dff, stim = _run(
+        model, protocol, indicator, noise, y0, keys, n_save, n_inner, dt_s, method
+    )
+    coords = {
+        "condition": list(protocol.labels),
+        "time": np.arange(n_save + 1) * save_dt_s,
+        "neuron": list(model.names),
+    }
+    dims = ("condition", "time", "neuron")
+    data = {
+        "dff": (dims, np.asarray(dff), {"units": "fractional dF/F"}),
+        "stimulus": (dims, np.asarray(stim), {"units": "model input (mV for graded)"}),
+    }
+    if model.output == "activity":
+        data["activity"] = (dims, np.asarray(out), {"units": "activity phi(V) in [0, 1]"})
+    ds = xr.Dataset(data, coords=coords)
+    ds["time"].attrs["units"] = "s"
+    ds.attrs.update(
+        model=type(model).__name__,
+        dt_s=dt_s,
+        save_dt_s=save_dt_s,
+        method=method,
+        indicator="none" if indicator is None else "GCaMP6s-like (CalciumIndicator)",
+        noise="none"
+        if noise is None
+        else f"OU sigma={float(noise.sigma):g}, tau={float(noise.tau_s):g} s",
+    )
+    return ds
