@@ -1,5 +1,7 @@
-"""Whole-brain models: graded connectome network, identified linear and kernel models, and the
-calcium-indicator forward model. Each is an equinox Module acting on one unbatched example.
+"""Whole-brain models and the calcium-indicator forward model.
+
+Graded connectome network, identified linear and kernel models; each is an equinox Module
+acting on one unbatched example.
 """
 
 from ._base import METHODS, AbstractModel, rk_step

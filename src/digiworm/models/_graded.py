@@ -114,7 +114,7 @@ class GradedNetwork(AbstractModel):
 
     # -- the model ---------------------------------------------------------------------------
     def activation(self, v_mV: Float[Array, " n"]) -> Float[Array, " n"]:
-        """Return :math:`\\phi(V)`, the graded release / activity in [0, 1]."""
+        r"""Return :math:`\phi(V)`, the graded release / activity in [0, 1]."""
         return jax.nn.sigmoid(self.beta_per_mV * (v_mV - self.v_th_mV))
 
     def currents(self, y: GradedState) -> dict[str, Float[Array, " n"]]:
@@ -142,7 +142,7 @@ class GradedNetwork(AbstractModel):
         return GradedState(self.v_rest_mV, s, phi)
 
     def readout(self, y: GradedState) -> Float[Array, " n"]:
-        """Return activity :math:`\\phi(V)`; NaN for ablated neurons."""
+        r"""Return activity :math:`\phi(V)`; NaN for ablated neurons."""
         return jnp.where(self.alive, self.activation(y.v_mV), jnp.nan)
 
     def max_rate(self):

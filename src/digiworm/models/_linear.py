@@ -65,7 +65,7 @@ class LinearModel(AbstractModel):
         return jnp.zeros(len(self.names), dtype=self.a_per_s.dtype)
 
     def vector_field(self, t, y, u):
-        """Return :math:`A x + B \\odot u`."""
+        r"""Return :math:`A x + B \odot u`."""
         return self.a_per_s @ y + self.b_per_s * u
 
     def readout(self, y):
