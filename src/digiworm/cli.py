@@ -186,6 +186,69 @@ def gene_command(
         console.print(listing)
 
 
+# -- digiworm simulate -----------------------------------------------------------------------
+def _split(values: list[str]) -> tuple[str, ...]:
+    return tuple(x.strip() for v in values for x in v.split(",") if x.strip())
+
+
+@app.command("simulate")
+@_user_errors
+def simulate_command(
+    model: str = typer.Option(
+        "graded", "--model", help="graded | linear | kernel | path of a saved model."
+    ),
+    stimulate: list[str] = typer.Option(
+        [], "--stimulate", help="Neurons to stimulate, e.g. AVAL,AVAR."
+    ),
+    duration: float = typer.Option(30.0, "--duration", help="Simulated time, s."),
+    dt: float = typer.Option(0.02, "--dt", help="Integration step, s."),
+    amplitude: float | None = typer.Option(
+        None, "--amplitude", help="Drive (graded: mV, default 40; linear/kernel: default 1)."
+    ),
+    onset: float = typer.Option(5.0, "--onset", help="Stimulus onset, s."),
+    pulse: float = typer.Option(0.5, "--pulse", help="Stimulus length, s."),
+    ablate: list[str] = typer.Option([], "--ablate", help="Neurons to ablate, e.g. RIML,RIMR."),
+    knockout: list[str] = typer.Option([], "--knockout", help="Genes to knock out, e.g. unc-31."),
+    drug: list[str] = typer.Option([], "--drug", help="NAME:DOSE_uM, e.g. aldicarb:1000."),
+    connectome: str = typer.Option("cook2019", "--connectome", help="Anatomical connectome."),
+    spontaneous: bool = typer.Option(False, "--spontaneous", help="Noise-driven activity."),
+    seed: int | None = typer.Option(None, "--seed", help="Random seed (needed with noise)."),
+    atlas_mode: bool = typer.Option(
+        False, "--atlas", help="Stimulate every neuron in turn: the in-silico atlas."
+    ),
+    out: Path = typer.Option(..., "--out", help="Output NetCDF file (.nc)."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw a figure (.png or .svg)."),
+):
+    """Simulate the worm: stimulate, ablate, knock out genes, apply drugs; write NetCDF."""
+    from ._simulate_cmd import (
+        SimulationRequest,
+        check_output_path,
+        parse_drug,
+        plot_traces,
+        run_request,
+        write_netcdf,
+    )
+
+    out = check_output_path(out, (".nc",))
+    if plot is not None:
+        plot = check_output_path(plot, (".png", ".svg"))
+    req = SimulationRequest(
+        model=model, stimulate=_split(stimulate), duration_s=duration, dt_s=dt,
+        amplitude=amplitude, onset_s=onset, pulse_s=pulse, ablate=_split(ablate),
+        knockout=_split(knockout), drugs=tuple(parse_drug(d) for d in _split(drug)),
+        connectome=connectome, spontaneous=spontaneous, seed=seed, atlas_mode=atlas_mode,
+    )  # fmt: skip
+    atl = _atlas()
+    req.check(atl)
+    with console.status("simulating (the first run compiles the model)…"):
+        ds = run_request(req, atl, progress=False)
+    write_netcdf(ds, out)
+    console.print(f"wrote [bold]{out}[/] ({', '.join(f'{k}={v}' for k, v in ds.sizes.items())})")
+    if plot is not None:
+        plot_traces(ds, plot)
+        console.print(f"figure [bold]{plot}[/]")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digiworm`` console script."""
     try:

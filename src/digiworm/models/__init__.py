@@ -5,9 +5,10 @@ acting on one unbatched example.
 """
 
 from ._base import METHODS, AbstractModel, rk_step
-from ._graded import GradedNetwork, GradedState, graded_from_atlas
+from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s
-from ._linear import KernelModel, LinearModel, kernel_from_atlas
+from ._io import load_model, save_model
+from ._linear import KernelModel, LinearModel, kernel_from_atlas, linear_from_atlas
 from ._signs import classical_transmitters, synapse_signs
 
 __all__ = [
@@ -20,8 +21,12 @@ __all__ = [
     "KernelModel",
     "LinearModel",
     "classical_transmitters",
+    "connectome_arrays",
     "graded_from_atlas",
     "kernel_from_atlas",
+    "linear_from_atlas",
+    "load_model",
     "rk_step",
+    "save_model",
     "synapse_signs",
 ]

@@ -25,8 +25,8 @@ neurons. Matrices are ``[post, pre]``. Activity for the calcium indicator is
 Default constants (Kunert, Shlizerman & Kutz 2014, PLoS Comput Biol 10:e1003484): membrane
 time constant 0.1 s (C = 1 pF, leak 10 pS), rest −35 mV, excitatory reversal 0 mV, inhibitory
 −48 mV, :math:`a_r` = 1 s⁻¹, :math:`a_d` = 5 s⁻¹, :math:`\beta` = 0.125 mV⁻¹. The activation
-midpoint sits 10 mV above rest (φ = 0.22 at rest), so neurons release little until depolarised
-(digiworm's choice; Kunert et al. place it at each neuron's network equilibrium). The per-synapse
+midpoint sits 20 mV above rest (φ = 0.076 at rest), so neurons release little until
+depolarised (digiworm's choice; Kunert et al. place it at each neuron's network equilibrium). The per-synapse
 conductance scales and the peptide gain are *uncalibrated defaults* meant to be identified
 from data (``digiworm fit``), chosen small enough that the network is stable and not stiff
 (Kunert's 100 pS per synapse is 10× the leak and makes the system stiff).
@@ -45,7 +45,7 @@ from jaxtyping import Array, Bool, Float
 from ._base import AbstractModel
 from ._signs import classical_transmitters, synapse_signs
 
-__all__ = ["GradedNetwork", "GradedState", "graded_from_atlas"]
+__all__ = ["GradedNetwork", "GradedState", "connectome_arrays", "graded_from_atlas"]
 
 E_EXC_MV = 0.0
 E_INH_MV = -48.0
@@ -82,6 +82,8 @@ class GradedNetwork(AbstractModel):
         Tonic conductance (relative to leak) and its reversal (mV), e.g. from a drug.
     alive : bool array (n,)
         False for ablated neurons (their output is reported as NaN).
+    connectome_source, peptide_source : str
+        Atlas datasets the synapses and the peptide layer were built from (provenance).
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -99,6 +101,8 @@ class GradedNetwork(AbstractModel):
     g_tonic: Float[Array, " n"]
     e_tonic_mV: Float[Array, " n"]
     alive: Bool[Array, " n"]
+    connectome_source: str = eqx.field(static=True, default="")
+    peptide_source: str | None = eqx.field(static=True, default=None)
     output: ClassVar[str] = "activity"
 
     def __check_init__(self):
@@ -174,13 +178,33 @@ def _receptor_evidence(atlas, names, threshold: int) -> dict[str, np.ndarray]:
     return evidence
 
 
+def connectome_arrays(atlas, connectome: str = "cook2019", threshold: int = 2):
+    """Return ``(chem, gap, sign)`` ``[post, pre]`` arrays on the atlas's neuron order.
+
+    Counts of neurons a reconstruction does not cover are 0; ``gap`` is symmetric with a zero
+    diagonal; ``sign`` is ±1 from the receptor-expression rule (:mod:`._signs`).
+    """
+    names = tuple(atlas.names)
+    chem = np.nan_to_num(atlas.connectome(connectome, "chemical").to_numpy(), nan=0.0)
+    gap = np.nan_to_num(atlas.connectome(connectome, "gap").to_numpy(), nan=0.0)
+    np.fill_diagonal(gap, 0.0)
+    gap = 0.5 * (gap + gap.T)  # sources are symmetric; guard against rounding
+    neurons = atlas.neurons.loc[list(names)]
+    transmitters = [
+        classical_transmitters(w, f)
+        for w, f in zip(neurons["transmitter"], neurons["transmitter_fenyves"])
+    ]
+    signs = synapse_signs(transmitters, _receptor_evidence(atlas, names, threshold))
+    return chem, gap, signs
+
+
 def graded_from_atlas(
     atlas,
     connectome: str = "cook2019",
     peptides: str | None = "ripoll_sanchez_short",
     *,
     gap_per_junction: float = 0.001,
-    chem_per_synapse: float = 0.05,
+    chem_per_synapse: float = 0.02,
     pep_per_pair_mV: float = 0.01,
     tau_m_s: float = 0.1,
     tau_pep_s: float = 2.0,
@@ -214,16 +238,7 @@ def graded_from_atlas(
     threshold = check_threshold(threshold)
     names = tuple(atlas.names)
     n = len(names)
-    chem = np.nan_to_num(atlas.connectome(connectome, "chemical").to_numpy(), nan=0.0)
-    gap = np.nan_to_num(atlas.connectome(connectome, "gap").to_numpy(), nan=0.0)
-    np.fill_diagonal(gap, 0.0)
-    gap = 0.5 * (gap + gap.T)  # sources are symmetric; guard against rounding
-    neurons = atlas.neurons.loc[list(names)]
-    transmitters = [
-        classical_transmitters(w, f)
-        for w, f in zip(neurons["transmitter"], neurons["transmitter_fenyves"])
-    ]
-    signs = synapse_signs(transmitters, _receptor_evidence(atlas, names, threshold))
+    chem, gap, signs = connectome_arrays(atlas, connectome, threshold)
     e_chem = np.where(signs > 0, E_EXC_MV, E_INH_MV)
     if peptides is None:
         pep = np.zeros((n, n))
@@ -241,7 +256,7 @@ def graded_from_atlas(
         w_pep_mV=arr(pep_per_pair_mV * pep),
         tau_m_s=arr(np.full(n, tau_m_s)),
         v_rest_mV=arr(np.full(n, -35.0)),
-        v_th_mV=arr(np.full(n, -25.0)),
+        v_th_mV=arr(np.full(n, -15.0)),
         tau_pep_s=arr(tau_pep_s),
         a_r_per_s=arr(1.0),
         a_d_per_s=arr(5.0),
@@ -249,4 +264,6 @@ def graded_from_atlas(
         g_tonic=arr(np.zeros(n)),
         e_tonic_mV=arr(np.zeros(n)),
         alive=jnp.ones(n, dtype=bool),
+        connectome_source=connectome,
+        peptide_source=peptides,
     )

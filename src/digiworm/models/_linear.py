@@ -31,7 +31,7 @@ from jaxtyping import Array, Float, Int
 
 from ._base import AbstractModel
 
-__all__ = ["KernelModel", "LinearModel", "kernel_from_atlas"]
+__all__ = ["KernelModel", "LinearModel", "kernel_from_atlas", "linear_from_atlas"]
 
 
 class LinearModel(AbstractModel):
@@ -132,6 +132,38 @@ class KernelModel(AbstractModel):
             return decay * filters + self.factor * gain * u[self.pre], u
 
         return step
+
+
+def linear_from_atlas(
+    atlas,
+    connectome: str = "cook2019",
+    *,
+    tau_s: float = 1.0,
+    spectral_radius: float = 0.8,
+    input_gain: float = 1.0,
+    dtype=jnp.float32,
+) -> LinearModel:
+    r"""Build the connectome's linear model :math:`\tau \dot x = -x + W x + b\,u`.
+
+    ``W`` is the signed connectome (chemical counts with the receptor-rule sign, plus gap
+    junctions as positive coupling), scaled so its spectral radius is ``spectral_radius`` < 1
+    (a stable network). It is the anatomy-only linear baseline; ``digiworm fit`` identifies a
+    linear model from the data instead.
+    """
+    from ._graded import connectome_arrays
+
+    if not 0 <= spectral_radius < 1:
+        raise ValueError(f"spectral_radius must be in [0, 1) for stability; got {spectral_radius}")
+    chem, gap, sign = connectome_arrays(atlas, connectome)
+    w = chem * sign + gap
+    radius = np.max(np.abs(np.linalg.eigvals(w)))
+    w = w * (spectral_radius / radius) if radius > 0 else w
+    n = w.shape[0]
+    return LinearModel(
+        names=tuple(atlas.names),
+        a_per_s=jnp.asarray((w - np.eye(n)) / tau_s, dtype=dtype),
+        b_per_s=jnp.asarray(np.full(n, input_gain / tau_s), dtype=dtype),
+    )
 
 
 def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelModel:

@@ -1,0 +1,671 @@
+"""Graded network: digiworm vs the same equations in scipy ``solve_ivp`` and Brian2.
+
+Simulates the 302-neuron graded network (Cook 2019 + short-range peptides, digiworm's
+defaults) for one optogenetic condition (AVAL, 40 mV, 0.5 s pulse at t = 1 s) and compares
+wall time per simulated second per condition at matched accuracy. Accuracy is the max
+|Δ activity| (activity = φ(V)) over all neurons at the 0.5 s sample times against a fine
+float64 reference (scipy Radau, rtol 1e-10, analytic Jacobian), cross-checked against scipy
+DOP853 (rtol 1e-12), digiworm RK4 at dt = 1e-4 s in float32 (its default dtype) and, in a
+child process with JAX_ENABLE_X64, in float64.
+
+Every tool starts from the same rest state: the network's fixed point found by Newton's method
+in NumPy (float64). digiworm computes its own rest inside ``simulate`` by running ``settle_s``
+seconds without input; ``settle_s`` is set long enough (40 s, slowest mode ≈ 0.45 s⁻¹) that it
+lands on the same fixed point, and the script checks the t = 0 activities agree to 1e-6.
+
+Timing: each setting is run once to warm up (JIT compile / Cython code generation, reported as
+``first_call_s``) and then ``--repeat`` times; the median is reported. digiworm's ``simulate``
+is timed end to end (including its rest computation) and, in ``integration_per_sim_s``, with
+the separately timed ``rest_state`` call subtracted. Speed ratios pick, for each peer row, the
+cheapest digiworm row whose error is ≤ the peer's.
+
+    python benchmarks/graded_peers.py [--quick] [--out benchmarks/results/graded_peers.json]
+
+Needs Brian2 (``pip install "brian2>=2.9"``, numpy < 2.4); without it those rows are skipped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+STIM = "AVAL"
+AMP_MV = 40.0
+ONSET_S = 1.0
+PULSE_S = 0.5
+SAVE_DT_S = 0.5
+SETTLE_S = 40.0
+REF_DT_S = 1e-4
+
+
+# -- the equations in NumPy (what a user would write for solve_ivp) ----------------------------
+class NumpyGraded:
+    """The graded network's right-hand side with dense (n, n) float64 matrices."""
+
+    def __init__(self, model):
+        def f(x):
+            return np.asarray(x, dtype=np.float64)
+
+        self.n = n = model.n_neurons
+        self.g_gap = f(model.g_gap)
+        self.g_chem = f(model.g_chem)
+        self.e_chem = f(model.e_chem_mV)
+        self.w_pep = f(model.w_pep_mV)
+        self.tau = f(model.tau_m_s)
+        self.v_rest = f(model.v_rest_mV)
+        self.v_th = f(model.v_th_mV)
+        self.tau_pep = float(model.tau_pep_s)
+        self.a_r = float(model.a_r_per_s)
+        self.a_d = float(model.a_d_per_s)
+        self.beta = float(model.beta_per_mV)
+        self.g_tonic = f(model.g_tonic)
+        self.e_tonic = f(model.e_tonic_mV)
+        self.gap_sum = self.g_gap.sum(1)
+        self.chem_e = self.g_chem * self.e_chem
+        y = model.init_state()
+        self.y_init = np.concatenate([f(y.v_mV), f(y.s), f(y.p)])
+        assert self.y_init.shape == (3 * n,)
+
+    def phi(self, v):
+        return 1.0 / (1.0 + np.exp(-self.beta * (v - self.v_th)))
+
+    def rhs(self, t, y, u):
+        n = self.n
+        v, s, p = y[:n], y[n : 2 * n], y[2 * n :]
+        phi = self.phi(v)
+        dv = (
+            self.v_rest
+            - v
+            + self.g_gap @ v
+            - self.gap_sum * v
+            + self.chem_e @ s
+            - (self.g_chem @ s) * v
+            + self.w_pep @ p
+            + self.g_tonic * (self.e_tonic - v)
+            + u
+        ) / self.tau
+        ds = self.a_r * phi * (1.0 - s) - self.a_d * s
+        dp = (phi - p) / self.tau_pep
+        return np.concatenate([dv, ds, dp])
+
+    def jac(self, t, y, u=None):
+        n = self.n
+        v, s = y[:n], y[n : 2 * n]
+        phi = self.phi(v)
+        dphi = self.beta * phi * (1.0 - phi)
+        j = np.zeros((3 * n, 3 * n))
+        idx = np.arange(n)
+        j[:n, :n] = self.g_gap / self.tau[:, None]
+        j[idx, idx] -= (1.0 + self.gap_sum + self.g_chem @ s + self.g_tonic) / self.tau
+        j[:n, n : 2 * n] = (self.chem_e - v[:, None] * self.g_chem) / self.tau[:, None]
+        j[:n, 2 * n :] = self.w_pep / self.tau[:, None]
+        j[n + idx, idx] = self.a_r * dphi * (1.0 - s)
+        j[n + idx, n + idx] = -self.a_r * phi - self.a_d
+        j[2 * n + idx, idx] = dphi / self.tau_pep
+        j[2 * n + idx, 2 * n + idx] = -1.0 / self.tau_pep
+        return j
+
+    def rest(self):
+        """Newton's method for the fixed point (no input), from the uncoupled rest."""
+        from scipy.optimize import root
+
+        sol = root(
+            lambda y: self.rhs(0.0, y, 0.0), self.y_init, jac=lambda y: self.jac(0.0, y), tol=1e-14
+        )
+        resid = float(np.abs(self.rhs(0.0, sol.x, 0.0)).max())
+        if not sol.success or resid > 1e-9:
+            raise RuntimeError(f"rest state not found (residual {resid:g})")
+        eig = np.linalg.eigvals(self.jac(0.0, sol.x))
+        return sol.x, resid, eig
+
+    def activity(self, y):
+        """Activity φ(V) for states (..., 3n)."""
+        return self.phi(y[..., : self.n])
+
+
+def solve_piecewise(net, y0, u_vec, duration, method, rtol, atol, jac=False):
+    """solve_ivp over [0, T], restarted at the pulse edges; states at the 0.5 s sample times."""
+    from scipy.integrate import solve_ivp
+
+    edges = [0.0, ONSET_S, ONSET_S + PULSE_S, duration]
+    times = np.round(np.arange(0.0, duration + 1e-9, SAVE_DT_S), 9)
+    zero = np.zeros(net.n)
+    out = [y0]
+    nfev = 0
+    y = y0
+    for a, b in zip(edges[:-1], edges[1:]):
+        u = u_vec if a >= ONSET_S and b <= ONSET_S + PULSE_S else zero
+        t_eval = times[(times > a + 1e-9) & (times <= b + 1e-9)]
+        kw = {"jac": net.jac} if jac else {}
+        sol = solve_ivp(
+            net.rhs, (a, b), y, method=method, t_eval=t_eval, rtol=rtol, atol=atol, args=(u,), **kw
+        )
+        if not sol.success:
+            raise RuntimeError(f"solve_ivp {method} failed: {sol.message}")
+        nfev += sol.nfev
+        if len(t_eval) == 0 or abs(t_eval[-1] - b) > 1e-9:
+            raise ValueError("duration, onset and pulse must be multiples of the 0.5 s sampling")
+        out.extend(sol.y.T)
+        y = sol.y[:, -1]
+    return np.array(out), nfev
+
+
+# -- helpers -------------------------------------------------------------------------------------
+def timed(fn, repeat):
+    """Run ``fn`` once (warm-up) then ``repeat`` times; return (first_s, median_s, last result)."""
+    t0 = time.perf_counter()
+    res = fn()
+    first = time.perf_counter() - t0
+    walls = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        res = fn()
+        walls.append(time.perf_counter() - t0)
+    return first, statistics.median(walls), res
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def log(*a):
+    print(*a, flush=True)
+
+
+# -- digiworm ------------------------------------------------------------------------------------
+def build_model(dtype=None):
+    import digiworm
+    import digiworm.models
+
+    atlas = digiworm.atlas.load()
+    kw = {} if dtype is None else {"dtype": dtype}
+    return digiworm.models.graded_from_atlas(atlas, **kw)
+
+
+def digiworm_activity(model, protocol, duration, dt, method):
+    from digiworm.simulate import simulate
+
+    ds = simulate(
+        model,
+        protocol,
+        duration,
+        dt,
+        save_dt_s=SAVE_DT_S,
+        method=method,
+        indicator=None,
+        settle_s=SETTLE_S,
+    )
+    return np.asarray(ds["activity"].values, dtype=np.float64)
+
+
+def x64_child(args):
+    """Child process (JAX_ENABLE_X64=1): digiworm RK4 at REF_DT_S in float64."""
+    import jax
+    import jax.numpy as jnp
+
+    assert jax.config.jax_enable_x64, "run the child with JAX_ENABLE_X64=1"
+    from digiworm.simulate import Protocol
+
+    model = build_model(jnp.float64)
+    p = Protocol.single(model.names, [STIM], AMP_MV, ONSET_S, PULSE_S)
+    act = digiworm_activity(model, p, args.duration, REF_DT_S, "rk4")[0]
+    np.save(args.x64_child, act)
+
+
+def run_x64_check(duration):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "act.npy")
+        env = dict(os.environ, JAX_ENABLE_X64="1")
+        cmd = [sys.executable, __file__, "--x64-child", path, "--duration", str(duration)]
+        t0 = time.perf_counter()
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        if out.returncode:
+            raise RuntimeError(f"float64 digiworm child failed:\n{out.stderr[-3000:]}")
+        return np.load(path), wall
+
+
+def bench_digiworm(model, duration, repeat, ref_act, rows, diag):
+    import jax
+
+    from digiworm.simulate import Protocol, rest_state
+
+    names = model.names
+    k = names.index(STIM)
+    single = Protocol.single(names, [STIM], AMP_MV, ONSET_S, PULSE_S)
+    batch = Protocol.each_neuron(names, amplitude=AMP_MV, onset_s=ONSET_S, duration_s=PULSE_S)
+    settings = [("heun", 0.02), ("heun", 0.01), ("heun", 0.005), ("rk4", 0.02), ("rk4", 0.01)]
+    for method, dt in settings:
+
+        def rest(dt=dt, method=method):
+            return jax.block_until_ready(rest_state(model, dt, SETTLE_S, method))
+
+        _, rest_s, _ = timed(rest, repeat)
+        for label, prot in (("1 condition", single), (f"{batch.n_conditions} conditions", batch)):
+            nc = prot.n_conditions
+
+            def run(prot=prot, dt=dt, method=method):
+                return digiworm_activity(model, prot, duration, dt, method)
+
+            first, wall, act = timed(run, repeat)
+            a = act[0] if nc == 1 else act[k]
+            err = float(np.abs(a - ref_act).max())
+            init_err = float(np.abs(a[0] - ref_act[0]).max())
+            rows.append(
+                {
+                    "tool": "digiworm",
+                    "settings": f"{method} dt={dt * 1e3:g} ms, {label}, float32",
+                    "method": method,
+                    "dt_s": dt,
+                    "conditions": nc,
+                    "error": err,
+                    "initial_activity_error": init_err,
+                    "first_call_s": first,
+                    "wall_s": wall,
+                    "rest_state_s": rest_s,
+                    "wall_per_sim_s": wall / duration / nc,
+                    "integration_per_sim_s": max(wall - rest_s, 0.0) / duration / nc,
+                }
+            )
+            log(_fmt_row(rows[-1]))
+            if init_err > 1e-6:
+                diag.setdefault("warnings", []).append(
+                    f"digiworm {method} dt={dt}: t=0 activity differs from the NumPy rest by "
+                    f"{init_err:.2g} (> 1e-6)"
+                )
+    # fixed cost of rest_state: a tiny settle shows the per-call (re)compilation
+    _, tiny, _ = timed(lambda: jax.block_until_ready(rest_state(model, 0.01, 0.01)), repeat)
+    diag["rest_state_tiny_settle_s"] = tiny
+
+
+# -- scipy ---------------------------------------------------------------------------------------
+def bench_scipy(net, y_rest, duration, repeat, ref_act, rows):
+    u = np.zeros(net.n)
+    u[net.stim_index] = AMP_MV
+    for method, rtols in (("RK45", (1e-3, 1e-4, 1e-6)), ("LSODA", (1e-3, 1e-4, 1e-6))):
+        for rtol in rtols:
+            atol = rtol * 1e-2
+
+            def run(method=method, rtol=rtol, atol=atol):
+                return solve_piecewise(net, y_rest, u, duration, method, rtol, atol)
+
+            first, wall, (ys, nfev) = timed(run, repeat)
+            err = float(np.abs(net.activity(ys) - ref_act).max())
+            rows.append(
+                {
+                    "tool": "scipy",
+                    "settings": f"solve_ivp {method} rtol={rtol:g} atol={atol:g}",
+                    "method": method,
+                    "rtol": rtol,
+                    "conditions": 1,
+                    "nfev": int(nfev),
+                    "error": err,
+                    "first_call_s": first,
+                    "wall_s": wall,
+                    "wall_per_sim_s": wall / duration,
+                    "integration_per_sim_s": wall / duration,
+                }
+            )
+            log(_fmt_row(rows[-1]))
+
+
+# -- Brian2 --------------------------------------------------------------------------------------
+BRIAN_EQS = """
+dv/dt = (v_rest - v + I_gap + I_chem + I_pep + g_tonic*(E_tonic - v) + amp*stim(t)) / tau : volt
+ds/dt = a_r*phi*(1 - s) - a_d*s : 1
+dp/dt = (phi - p) / tau_pep : 1
+phi = 1/(1 + exp(-beta*(v - v_th))) : 1
+I_gap : volt
+I_chem : volt
+I_pep : volt
+tau : second (constant)
+v_rest : volt (constant)
+v_th : volt (constant)
+g_tonic : 1 (constant)
+E_tonic : volt (constant)
+amp : volt (constant)
+"""
+
+
+def brian2_network(b2, net, y0, duration, dt, method):
+    """The graded network as a NeuronGroup with summed-variable Synapses (a Brian2 user's way)."""
+    n = net.n
+    ms, mV, second = b2.ms, b2.mV, b2.second
+    b2.start_scope()
+    b2.defaultclock.dt = dt * second
+    steps = np.zeros(int(round((duration + SAVE_DT_S) / SAVE_DT_S)))
+    steps[int(round(ONSET_S / SAVE_DT_S)) : int(round((ONSET_S + PULSE_S) / SAVE_DT_S))] = 1.0
+    stim = b2.TimedArray(steps, dt=SAVE_DT_S * second)
+    namespace = {
+        "stim": stim,
+        "a_r": net.a_r / second,
+        "a_d": net.a_d / second,
+        "tau_pep": net.tau_pep * second,
+        "beta": net.beta / mV,
+    }
+    g = b2.NeuronGroup(n, BRIAN_EQS, method=method, namespace=namespace, name="neurons")
+    g.tau = net.tau * second
+    g.v_rest = net.v_rest * mV
+    g.v_th = net.v_th * mV
+    g.g_tonic = net.g_tonic
+    g.E_tonic = net.e_tonic * mV
+    amp = np.zeros(n)
+    amp[net.stim_index] = AMP_MV
+    g.amp = amp * mV
+    g.v = y0[:n] * mV
+    g.s = y0[n : 2 * n]
+    g.p = y0[2 * n :]
+    post, pre = np.nonzero(net.g_gap)
+    gap = b2.Synapses(g, g, "w : 1 (constant)\nI_gap_post = w*(v_pre - v_post) : volt (summed)")
+    gap.connect(i=pre, j=post)
+    gap.w = net.g_gap[post, pre]
+    post, pre = np.nonzero(net.g_chem)
+    chem = b2.Synapses(
+        g,
+        g,
+        "w : 1 (constant)\nE : volt (constant)\nI_chem_post = w*s_pre*(E - v_post) : volt (summed)",
+    )
+    chem.connect(i=pre, j=post)
+    chem.w = net.g_chem[post, pre]
+    chem.E = net.e_chem[post, pre] * mV
+    post, pre = np.nonzero(net.w_pep)
+    pep = b2.Synapses(g, g, "w : volt (constant)\nI_pep_post = w*p_pre : volt (summed)")
+    pep.connect(i=pre, j=post)
+    pep.w = net.w_pep[post, pre] * mV
+    mon = b2.StateMonitor(g, "v", record=True, dt=SAVE_DT_S * second)
+    network = b2.Network(g, gap, chem, pep, mon)
+    _ = ms
+    return network, g, mon
+
+
+def brian2_activity(b2, net, g, mon, duration):
+    v = np.vstack([np.asarray(mon.v / b2.mV).T, np.asarray(g.v / b2.mV)[None]])
+    assert v.shape[0] == int(round(duration / SAVE_DT_S)) + 1, v.shape
+    return net.phi(v)
+
+
+def bench_brian2(net, y_rest, duration, repeat, ref_act, rows, diag, settings):
+    try:
+        import brian2 as b2
+    except ImportError as e:
+        diag["brian2"] = f"not installed ({e}); rows skipped"
+        log(diag["brian2"])
+        return
+    b2.prefs.logging.console_log_level = "WARNING"
+    cache = tempfile.mkdtemp(prefix="digiworm-brian2-")
+    b2.prefs.codegen.runtime.cython.cache_dir = cache  # cold cache: first run compiles
+    diag["brian2"] = {"version": b2.__version__, "requested_target": {}, "ran": {}}
+    try:
+        for target, method, dt in settings:
+            b2.prefs.codegen.target = target
+
+            def build_and_run(method=method, dt=dt):
+                network, g, mon = brian2_network(b2, net, y_rest, duration, dt, method)
+                t0 = time.perf_counter()
+                network.run(duration * b2.second)
+                return time.perf_counter() - t0, network, g, mon
+
+            t0 = time.perf_counter()
+            run_first, network, g, mon = build_and_run()
+            first = time.perf_counter() - t0
+            walls, setup = [], []
+            for _ in range(repeat):
+                t0 = time.perf_counter()
+                run_s, network, g, mon = build_and_run()
+                walls.append(time.perf_counter() - t0)
+                setup.append(walls[-1] - run_s)
+            wall = statistics.median(walls)
+            ran = sorted(
+                {
+                    type(o.codeobj).__name__
+                    for o in network.sorted_objects
+                    if getattr(o, "codeobj", None)
+                }
+            )
+            act = brian2_activity(b2, net, g, mon, duration)
+            err = float(np.abs(act - ref_act).max())
+            rows.append(
+                {
+                    "tool": "brian2",
+                    "settings": f"{method} dt={dt * 1e3:g} ms, target {target} ({'/'.join(ran)})",
+                    "method": method,
+                    "dt_s": dt,
+                    "target": target,
+                    "code_objects": ran,
+                    "conditions": 1,
+                    "error": err,
+                    "first_call_s": first,
+                    "wall_s": wall,
+                    "setup_s": statistics.median(setup),
+                    "wall_per_sim_s": wall / duration,
+                    "integration_per_sim_s": (wall - statistics.median(setup)) / duration,
+                }
+            )
+            diag["brian2"]["ran"][f"{target} {method} {dt}"] = ran
+            log(_fmt_row(rows[-1]))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+# -- table ---------------------------------------------------------------------------------------
+def _fmt_row(r):
+    ratio = ""
+    for key in ("ratio_single", "ratio_batched"):
+        if key in r:
+            v = r[key]
+            ratio += f" {'-' if v is None else f'{v:8.1f}x':>9}"
+    return (
+        f"{r['tool']:9} {r['settings']:52} {r['error']:9.2e} {r['wall_per_sim_s']:11.3e} "
+        f"{r['integration_per_sim_s']:11.3e}{ratio}"
+    )
+
+
+def add_ratios(rows):
+    """Speed ratio at matched accuracy: cheapest digiworm row with error <= the peer's."""
+    dw = [r for r in rows if r["tool"] == "digiworm"]
+    for r in rows:
+        if r["tool"] == "digiworm":
+            continue
+        for key, cond in (("single", lambda d: d["conditions"] == 1), ("batched", None)):
+            pool = [d for d in dw if (cond is None or cond(d)) and d["error"] <= r["error"]]
+            for which in ("wall_per_sim_s", "integration_per_sim_s"):
+                name = f"ratio_{key}" if which == "wall_per_sim_s" else f"ratio_{key}_integration"
+                if not pool:
+                    r[name] = None
+                    continue
+                best = min(pool, key=lambda d: d[which])
+                r[name] = r[which] / best[which]
+                r[f"matched_{key}"] = best["settings"]
+
+
+def print_table(rows):
+    log(
+        f"\n{'tool':9} {'settings':52} {'max|Δa|':>9} {'s/sim s/c':>11} {'(integr.)':>11}"
+        f" {'vs dw 1c':>9} {'vs dw best':>9}"
+    )
+    log("-" * 128)
+    for r in rows:
+        log(_fmt_row(r))
+    log(
+        "s/sim s/c: wall seconds per simulated second per condition (digiworm: simulate() end "
+        "to end;\n(integr.): without digiworm's rest_state / Brian2's network construction). "
+        "Ratios: peer time / cheapest\ndigiworm time with error <= the peer's (1 condition; "
+        "best of 1 condition and batched)."
+    )
+
+
+def write_json(path, payload):
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, indent=1)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# -- main ----------------------------------------------------------------------------------------
+def main():
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="3 s simulated, fewer repeats")
+    parser.add_argument("--duration", type=float, default=None, help="simulated seconds (10)")
+    parser.add_argument("--repeat", type=int, default=None, help="timed repeats (3; quick 1)")
+    parser.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "results", "graded_peers.json")
+    )
+    parser.add_argument("--no-brian2", action="store_true")
+    parser.add_argument(
+        "--no-x64-check",
+        action="store_true",
+        help="skip the float64 digiworm cross-check (a child process)",
+    )
+    parser.add_argument("--x64-child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.duration is None:
+        args.duration = 3.0 if args.quick else 10.0
+    if args.x64_child:
+        return x64_child(args)
+    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
+    duration = args.duration
+    t_start = time.perf_counter()
+
+    import jax
+    import scipy
+
+    t0 = time.perf_counter()
+    model = build_model()
+    build_s = time.perf_counter() - t0
+    net = NumpyGraded(model)
+    net.stim_index = model.names.index(STIM)
+    log(
+        f"model: {net.n} neurons, built in {build_s:.2f} s; float32 params: "
+        f"{np.asarray(model.g_gap).dtype}; JAX x64 {jax.config.jax_enable_x64}"
+    )
+
+    y_rest, resid, eig = net.rest()
+    slow = float(-eig.real.max())
+    fast = float(-eig.real.min())
+    log(
+        f"rest: Newton residual {resid:.1e}; linearised rates {slow:.3f} … {fast:.1f} 1/s; "
+        f"settle {SETTLE_S:g} s leaves ~{np.exp(-slow * SETTLE_S):.0e} of the initial offset"
+    )
+
+    # reference and cross-checks
+    u = np.zeros(net.n)
+    u[net.stim_index] = AMP_MV
+    diag = {}
+    t0 = time.perf_counter()
+    ys_ref, nfev = solve_piecewise(net, y_rest, u, duration, "Radau", 1e-10, 1e-12, jac=True)
+    diag["reference"] = {
+        "tool": "scipy Radau rtol 1e-10 atol 1e-12, analytic Jacobian, float64",
+        "wall_s": time.perf_counter() - t0,
+        "nfev": int(nfev),
+    }
+    ref_act = net.activity(ys_ref)
+    ys_dop, _ = solve_piecewise(net, y_rest, u, duration, "DOP853", 1e-12, 1e-14)
+    checks = {"scipy DOP853 rtol 1e-12": float(np.abs(net.activity(ys_dop) - ref_act).max())}
+    from digiworm.simulate import Protocol
+
+    single = Protocol.single(model.names, [STIM], AMP_MV, ONSET_S, PULSE_S)
+    t0 = time.perf_counter()
+    act32 = digiworm_activity(model, single, duration, REF_DT_S, "rk4")[0]
+    checks["digiworm rk4 dt=0.1 ms float32"] = float(np.abs(act32 - ref_act).max())
+    diag["digiworm_rk4_ref_float32_wall_s"] = time.perf_counter() - t0
+    if not args.no_x64_check:
+        act64, wall64 = run_x64_check(duration)
+        checks["digiworm rk4 dt=0.1 ms float64"] = float(np.abs(act64 - ref_act).max())
+        checks["digiworm rk4 float64, t=0 vs Newton rest"] = float(
+            np.abs(act64[0] - ref_act[0]).max()
+        )
+        diag["digiworm_rk4_ref_float64_wall_s"] = wall64
+    checks["digiworm rk4 float32, t=0 vs Newton rest"] = float(np.abs(act32[0] - ref_act[0]).max())
+    diag["reference_cross_checks_max_abs_activity"] = checks
+    diag["response"] = {
+        "max_abs_activity_change_from_rest": float(np.abs(ref_act - ref_act[0]).max()),
+        "activity_range": [float(ref_act.min()), float(ref_act.max())],
+    }
+    for k, v in checks.items():
+        log(f"cross-check {k:45} max|Δa| = {v:.2e}")
+    log(
+        f"response: max |a(t) - a(0)| = {diag['response']['max_abs_activity_change_from_rest']:.3f}"
+    )
+
+    rows = []
+    log(f"\n{'tool':9} {'settings':52} {'max|Δa|':>9} {'s/sim s/c':>11} {'(integr.)':>11}")
+    bench_digiworm(model, duration, repeat, ref_act, rows, diag)
+    bench_scipy(net, y_rest, duration, repeat, ref_act, rows)
+    if not args.no_brian2:
+        b2_settings = [
+            ("auto", "euler", 1e-3),
+            ("auto", "rk4", 1e-3),
+            ("auto", "euler", 1e-4),
+            ("auto", "rk4", 1e-4),
+            ("numpy", "euler", 1e-3),
+        ]
+        bench_brian2(net, y_rest, duration, repeat, ref_act, rows, diag, b2_settings)
+    add_ratios(rows)
+    print_table(rows)
+
+    diag["peak_rss_mb"] = peak_rss_mb()
+    diag["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    diag["total_wall_s"] = time.perf_counter() - t_start
+    versions = {
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "jax": jax.__version__,
+    }
+    try:
+        import brian2
+
+        versions["brian2"] = brian2.__version__
+    except ImportError:
+        pass
+    payload = {
+        "benchmark": "graded_peers",
+        "problem": {
+            "neurons": net.n,
+            "stimulus": STIM,
+            "amplitude_mV": AMP_MV,
+            "onset_s": ONSET_S,
+            "pulse_s": PULSE_S,
+            "duration_s": duration,
+            "save_dt_s": SAVE_DT_S,
+            "settle_s": SETTLE_S,
+            "error": "max |activity - reference| over neurons and 0.5 s samples",
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "processor": platform.processor(),
+        },
+        "versions": versions,
+        "repeat": repeat,
+        "diagnostics": diag,
+        "rows": rows,
+    }
+    write_json(args.out, payload)
+    log(
+        f"\npeak RSS {diag['peak_rss_mb']:.0f} MB (children {diag['peak_rss_children_mb']:.0f} MB);"
+        f" total {diag['total_wall_s']:.0f} s; wrote {args.out}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,224 @@
+"""The work behind ``digiworm simulate``: validate everything, build, perturb, run, write."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from ._errors import DigiwormError
+from ._io import write_with
+
+__all__ = ["SimulationRequest", "check_output_path", "parse_drug", "run_request"]
+
+MODEL_KINDS = ("graded", "linear", "kernel")
+#: Default stimulation amplitude per model kind (graded: mV; linear/kernel: unit drive).
+DEFAULT_AMPLITUDE = {"graded": 40.0, "linear": 1.0, "kernel": 1.0}
+
+
+def parse_drug(spec: str) -> tuple[str, float]:
+    """Parse ``name:dose_uM`` (e.g. ``aldicarb:1000``)."""
+    name, sep, dose = spec.partition(":")
+    if not sep or not name.strip():
+        raise DigiwormError(f"drug {spec!r} must be NAME:DOSE_uM, e.g. aldicarb:1000")
+    try:
+        value = float(dose)
+    except ValueError:
+        raise DigiwormError(f"drug dose {dose!r} in {spec!r} is not a number (uM)") from None
+    return name.strip(), value
+
+
+def check_output_path(path: Path, suffixes: tuple[str, ...]) -> Path:
+    """Fail early if ``path`` has the wrong suffix or its folder is missing or not writable."""
+    path = Path(path)
+    if path.suffix.lower() not in suffixes:
+        raise DigiwormError(f"output {str(path)!r} must end in {' or '.join(suffixes)}")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise DigiwormError(f"output folder {str(folder)!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise DigiwormError(f"output folder {str(folder)!r} is not writable")
+    if path.is_dir():
+        raise DigiwormError(f"output {str(path)!r} is a folder, not a file")
+    return path
+
+
+def _finite_positive(name: str, value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise DigiwormError(f"{name} must be a finite number > 0; got {value}")
+    return value
+
+
+@dataclass
+class SimulationRequest:
+    """Everything ``digiworm simulate`` was asked for, validated by :meth:`check`."""
+
+    model: str = "graded"
+    stimulate: tuple[str, ...] = ()
+    duration_s: float = 30.0
+    dt_s: float = 0.02
+    amplitude: float | None = None
+    onset_s: float = 5.0
+    pulse_s: float = 0.5
+    ablate: tuple[str, ...] = ()
+    knockout: tuple[str, ...] = ()
+    drugs: tuple[tuple[str, float], ...] = ()
+    connectome: str = "cook2019"
+    spontaneous: bool = False
+    noise_sigma: float = 2.0
+    seed: int | None = None
+    atlas_mode: bool = False
+
+    def check(self, atlas) -> SimulationRequest:
+        """Validate names and numbers against the atlas before any compute; return self."""
+        if self.model not in MODEL_KINDS and not Path(self.model).is_file():
+            raise DigiwormError(
+                f"model {self.model!r} is neither one of {', '.join(MODEL_KINDS)} nor an "
+                "existing model file"
+            )
+        _finite_positive("duration", self.duration_s)
+        _finite_positive("dt", self.dt_s)
+        if self.dt_s >= self.duration_s:
+            raise DigiwormError(f"dt ({self.dt_s:g} s) must be smaller than the duration")
+        _finite_positive("pulse length", self.pulse_s)
+        if not (math.isfinite(self.onset_s) and 0 <= self.onset_s < self.duration_s):
+            raise DigiwormError(
+                f"onset must be in [0, duration) = [0, {self.duration_s:g}) s; got {self.onset_s}"
+            )
+        if self.amplitude is not None and not math.isfinite(self.amplitude):
+            raise DigiwormError(f"amplitude must be finite; got {self.amplitude}")
+        self.stimulate = tuple(atlas.neuron_list(list(self.stimulate)))
+        self.ablate = tuple(atlas.neuron_list(list(self.ablate)))
+        self.knockout = tuple(atlas.gene(g) for g in self.knockout)
+        if self.connectome not in _connectomes():
+            from ._errors import UnknownNameError
+
+            raise UnknownNameError("connectome", self.connectome, _connectomes())
+        if self.spontaneous and self.seed is None:
+            raise DigiwormError("--spontaneous needs --seed N (results are reproducible per seed)")
+        _finite_positive("noise sigma", self.noise_sigma) if self.spontaneous else None
+        if not (self.stimulate or self.spontaneous or self.atlas_mode):
+            raise DigiwormError("nothing to do: give --stimulate NEURONS, --spontaneous or --atlas")
+        return self
+
+
+def _connectomes() -> list[str]:
+    from .atlas import CONNECTOMES
+
+    return list(CONNECTOMES)
+
+
+def build_model(req: SimulationRequest, atlas):
+    """Return the (perturbed) model the request describes."""
+    from .experiments import Ablate, Drug, Knockout
+    from .models import graded_from_atlas, kernel_from_atlas, linear_from_atlas, load_model
+
+    if req.model == "graded":
+        model = graded_from_atlas(atlas, connectome=req.connectome)
+    elif req.model == "linear":
+        model = linear_from_atlas(atlas, connectome=req.connectome)
+    elif req.model == "kernel":
+        import jax
+
+        jax.config.update("jax_enable_x64", True)  # kernels cancel large factors
+        model = kernel_from_atlas(atlas)
+    else:
+        model = load_model(req.model)
+    # build every transform first so that a bad gene or drug fails before any compute
+    transforms = [Knockout(g, atlas) for g in req.knockout]
+    transforms += [Drug(name, dose, atlas) for name, dose in req.drugs]
+    if req.ablate:
+        transforms.append(Ablate(req.ablate))
+    for transform in transforms:
+        model = transform(model)
+    return model
+
+
+def run_request(req: SimulationRequest, atlas, progress: bool = True) -> xr.Dataset:
+    """Run a validated request and return the result Dataset (not yet written)."""
+    import jax
+
+    from .simulate import Noise, Protocol, insilico_atlas, simulate
+
+    model = build_model(req, atlas)
+    kind = req.model if req.model in MODEL_KINDS else type(model).__name__
+    amplitude = req.amplitude
+    if amplitude is None:
+        amplitude = 40.0 if model.output == "activity" else 1.0
+    if req.atlas_mode:
+        ds = insilico_atlas(
+            model, amplitude=amplitude, pulse_s=req.pulse_s, baseline_s=req.onset_s,
+            window_s=req.duration_s - req.onset_s, dt_s=req.dt_s, progress=progress,
+        )  # fmt: skip
+    else:
+        targets = [list(req.stimulate)] if req.stimulate else [[]]
+        protocol = Protocol.single(
+            model.names, targets, amplitude=amplitude, onset_s=req.onset_s,
+            duration_s=req.pulse_s,
+        )  # fmt: skip
+        noise = Noise(sigma=req.noise_sigma) if req.spontaneous else None
+        key = jax.random.PRNGKey(req.seed) if req.seed is not None else None
+        save_dt = 0.5 if req.dt_s <= 0.5 else req.dt_s
+        if not np.isclose(save_dt / req.dt_s, round(save_dt / req.dt_s)):
+            raise DigiwormError(f"dt ({req.dt_s:g} s) must divide the 0.5 s imaging interval")
+        ds = simulate(
+            model, protocol, req.duration_s, req.dt_s, save_dt_s=save_dt, noise=noise, key=key
+        )
+    ds.attrs.update(
+        command_model=kind,
+        stimulated=",".join(req.stimulate),
+        ablated=",".join(req.ablate),
+        knockouts=",".join(req.knockout),
+        drugs=",".join(f"{n}:{d:g}" for n, d in req.drugs),
+        connectome=req.connectome,
+        amplitude=amplitude,
+    )
+    return ds
+
+
+def write_netcdf(ds: xr.Dataset, path: Path) -> None:
+    """Write ``ds`` to NetCDF atomically."""
+    write_with(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
+
+
+def plot_traces(ds: xr.Dataset, path: Path, n_top: int = 8) -> None:
+    """Plot ΔF/F of the stimulated neurons and the strongest responders (PNG/SVG, atomic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    if "condition" in ds.dims:
+        dff = ds["dff"].isel(condition=0).to_pandas()  # (time, neuron)
+        stim = [n for n in ds.attrs.get("stimulated", "").split(",") if n]
+        change = (dff - dff.iloc[0]).abs().max().drop(labels=stim, errors="ignore")
+        others = list(change.sort_values(ascending=False).head(n_top).index)
+        for n in stim:
+            ax.plot(dff.index, dff[n], lw=2.5, label=f"{n} (stimulated)")
+        for n in others:
+            ax.plot(dff.index, dff[n], lw=1, label=n)
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("dF/F")
+        if "stimulus" in ds:
+            onset = ds["stimulus"].isel(condition=0).max("neuron").to_numpy()
+            on = ds["time"].to_numpy()[onset > 0]
+            if on.size:
+                ax.axvspan(on.min() - 0.5, on.max(), color="gold", alpha=0.3, label="stimulus")
+        ax.set_title(f"digiworm {ds.attrs.get('command_model', '')} simulation")
+        ax.legend(fontsize=7, ncol=2)
+    else:
+        im = ax.imshow(ds["dff"].to_numpy(), cmap="RdBu_r", aspect="auto")
+        vmax = float(np.nanpercentile(np.abs(ds["dff"].to_numpy()), 99)) or 1.0
+        im.set_clim(-vmax, vmax)
+        ax.set_xlabel("stimulated neuron")
+        ax.set_ylabel("responding neuron")
+        ax.set_title("in-silico signal propagation atlas (dF/F)")
+        fig.colorbar(im, ax=ax)
+    fmt = path.suffix.lstrip(".").lower()
+    write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight"))
+    plt.close(fig)

@@ -1,0 +1,386 @@
+"""In-silico experiments as pure ``Model -> Model`` transforms.
+
+``Ablate`` removes neurons; ``Knockout`` removes what a gene does, resolved through the atlas
+(its curated role and the neurons that express it); ``Drug`` applies a drug at a dose;
+``Mutant`` composes knockouts. Every transform returns a new model and leaves its input alone;
+transforms compose by calling one on the output of another.
+
+Knockout rules for the graded network (``model_effect`` of the gene-role table):
+
+* ``dcv_release`` (unc-31, egl-3, egl-21): no dense-core-vesicle release, so the whole peptide
+  layer is removed. These genes act in every neuron that makes dense-core vesicles (Speese et
+  al. 2007), while single-cell RNA-seq misses them in some neurons (unc-31 is detected in 228 of
+  302 at CeNGEN threshold 2), so the rule is pan-neuronal rather than expression-gated;
+* ``sv_release`` (unc-13, unc-18, unc-64, …): chemical synapses *from* expressing neurons;
+* ``gap_junctions`` (innexins): gap junctions in which either partner expresses the gene;
+* ``release:<transmitter>`` (eat-4, unc-17, unc-25, cat-2, tph-1, …): chemical synapses from
+  expressing neurons that release that transmitter (a co-releasing neuron loses all its chemical
+  output — the model has one synapse per pair); for monoamines only neurons with no classical
+  transmitter are affected, since their synapses are the ones the model lets them make;
+* ``peptide`` (single neuropeptide genes): the peptide's share of each edge of the peptide
+  layer, where the sender expresses the gene and the receiver a receptor it activates
+  (Beets et al. 2023 pairs), removed in proportion to the edge's peptide–receptor pairs.
+
+Other roles (ion channels, receptors) have no counterpart in the graded network and raise a
+clear error rather than doing nothing.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import equinox as eqx
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .._errors import DigiwormError, UnknownNameError
+from ..models import GradedNetwork, KernelModel, LinearModel
+from ..models._signs import classical_transmitters
+
+__all__ = ["Ablate", "Drug", "Knockout", "Mutant", "drug_table"]
+
+_MONOAMINES = {"dopamine", "serotonin", "tyramine", "octopamine"}
+
+
+def _mask(names: tuple[str, ...], chosen: Iterable[str]) -> np.ndarray:
+    chosen = set(chosen)
+    return np.array([n in chosen for n in names])
+
+
+def _scale_columns(matrix, keep: np.ndarray):
+    """Multiply each presynaptic column by ``keep[pre]``."""
+    return matrix * jnp.asarray(keep, dtype=matrix.dtype)[None, :]
+
+
+class Ablate(eqx.Module):
+    """Remove neurons: every synapse, gap junction and peptide edge to or from them.
+
+    Parameters
+    ----------
+    neurons : tuple of str
+        Canonical ids (resolve user input with ``atlas.neuron_list``).
+    """
+
+    neurons: tuple[str, ...] = eqx.field(static=True, converter=tuple)
+
+    def __call__(self, model):
+        """Return ``model`` without the ablated neurons' connections (their output is NaN)."""
+        unknown = [n for n in self.neurons if n not in model.names]
+        if unknown:
+            raise UnknownNameError("neuron", unknown[0], model.names)
+        gone = _mask(model.names, self.neurons)
+        keep = jnp.asarray(~gone)
+        both = keep[:, None] & keep[None, :]
+        if isinstance(model, GradedNetwork):
+            return eqx.tree_at(
+                lambda m: (m.g_gap, m.g_chem, m.w_pep_mV, m.g_tonic, m.alive),
+                model,
+                (
+                    jnp.where(both, model.g_gap, 0.0),
+                    jnp.where(both, model.g_chem, 0.0),
+                    jnp.where(both, model.w_pep_mV, 0.0),
+                    jnp.where(keep, model.g_tonic, 0.0),
+                    model.alive & keep,
+                ),
+            )
+        if isinstance(model, LinearModel):
+            return eqx.tree_at(
+                lambda m: (m.a_per_s, m.b_per_s),
+                model,
+                (jnp.where(both, model.a_per_s, 0.0), jnp.where(keep, model.b_per_s, 0.0)),
+            )
+        if isinstance(model, KernelModel):
+            alive_term = keep[model.post] & keep[model.pre]
+            return eqx.tree_at(lambda m: m.factor, model, jnp.where(alive_term, model.factor, 0.0))
+        raise DigiwormError(f"Ablate does not know how to act on {type(model).__name__}")
+
+
+def _require_graded(model, what: str) -> GradedNetwork:
+    if not isinstance(model, GradedNetwork):
+        raise DigiwormError(
+            f"{what} needs a mechanistic model (graded network); {type(model).__name__} has no "
+            "synapse identities to act on"
+        )
+    return model
+
+
+def _expressing(atlas, gene: str, names, threshold: int) -> np.ndarray:
+    expr = atlas.expression(gene, threshold).to_pandas().reindex(list(names))
+    return np.nan_to_num(expr.to_numpy(), nan=0.0) > 0
+
+
+def _released(atlas, names) -> list[set[str]]:
+    neurons = atlas.neurons.reindex(list(names))
+    out = []
+    for wang, fen in zip(neurons["transmitter"], neurons["transmitter_fenyves"]):
+        released = set(classical_transmitters(wang, fen))
+        released |= {t.lower() for t in (wang or "").split("+") if t.lower() in _MONOAMINES}
+        out.append(released)
+    return out
+
+
+class Knockout(eqx.Module):
+    """Remove a gene's function in every neuron that expresses it (see module docstring).
+
+    Parameters
+    ----------
+    gene : str
+        Gene name (e.g. ``"unc-31"``); must have a modelled role in the gene-role table.
+    atlas : digiworm.atlas.Atlas
+        Where expression and roles are looked up.
+    threshold : int
+        CeNGEN threshold deciding which neurons express the gene (default 2).
+    residual : float
+        Fraction of function left (0 = null allele, 0.5 = partial loss).
+    """
+
+    gene: str = eqx.field(static=True)
+    effect: str = eqx.field(static=True)
+    expressing: tuple[bool, ...] = eqx.field(static=True)
+    residual: float = eqx.field(static=True)
+    _apply: Callable = eqx.field(static=True)
+
+    def __init__(self, gene: str, atlas, threshold: int = 2, residual: float = 0.0):
+        if not (0.0 <= residual < 1.0):
+            raise DigiwormError(f"knockout residual must be in [0, 1); got {residual}")
+        gene = atlas.gene(gene)
+        roles = atlas.gene_roles
+        if gene not in roles.index:
+            raise DigiwormError(
+                f"gene {gene!r} has no curated role, so a knockout would do nothing; genes with "
+                f"a modelled role: {', '.join(sorted(_modelled(roles)))}"
+            )
+        effect = roles.loc[gene, "model_effect"]
+        self.gene, self.effect, self.residual = gene, effect, float(residual)
+        names = tuple(atlas.names)
+        expressing = _expressing(atlas, gene, names, threshold)
+        self.expressing = tuple(bool(x) for x in expressing)
+        self._apply = _knockout_rule(gene, effect, atlas, names, expressing, threshold)
+
+    def __call__(self, model):
+        """Return ``model`` with the gene's function removed (scaled by ``residual``)."""
+        model = _require_graded(model, f"knockout of {self.gene}")
+        return self._apply(model, self.residual)
+
+
+def _modelled(roles: pd.DataFrame) -> list[str]:
+    ok = roles["model_effect"].map(_rule_kind).notna()
+    return list(roles.index[ok])
+
+
+def _rule_kind(effect: str) -> str | None:
+    if effect in ("dcv_release", "sv_release", "gap_junctions", "peptide"):
+        return effect
+    if effect.startswith("release:"):
+        return "release"
+    return None
+
+
+def _knockout_rule(gene, effect, atlas, names, expressing, threshold):
+    kind = _rule_kind(effect)
+    if kind is None:
+        raise DigiwormError(
+            f"gene {gene!r} acts as {effect!r}, which the graded network does not model (ion "
+            "channels need the conductance-based level); no silent no-op"
+        )
+    if not expressing.any():
+        raise DigiwormError(f"no neuron expresses {gene!r} at CeNGEN threshold {threshold}")
+
+    if kind == "dcv_release":
+
+        def apply(m, r):
+            return eqx.tree_at(lambda m: m.w_pep_mV, m, m.w_pep_mV * r)
+
+    elif kind == "sv_release":
+
+        def apply(m, r):
+            keep = np.where(expressing, r, 1.0)
+            return eqx.tree_at(lambda m: m.g_chem, m, _scale_columns(m.g_chem, keep))
+
+    elif kind == "gap_junctions":
+        pair = expressing[:, None] | expressing[None, :]
+
+        def apply(m, r):
+            factor = jnp.asarray(np.where(pair, r, 1.0), dtype=m.g_gap.dtype)
+            return eqx.tree_at(lambda m: m.g_gap, m, m.g_gap * factor)
+
+    elif kind == "release":
+        transmitter = effect.split(":", 1)[1].lower()
+        transmitter = "GABA" if transmitter == "gaba" else transmitter
+        released = _released(atlas, names)
+        if transmitter in _MONOAMINES:
+            hit = [
+                e and transmitter in rel and not (rel - _MONOAMINES)
+                for e, rel in zip(expressing, released)
+            ]
+        else:
+            hit = [e and transmitter in rel for e, rel in zip(expressing, released)]
+        hit = np.array(hit)
+        if not hit.any():
+            raise DigiwormError(
+                f"{gene} removes {transmitter} release, but no {gene}-expressing neuron makes "
+                "chemical synapses with that transmitter in the model"
+            )
+
+        def apply(m, r):
+            keep = np.where(hit, r, 1.0)
+            return eqx.tree_at(lambda m: m.g_chem, m, _scale_columns(m.g_chem, keep))
+
+    else:  # single neuropeptide gene
+        shares = {}
+
+        def apply(m, r):
+            if m.peptide_source is None:
+                raise DigiwormError(f"knockout of {gene}: this model has no peptide layer")
+            if m.peptide_source not in shares:
+                shares[m.peptide_source] = _peptide_share(
+                    atlas, gene, names, expressing, threshold, m.peptide_source
+                )
+            share = shares[m.peptide_source]
+            factor = jnp.asarray(1.0 - (1.0 - r) * share, dtype=m.w_pep_mV.dtype)
+            return eqx.tree_at(lambda m: m.w_pep_mV, m, m.w_pep_mV * factor)
+
+    return apply
+
+
+def _peptide_share(atlas, gene, names, expressing, threshold, source) -> np.ndarray:
+    """Fraction of each peptide-layer edge carried by ``gene``'s peptides (0..1, [post, pre])."""
+    from ..report import gene_of
+
+    genes = {str(g) for g in atlas.dataset("cengen").gene.values}
+    table = atlas.peptide_gpcr()
+    table = table.assign(
+        peptide_gene=[gene_of(p, genes) for p in table["peptide"]],
+        receptor_gene=[gene_of(r, genes) for r in table["gpcr"]],
+    )
+    receptors = sorted(set(table.loc[table["peptide_gene"] == gene, "receptor_gene"].dropna()))
+    if not receptors:
+        raise DigiwormError(f"{gene} has no receptor in the peptide-GPCR table; nothing to remove")
+    n_receptors = sum(_expressing(atlas, g, names, threshold).astype(float) for g in receptors)
+    total = np.nan_to_num(atlas.extrasynaptic(source).to_numpy(), nan=0.0)
+    pairs = n_receptors[:, None] * expressing[None, :].astype(float)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = np.where(total > 0, np.minimum(pairs / total, 1.0), 0.0)
+    return share
+
+
+class Mutant(eqx.Module):
+    """Several knockouts at once (a multiple mutant), applied in order."""
+
+    knockouts: tuple[Knockout, ...]
+
+    def __init__(self, genes: Iterable[str], atlas, threshold: int = 2):
+        self.knockouts = tuple(Knockout(g, atlas, threshold) for g in genes)
+
+    def __call__(self, model):
+        """Return ``model`` with every knockout applied."""
+        for ko in self.knockouts:
+            model = ko(model)
+        return model
+
+
+@functools.cache
+def drug_table() -> pd.DataFrame:
+    """Return the curated drug table (``experiments/data/drugs.csv``) indexed by drug."""
+    path = Path(__file__).parent / "data" / "drugs.csv"
+    return pd.read_csv(path, dtype={"drug": str}).set_index("drug")
+
+
+class Drug(eqx.Module):
+    r"""Apply a drug at a dose (µM), with a Hill dose–response :math:`H = d^n/(d^n + EC_{50}^n)`.
+
+    Actions (``drugs.csv``): ``scale_transmission:<t>`` multiplies synapses releasing
+    transmitter *t* by :math:`1 + E_{max} H`; ``scale_release`` multiplies synapses from
+    neurons expressing the target genes by the same factor; ``tonic_conductance`` opens a
+    conductance :math:`g_{max} H` (relative to leak, reversal from the table) in every neuron
+    expressing a target gene.
+
+    Parameters
+    ----------
+    name : str
+        Drug (``aldicarb``, ``levamisole``, ``ivermectin``, …; aliases accepted).
+    dose_uM : float
+        Concentration, µM (>= 0).
+    atlas : digiworm.atlas.Atlas
+    threshold : int
+        CeNGEN threshold for target expression.
+    """
+
+    name: str = eqx.field(static=True)
+    dose_uM: float = eqx.field(static=True)
+    effect: float = eqx.field(static=True)
+    _apply: Callable = eqx.field(static=True)
+
+    def __init__(self, name: str, dose_uM: float, atlas, threshold: int = 2):
+        table = drug_table()
+        key = _drug_key(name, table)
+        if not (np.isfinite(dose_uM) and dose_uM >= 0):
+            raise DigiwormError(f"drug dose must be a finite concentration >= 0 uM; got {dose_uM}")
+        row = table.loc[key]
+        limit = 100.0 * float(row["typical_dose"])
+        if dose_uM > limit:
+            raise DigiwormError(
+                f"{key} dose {dose_uM:g} uM is above 100x the typical assay dose "
+                f"({row['typical_dose']:g} uM); valid range 0-{limit:g} uM"
+            )
+        hill = float(row["hill"])
+        h = dose_uM**hill / (dose_uM**hill + float(row["ec50_uM"]) ** hill)
+        self.name, self.dose_uM, self.effect = key, float(dose_uM), float(h)
+        names = tuple(atlas.names)
+        targets = [g for g in str(row["target_genes"]).split(";") if g]
+        action = str(row["action"])
+        if action.startswith("scale_transmission:"):
+            transmitter = action.split(":", 1)[1]
+            transmitter = "GABA" if transmitter.lower() == "gaba" else transmitter.lower()
+            hit = np.array([transmitter in rel for rel in _released(atlas, names)])
+            factor = 1.0 + float(row["emax"]) * h
+            self._apply = _scaled_release(hit, factor)
+        elif action == "scale_release":
+            hit = np.any([_expressing(atlas, g, names, threshold) for g in targets], axis=0)
+            self._apply = _scaled_release(hit, 1.0 + float(row["emax"]) * h)
+        elif action == "tonic_conductance":
+            hit = np.any([_expressing(atlas, g, names, threshold) for g in targets], axis=0)
+            self._apply = _tonic(hit, float(row["gmax_rel"]) * h, float(row["reversal_mV"]))
+        else:
+            raise DigiwormError(f"drug {key} has action {action!r}, which digiworm cannot apply")
+
+    def __call__(self, model):
+        """Return ``model`` under the drug."""
+        model = _require_graded(model, f"drug {self.name}")
+        return self._apply(model)
+
+
+def _drug_key(name: str, table: pd.DataFrame) -> str:
+    wanted = name.strip().lower()
+    if wanted in table.index:
+        return wanted
+    for drug, aliases in table["aliases"].fillna("").items():
+        if wanted in [a.strip().lower() for a in str(aliases).split(";")]:
+            return drug
+    raise UnknownNameError(
+        "drug", name, list(table.index), hint=f"Modelled drugs: {', '.join(table.index)}."
+    )
+
+
+def _scaled_release(hit: np.ndarray, factor: float):
+    def apply(m):
+        keep = np.where(hit, max(factor, 0.0), 1.0)
+        return eqx.tree_at(lambda m: m.g_chem, m, _scale_columns(m.g_chem, keep))
+
+    return apply
+
+
+def _tonic(hit: np.ndarray, g: float, reversal_mV: float):
+    def apply(m):
+        add = jnp.asarray(np.where(hit, g, 0.0), dtype=m.g_tonic.dtype)
+        total = m.g_tonic + add
+        # two tonic conductances in parallel: conductance-weighted reversal
+        safe = jnp.where(total > 0, total, 1.0)
+        mixed = (m.g_tonic * m.e_tonic_mV + add * reversal_mV) / safe
+        rev = jnp.where(total > 0, mixed, m.e_tonic_mV)
+        return eqx.tree_at(lambda m: (m.g_tonic, m.e_tonic_mV), m, (total, rev))
+
+    return apply
