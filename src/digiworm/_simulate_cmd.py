@@ -85,7 +85,10 @@ class SimulationRequest:
         if self.dt_s >= self.duration_s:
             raise DigiwormError(f"dt ({self.dt_s:g} s) must be smaller than the duration")
         _finite_positive("pulse length", self.pulse_s)
-        if not (math.isfinite(self.onset_s) and 0 <= self.onset_s < self.duration_s):
+        stimulating = bool(self.stimulate) or self.atlas_mode
+        if stimulating and not (
+            math.isfinite(self.onset_s) and 0 <= self.onset_s < self.duration_s
+        ):
             raise DigiwormError(
                 f"onset must be in [0, duration) = [0, {self.duration_s:g}) s; got {self.onset_s}"
             )

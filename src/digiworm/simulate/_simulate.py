@@ -115,7 +115,7 @@ def _condition(model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save
     def record(carry, u_last, t):
         y, c, _ = carry
         out = model.readout(y)
-        dff = out if ind is None else ind.dff(c[1], f0, t)
+        dff = out if ind is None else jnp.where(jnp.isnan(out), jnp.nan, ind.dff(c[1], f0, t))
         return out, dff, u_last
 
     eta0 = jnp.zeros(n, dtype=amp.dtype)

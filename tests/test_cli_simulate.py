@@ -1,0 +1,74 @@
+"""``digiworm simulate``: writes NetCDF and figures; bad input exits 2 before any compute."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from digiworm.cli import app
+
+runner = CliRunner()
+
+
+def _run(*args):
+    result = runner.invoke(app, ["simulate", *map(str, args)])
+    return result.exit_code, result.output
+
+
+def test_simulate_writes_netcdf_and_plot(atlas, tmp_path):
+    out, png = tmp_path / "run.nc", tmp_path / "run.png"
+    code, text = _run("--stimulate", "ASHL", "--duration", "10", "--out", out, "--plot", png,
+                      "--knockout", "unc-31", "--ablate", "RIML,RIMR")  # fmt: skip
+    assert code == 0, text
+    ds = xr.load_dataset(out, engine="h5netcdf")
+    assert ds.dff.dims == ("condition", "time", "neuron")
+    assert ds.sizes["time"] == 21 and ds.sizes["neuron"] == 302
+    assert ds.attrs["knockouts"] == "unc-31" and ds.attrs["ablated"] == "RIML,RIMR"
+    assert np.isnan(ds.dff.sel(neuron="RIML")).all()
+    ash = ds.dff.sel(neuron="ASHL").isel(condition=0)
+    assert float(ash.max()) > 0.05
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_spontaneous_is_reproducible_per_seed(atlas, tmp_path):
+    runs = []
+    for seed, name in ((1, "a"), (1, "b"), (2, "c")):
+        out = tmp_path / f"{name}.nc"
+        code, text = _run("--spontaneous", "--seed", seed, "--duration", "5", "--out", out)
+        assert code == 0, text
+        runs.append(xr.load_dataset(out, engine="h5netcdf").dff.to_numpy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.allclose(runs[0], runs[2])
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (("--stimulate", "AVLA"), "did you mean AVAL"),
+        (("--stimulate", "AVAL", "--duration", "-1"), "duration must be"),
+        (("--stimulate", "AVAL", "--duration", "nan"), "duration must be"),
+        (("--stimulate", "AVAL", "--dt", "50"), "must be smaller than the duration"),
+        (("--stimulate", "AVAL", "--knockout", "shk-1"), "does not model"),
+        (("--stimulate", "AVAL", "--knockout", "unc31"), "did you mean unc-31"),
+        (("--stimulate", "AVAL", "--drug", "aspirin:1"), "unknown drug"),
+        (("--stimulate", "AVAL", "--drug", "aldicarb"), "NAME:DOSE"),
+        (("--stimulate", "AVAL", "--model", "nonsense"), "neither one of"),
+        (("--spontaneous",), "--seed"),
+        ((), "nothing to do"),
+    ],
+)
+def test_bad_input_exits_2(atlas, tmp_path, args, needle):
+    code, text = _run(*args, "--out", tmp_path / "x.nc")
+    assert code == 2, text
+    errors = [line for line in text.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and needle in errors[0], text
+    assert not (tmp_path / "x.nc").exists()
+
+
+def test_unwritable_output(atlas, tmp_path):
+    code, text = _run("--stimulate", "AVAL", "--out", tmp_path / "missing" / "x.nc")
+    assert code == 2 and "does not exist" in text
+    code, text = _run("--stimulate", "AVAL", "--out", tmp_path / "x.txt")
+    assert code == 2 and "must end in .nc" in text
