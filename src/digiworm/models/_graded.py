@@ -27,8 +27,9 @@ time constant 0.1 s (C = 1 pF, leak 10 pS), rest −35 mV, excitatory reversal 0
 −48 mV, :math:`a_r` = 1 s⁻¹, :math:`a_d` = 5 s⁻¹, :math:`\beta` = 0.125 mV⁻¹. The activation
 midpoint sits 20 mV above rest (φ = 0.076 at rest), so neurons release little until
 depolarised (digiworm's choice; Kunert et al. place it at each neuron's network equilibrium).
-The per-synapse conductance scales and the peptide gain are *uncalibrated defaults* meant to be identified
-from data (``digiworm fit``), chosen small enough that the network is stable and not stiff
+The per-synapse conductance scales and the peptide gain are *uncalibrated defaults* meant to
+be identified from data (``digiworm fit``), chosen small enough that the network is stable
+and not stiff
 (Kunert's 100 pS per synapse is 10× the leak and makes the system stiff).
 """
 
