@@ -77,6 +77,13 @@ class NumpyGraded:
         self.y_init = np.concatenate([f(y.v_mV), f(y.s), f(y.p)])
         assert self.y_init.shape == (3 * n,)
 
+    def arrays(self):
+        """The parameters as float64 arrays (to check that two processes built one model)."""
+        keys = ("g_gap", "g_chem", "e_chem", "w_pep", "tau", "v_rest", "v_th", "g_tonic", "e_tonic")
+        out = {k: getattr(self, k) for k in keys}
+        out["scalars"] = np.array([self.tau_pep, self.a_r, self.a_d, self.beta])
+        return out
+
     def phi(self, v):
         return 1.0 / (1.0 + np.exp(-self.beta * (v - self.v_th)))
 
@@ -162,17 +169,18 @@ def solve_piecewise(net, y0, u_vec, duration, method, rtol, atol, jac=False):
 
 
 # -- helpers -------------------------------------------------------------------------------------
-def timed(fn, repeat):
-    """Run ``fn`` once (warm-up) then ``repeat`` times; return (first_s, median_s, last result)."""
+def timed(fn, repeat, slow_s=5.0):
+    """Run ``fn`` once (warm-up), then time it ``repeat`` times (once if the warm-up took longer
+    than ``slow_s``); return (first_s, best_s, result of the last call)."""
     t0 = time.perf_counter()
     res = fn()
     first = time.perf_counter() - t0
     walls = []
-    for _ in range(repeat):
+    for _ in range(1 if first > slow_s else repeat):
         t0 = time.perf_counter()
         res = fn()
         walls.append(time.perf_counter() - t0)
-    return first, statistics.median(walls), res
+    return first, min(walls), res
 
 
 def peak_rss_mb():
@@ -184,109 +192,142 @@ def log(*a):
 
 
 # -- digiworm ------------------------------------------------------------------------------------
-def build_model(dtype=None):
+DIGIWORM_SETTINGS = [
+    ("heun", 0.05),
+    ("heun", 0.02),
+    ("heun", 0.01),
+    ("heun", 0.005),
+    ("rk4", 0.05),
+    ("rk4", 0.02),
+    ("rk4", 0.01),
+]
+
+
+def build_model(float64=False):
+    """digiworm's default graded network; ``float64``: the same float32-rounded parameters
+    in float64 (needs JAX_ENABLE_X64)."""
     import digiworm
     import digiworm.models
 
     atlas = digiworm.atlas.load()
-    kw = {} if dtype is None else {"dtype": dtype}
-    return digiworm.models.graded_from_atlas(atlas, **kw)
+    model = digiworm.models.graded_from_atlas(atlas)
+    if float64:
+        import equinox as eqx
+        import jax
+        import jax.numpy as jnp
+
+        model = jax.tree_util.tree_map(
+            lambda x: jnp.asarray(np.asarray(x), dtype=jnp.float64)
+            if eqx.is_inexact_array(x)
+            else x,
+            model,
+        )
+    return model
 
 
 def digiworm_activity(model, protocol, duration, dt, method):
     from digiworm.simulate import simulate
 
     ds = simulate(
-        model,
-        protocol,
-        duration,
-        dt,
-        save_dt_s=SAVE_DT_S,
-        method=method,
-        indicator=None,
+        model, protocol, duration, dt, save_dt_s=SAVE_DT_S, method=method, indicator=None,
         settle_s=SETTLE_S,
-    )
+    )  # fmt: skip
     return np.asarray(ds["activity"].values, dtype=np.float64)
 
 
-def x64_child(args):
-    """Child process (JAX_ENABLE_X64=1): digiworm RK4 at REF_DT_S in float64."""
+def digiworm_rows(model, duration, repeat, settings, precision, batched=True):
+    """Time ``simulate`` for one condition and for every neuron stimulated (batched).
+
+    Returns rows (without errors) and the stimulated condition's activity for each row.
+    """
     import jax
-    import jax.numpy as jnp
-
-    assert jax.config.jax_enable_x64, "run the child with JAX_ENABLE_X64=1"
-    from digiworm.simulate import Protocol
-
-    model = build_model(jnp.float64)
-    p = Protocol.single(model.names, [STIM], AMP_MV, ONSET_S, PULSE_S)
-    act = digiworm_activity(model, p, args.duration, REF_DT_S, "rk4")[0]
-    np.save(args.x64_child, act)
-
-
-def run_x64_check(duration):
-    with tempfile.TemporaryDirectory() as d:
-        path = os.path.join(d, "act.npy")
-        env = dict(os.environ, JAX_ENABLE_X64="1")
-        cmd = [sys.executable, __file__, "--x64-child", path, "--duration", str(duration)]
-        t0 = time.perf_counter()
-        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
-        wall = time.perf_counter() - t0
-        if out.returncode:
-            raise RuntimeError(f"float64 digiworm child failed:\n{out.stderr[-3000:]}")
-        return np.load(path), wall
-
-
-def bench_digiworm(model, duration, repeat, ref_act, rows, diag):
-    import jax
-
+    from digiworm import DigiwormError
     from digiworm.simulate import Protocol, rest_state
 
     names = model.names
     k = names.index(STIM)
-    single = Protocol.single(names, [STIM], AMP_MV, ONSET_S, PULSE_S)
-    batch = Protocol.each_neuron(names, amplitude=AMP_MV, onset_s=ONSET_S, duration_s=PULSE_S)
-    settings = [("heun", 0.02), ("heun", 0.01), ("heun", 0.005), ("rk4", 0.02), ("rk4", 0.01)]
+    prots = [("1 condition", Protocol.single(names, [STIM], AMP_MV, ONSET_S, PULSE_S))]
+    if batched:
+        each = Protocol.each_neuron(names, amplitude=AMP_MV, onset_s=ONSET_S, duration_s=PULSE_S)
+        prots.append((f"{each.n_conditions} conditions", each))
+    rows, acts, skipped = [], [], []
     for method, dt in settings:
-
-        def rest(dt=dt, method=method):
-            return jax.block_until_ready(rest_state(model, dt, SETTLE_S, method))
-
-        _, rest_s, _ = timed(rest, repeat)
-        for label, prot in (("1 condition", single), (f"{batch.n_conditions} conditions", batch)):
-            nc = prot.n_conditions
-
-            def run(prot=prot, dt=dt, method=method):
-                return digiworm_activity(model, prot, duration, dt, method)
-
-            first, wall, act = timed(run, repeat)
-            a = act[0] if nc == 1 else act[k]
-            err = float(np.abs(a - ref_act).max())
-            init_err = float(np.abs(a[0] - ref_act[0]).max())
-            rows.append(
-                {
-                    "tool": "digiworm",
-                    "settings": f"{method} dt={dt * 1e3:g} ms, {label}, float32",
-                    "method": method,
-                    "dt_s": dt,
-                    "conditions": nc,
-                    "error": err,
-                    "initial_activity_error": init_err,
-                    "first_call_s": first,
-                    "wall_s": wall,
-                    "rest_state_s": rest_s,
-                    "wall_per_sim_s": wall / duration / nc,
-                    "integration_per_sim_s": max(wall - rest_s, 0.0) / duration / nc,
-                }
+        try:
+            _, rest_s, _ = timed(
+                lambda dt=dt, m=method: jax.block_until_ready(rest_state(model, dt, SETTLE_S, m)),
+                repeat,
             )
-            log(_fmt_row(rows[-1]))
-            if init_err > 1e-6:
-                diag.setdefault("warnings", []).append(
-                    f"digiworm {method} dt={dt}: t=0 activity differs from the NumPy rest by "
-                    f"{init_err:.2g} (> 1e-6)"
+            for label, prot in prots:
+                nc = prot.n_conditions
+                first, wall, act = timed(
+                    lambda p=prot, dt=dt, m=method: digiworm_activity(model, p, duration, dt, m),
+                    repeat,
                 )
-    # fixed cost of rest_state: a tiny settle shows the per-call (re)compilation
-    _, tiny, _ = timed(lambda: jax.block_until_ready(rest_state(model, 0.01, 0.01)), repeat)
-    diag["rest_state_tiny_settle_s"] = tiny
+                integ = wall - rest_s
+                rows.append(
+                    {
+                        "tool": "digiworm",
+                        "settings": f"{method} dt={dt * 1e3:g} ms, {label}, {precision}",
+                        "method": method,
+                        "dt_s": dt,
+                        "precision": precision,
+                        "conditions": nc,
+                        "first_call_s": first,
+                        "wall_s": wall,
+                        "rest_state_s": rest_s,
+                        "wall_per_sim_s": wall / duration / nc,
+                        "integration_per_sim_s": integ / duration / nc if integ > 0 else None,
+                    }
+                )
+                acts.append(act[0] if nc == 1 else act[k])
+                log(f"  digiworm {rows[-1]['settings']}: {wall:.3g} s (first {first:.3g} s)")
+        except DigiwormError as e:  # e.g. dt above the model's stability bound
+            skipped.append(f"{method} dt={dt:g} ({precision}): {e}")
+            log(f"  skipped digiworm {method} dt={dt:g}: {e}")
+    return rows, acts, skipped
+
+
+def x64_child(path, duration, repeat, ref_dt, settings):
+    """Child process (JAX_ENABLE_X64=1): digiworm in float64, reference run and timings."""
+    import jax
+
+    assert jax.config.jax_enable_x64, "run the child with JAX_ENABLE_X64=1"
+    from digiworm.simulate import Protocol
+
+    model = build_model(float64=True)
+    arrays = NumpyGraded(model).arrays()
+    with np.load(path + ".in.npz") as parent:  # the parent's (float32) model, as float64
+        diff = max(float(np.abs(arrays[k] - parent[k]).max()) for k in parent.files)
+    if diff:
+        raise SystemExit(f"float64 child built a different model (max |diff| {diff:g}); "
+                         "did src/ change during the run?")  # fmt: skip
+    p = Protocol.single(model.names, [STIM], AMP_MV, ONSET_S, PULSE_S)
+    t0 = time.perf_counter()
+    ref = digiworm_activity(model, p, duration, ref_dt, "rk4")[0]
+    ref_wall = time.perf_counter() - t0
+    rows, acts, skipped = digiworm_rows(model, duration, repeat, settings, "float64")
+    np.savez(path + ".out.npz", ref=ref, acts=np.array(acts))
+    with open(path + ".out.json", "w") as f:
+        json.dump({"rows": rows, "skipped": skipped, "ref_wall_s": ref_wall}, f)
+
+
+def run_x64_child(net, duration, repeat, ref_dt, settings):
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "x64")
+        np.savez(path + ".in.npz", **net.arrays())
+        env = dict(os.environ, JAX_ENABLE_X64="1")
+        cmd = [sys.executable, os.path.abspath(__file__), "--x64-child", path,
+               "--duration", str(duration), "--repeat", str(repeat), "--ref-dt", str(ref_dt),
+               "--x64-settings", json.dumps(settings)]  # fmt: skip
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        log(out.stdout.rstrip())
+        if out.returncode:
+            raise RuntimeError(f"float64 digiworm child failed:\n{out.stderr[-3000:]}")
+        with np.load(path + ".out.npz") as z:
+            ref, acts = z["ref"], list(z["acts"])
+        with open(path + ".out.json") as f:
+            meta = json.load(f)
+    return ref, acts, meta
 
 
 # -- scipy ---------------------------------------------------------------------------------------
@@ -301,6 +342,7 @@ def bench_scipy(net, y_rest, duration, repeat, ref_act, rows):
                 return solve_piecewise(net, y_rest, u, duration, method, rtol, atol)
 
             first, wall, (ys, nfev) = timed(run, repeat)
+            _ = first
             err = float(np.abs(net.activity(ys) - ref_act).max())
             rows.append(
                 {
@@ -404,41 +446,33 @@ def bench_brian2(net, y_rest, duration, repeat, ref_act, rows, diag, settings):
         return
     b2.prefs.logging.console_log_level = "WARNING"
     cache = tempfile.mkdtemp(prefix="digiworm-brian2-")
-    b2.prefs.codegen.runtime.cython.cache_dir = cache  # cold cache: first run compiles
-    diag["brian2"] = {"version": b2.__version__, "requested_target": {}, "ran": {}}
+    b2.prefs.codegen.runtime.cython.cache_dir = cache  # cold cache: the first run compiles
+    diag["brian2"] = {"version": b2.__version__, "code_objects": {}}
     try:
         for target, method, dt in settings:
             b2.prefs.codegen.target = target
 
             def build_and_run(method=method, dt=dt):
-                network, g, mon = brian2_network(b2, net, y_rest, duration, dt, method)
                 t0 = time.perf_counter()
+                network, g, mon = brian2_network(b2, net, y_rest, duration, dt, method)
+                t1 = time.perf_counter()
                 network.run(duration * b2.second)
-                return time.perf_counter() - t0, network, g, mon
+                t2 = time.perf_counter()
+                return t1 - t0, t2 - t1, network, g, mon
 
             t0 = time.perf_counter()
-            run_first, network, g, mon = build_and_run()
+            build_and_run()
             first = time.perf_counter() - t0
-            walls, setup = [], []
-            for _ in range(repeat):
-                t0 = time.perf_counter()
-                run_s, network, g, mon = build_and_run()
-                walls.append(time.perf_counter() - t0)
-                setup.append(walls[-1] - run_s)
-            wall = statistics.median(walls)
+            runs = [build_and_run() for _ in range(1 if first > 5.0 else repeat)]
+            build_s, run_s, network, g, mon = min(runs, key=lambda r: r[0] + r[1])
             ran = sorted(
-                {
-                    type(o.codeobj).__name__
-                    for o in network.sorted_objects
-                    if getattr(o, "codeobj", None)
-                }
-            )
-            act = brian2_activity(b2, net, g, mon, duration)
-            err = float(np.abs(act - ref_act).max())
+                {type(o.codeobj).__name__ for o in network.sorted_objects if getattr(o, "codeobj", None)}
+            )  # fmt: skip
+            err = float(np.abs(brian2_activity(b2, net, g, mon, duration) - ref_act).max())
             rows.append(
                 {
                     "tool": "brian2",
-                    "settings": f"{method} dt={dt * 1e3:g} ms, target {target} ({'/'.join(ran)})",
+                    "settings": f"{method} dt={dt * 1e3:g} ms, {'/'.join(ran)}",
                     "method": method,
                     "dt_s": dt,
                     "target": target,
@@ -446,68 +480,84 @@ def bench_brian2(net, y_rest, duration, repeat, ref_act, rows, diag, settings):
                     "conditions": 1,
                     "error": err,
                     "first_call_s": first,
-                    "wall_s": wall,
-                    "setup_s": statistics.median(setup),
-                    "wall_per_sim_s": wall / duration,
-                    "integration_per_sim_s": (wall - statistics.median(setup)) / duration,
+                    "wall_s": build_s + run_s,
+                    "build_s": build_s,
+                    "run_s": run_s,
+                    "wall_per_sim_s": (build_s + run_s) / duration,
+                    "integration_per_sim_s": run_s / duration,
                 }
             )
-            diag["brian2"]["ran"][f"{target} {method} {dt}"] = ran
+            diag["brian2"]["code_objects"][f"target={target} {method} dt={dt:g}"] = ran
             log(_fmt_row(rows[-1]))
     finally:
         shutil.rmtree(cache, ignore_errors=True)
 
 
 # -- table ---------------------------------------------------------------------------------------
+def _num(v, fmt):
+    return "-" if v is None else format(v, fmt)
+
+
 def _fmt_row(r):
-    ratio = ""
-    for key in ("ratio_single", "ratio_batched"):
-        if key in r:
-            v = r[key]
-            ratio += f" {'-' if v is None else f'{v:8.1f}x':>9}"
-    return (
-        f"{r['tool']:9} {r['settings']:52} {r['error']:9.2e} {r['wall_per_sim_s']:11.3e} "
-        f"{r['integration_per_sim_s']:11.3e}{ratio}"
+    line = (
+        f"{r['tool']:8} {r['settings']:44} {r['error']:8.1e} {r['wall_per_sim_s']:10.2e} "
+        f"{_num(r['integration_per_sim_s'], '10.2e'):>10}"
     )
+    if r["tool"] != "digiworm" and "ratio_1c" in r:
+        line += f" {_num(r['ratio_1c'], '8.1f'):>8} {_num(r['ratio_best'], '8.1f'):>8}"
+    return line
 
 
 def add_ratios(rows):
-    """Speed ratio at matched accuracy: cheapest digiworm row with error <= the peer's."""
+    """Speed ratio at matched accuracy: peer time / time of the cheapest digiworm row whose
+    error is <= the peer's, among single-condition runs (``1c``) and among all runs (``best``,
+    batched included), for end-to-end wall time and for integration time alone."""
     dw = [r for r in rows if r["tool"] == "digiworm"]
     for r in rows:
         if r["tool"] == "digiworm":
             continue
-        for key, cond in (("single", lambda d: d["conditions"] == 1), ("batched", None)):
-            pool = [d for d in dw if (cond is None or cond(d)) and d["error"] <= r["error"]]
-            for which in ("wall_per_sim_s", "integration_per_sim_s"):
-                name = f"ratio_{key}" if which == "wall_per_sim_s" else f"ratio_{key}_integration"
-                if not pool:
-                    r[name] = None
+        for key, pool in (("1c", [d for d in dw if d["conditions"] == 1]), ("best", dw)):
+            ok = [d for d in pool if d["error"] <= r["error"]]
+            for which, suffix in (("wall_per_sim_s", ""), ("integration_per_sim_s", "_integration")):
+                cand = [d for d in ok if d[which] is not None]
+                if not cand or r[which] is None:
+                    r[f"ratio_{key}{suffix}"] = None
+                    r[f"matched_{key}{suffix}"] = None
                     continue
-                best = min(pool, key=lambda d: d[which])
-                r[name] = r[which] / best[which]
-                r[f"matched_{key}"] = best["settings"]
+                best = min(cand, key=lambda d: d[which])
+                r[f"ratio_{key}{suffix}"] = r[which] / best[which]
+                r[f"matched_{key}{suffix}"] = best["settings"]
+
+
+HEADER = (
+    f"{'tool':8} {'settings':44} {'max|Δa|':>8} {'s/sim s/c':>10} {'integr.':>10}"
+    f" {'x vs 1c':>8} {'x vs any':>8}"
+)
 
 
 def print_table(rows):
-    log(
-        f"\n{'tool':9} {'settings':52} {'max|Δa|':>9} {'s/sim s/c':>11} {'(integr.)':>11}"
-        f" {'vs dw 1c':>9} {'vs dw best':>9}"
-    )
-    log("-" * 128)
+    log("\n" + HEADER)
+    log("-" * len(HEADER))
     for r in rows:
         log(_fmt_row(r))
     log(
-        "s/sim s/c: wall seconds per simulated second per condition (digiworm: simulate() end "
-        "to end;\n(integr.): without digiworm's rest_state / Brian2's network construction). "
-        "Ratios: peer time / cheapest\ndigiworm time with error <= the peer's (1 condition; "
-        "best of 1 condition and batched)."
+        "max|Δa|: max |activity - reference| over neurons and 0.5 s samples. s/sim s/c: wall s per\n"
+        "simulated s per condition, end to end (digiworm: simulate() incl. its rest computation;\n"
+        "Brian2: network construction + run). integr.: without digiworm's rest_state / Brian2's\n"
+        "construction. x vs 1c / any: peer s/sim s/c over the cheapest digiworm run (one condition\n"
+        "/ any, batched included) whose error is <= the peer's ('-': none is that accurate)."
     )
+    log("\nmatched digiworm runs (end to end):")
+    for r in rows:
+        if r["tool"] != "digiworm":
+            log(f"  {r['tool']} {r['settings']}: 1c -> {r.get('matched_1c')}; "
+                f"any -> {r.get('matched_best')}")  # fmt: skip
 
 
 def write_json(path, payload):
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".graded_peers.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(payload, f, indent=1)
@@ -518,31 +568,48 @@ def write_json(path, payload):
         raise
 
 
+def source_fingerprint():
+    """Hash of the digiworm model and simulator sources (they change while being developed)."""
+    import hashlib
+
+    import digiworm
+
+    root = os.path.dirname(digiworm.__file__)
+    h = hashlib.sha256()
+    for rel in ("models/_graded.py", "models/_base.py", "simulate/_simulate.py",
+                "simulate/_protocol.py"):  # fmt: skip
+        path = os.path.join(root, rel)
+        if os.path.exists(path):
+            with open(path, "rb") as f:
+                h.update(f.read())
+    return h.hexdigest()[:16]
+
+
 # -- main ----------------------------------------------------------------------------------------
 def main():
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="3 s simulated, fewer repeats")
-    parser.add_argument("--duration", type=float, default=None, help="simulated seconds (10)")
-    parser.add_argument("--repeat", type=int, default=None, help="timed repeats (3; quick 1)")
+    parser.add_argument("--quick", action="store_true", help="3 s simulated, 1 timed repeat")
+    parser.add_argument("--duration", type=float, help="simulated seconds (default 10; quick 3)")
+    parser.add_argument("--repeat", type=int, help="timed repeats, best kept (3; quick 1)")
     parser.add_argument(
         "--out", default=os.path.join(os.path.dirname(__file__), "results", "graded_peers.json")
     )
-    parser.add_argument("--no-brian2", action="store_true")
+    parser.add_argument("--no-brian2", action="store_true", help="skip the Brian2 rows")
     parser.add_argument(
-        "--no-x64-check",
-        action="store_true",
-        help="skip the float64 digiworm cross-check (a child process)",
-    )
+        "--no-float64", action="store_true",
+        help="skip the float64 digiworm child process (cross-check and float64 rows)",
+    )  # fmt: skip
     parser.add_argument("--x64-child", help=argparse.SUPPRESS)
+    parser.add_argument("--x64-settings", help=argparse.SUPPRESS)
+    parser.add_argument("--ref-dt", type=float, default=1e-3, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.duration is None:
-        args.duration = 3.0 if args.quick else 10.0
+    duration = args.duration or (3.0 if args.quick else 10.0)
+    repeat = args.repeat or (1 if args.quick else 3)
     if args.x64_child:
-        return x64_child(args)
-    repeat = args.repeat if args.repeat is not None else (1 if args.quick else 3)
-    duration = args.duration
+        settings = [tuple(x) for x in json.loads(args.x64_settings)]
+        return x64_child(args.x64_child, duration, repeat, args.ref_dt, settings)
     t_start = time.perf_counter()
 
     import jax
@@ -553,27 +620,26 @@ def main():
     build_s = time.perf_counter() - t0
     net = NumpyGraded(model)
     net.stim_index = model.names.index(STIM)
-    log(
-        f"model: {net.n} neurons, built in {build_s:.2f} s; float32 params: "
-        f"{np.asarray(model.g_gap).dtype}; JAX x64 {jax.config.jax_enable_x64}"
-    )
+    fingerprint = source_fingerprint()
+    log(f"model: {net.n} neurons ({np.asarray(model.g_gap).dtype}), built in {build_s:.2f} s; "
+        f"max_rate {float(model.max_rate()):.1f} 1/s; digiworm sources {fingerprint}")  # fmt: skip
 
     y_rest, resid, eig = net.rest()
-    slow = float(-eig.real.max())
-    fast = float(-eig.real.min())
-    log(
-        f"rest: Newton residual {resid:.1e}; linearised rates {slow:.3f} … {fast:.1f} 1/s; "
-        f"settle {SETTLE_S:g} s leaves ~{np.exp(-slow * SETTLE_S):.0e} of the initial offset"
-    )
+    slow, fast = float(-eig.real.max()), float(-eig.real.min())
+    log(f"rest: Newton residual {resid:.1e}; linearised rates {slow:.3f} … {fast:.1f} 1/s; "
+        f"settle {SETTLE_S:g} s leaves ~{np.exp(-slow * SETTLE_S):.0e} of the initial offset")  # fmt: skip
+    diag = {"rest": {"newton_residual": resid, "slowest_rate_per_s": slow,
+                     "fastest_rate_per_s": fast, "max_rate_bound_per_s": float(model.max_rate()),
+                     "settle_s": SETTLE_S}}  # fmt: skip
 
     # reference and cross-checks
     u = np.zeros(net.n)
     u[net.stim_index] = AMP_MV
-    diag = {}
     t0 = time.perf_counter()
     ys_ref, nfev = solve_piecewise(net, y_rest, u, duration, "Radau", 1e-10, 1e-12, jac=True)
     diag["reference"] = {
-        "tool": "scipy Radau rtol 1e-10 atol 1e-12, analytic Jacobian, float64",
+        "tool": "scipy solve_ivp Radau rtol 1e-10 atol 1e-12, analytic Jacobian, float64, "
+        "restarted at the pulse edges, from the Newton rest",
         "wall_s": time.perf_counter() - t0,
         "nfev": int(nfev),
     }
@@ -583,36 +649,59 @@ def main():
     from digiworm.simulate import Protocol
 
     single = Protocol.single(model.names, [STIM], AMP_MV, ONSET_S, PULSE_S)
+    ref32_dt = REF_DT_S if not args.quick else 1e-3
     t0 = time.perf_counter()
-    act32 = digiworm_activity(model, single, duration, REF_DT_S, "rk4")[0]
-    checks["digiworm rk4 dt=0.1 ms float32"] = float(np.abs(act32 - ref_act).max())
-    diag["digiworm_rk4_ref_float32_wall_s"] = time.perf_counter() - t0
-    if not args.no_x64_check:
-        act64, wall64 = run_x64_check(duration)
-        checks["digiworm rk4 dt=0.1 ms float64"] = float(np.abs(act64 - ref_act).max())
-        checks["digiworm rk4 float64, t=0 vs Newton rest"] = float(
-            np.abs(act64[0] - ref_act[0]).max()
+    act32 = digiworm_activity(model, single, duration, ref32_dt, "rk4")[0]
+    diag["digiworm_rk4_float32_check_wall_s"] = time.perf_counter() - t0
+    checks[f"digiworm rk4 dt={ref32_dt * 1e3:g} ms float32"] = float(np.abs(act32 - ref_act).max())
+    checks[f"digiworm rk4 dt={ref32_dt * 1e3:g} ms float32, t=0"] = float(
+        np.abs(act32[0] - ref_act[0]).max()
+    )
+    rows, skipped = [], []
+    if not args.no_float64:
+        log("float64 digiworm (child process with JAX_ENABLE_X64=1) ...")
+        ref64, acts64, meta = run_x64_child(net, duration, repeat, args.ref_dt, DIGIWORM_SETTINGS)
+        checks[f"digiworm rk4 dt={args.ref_dt * 1e3:g} ms float64"] = float(
+            np.abs(ref64 - ref_act).max()
         )
-        diag["digiworm_rk4_ref_float64_wall_s"] = wall64
-    checks["digiworm rk4 float32, t=0 vs Newton rest"] = float(np.abs(act32[0] - ref_act[0]).max())
+        checks[f"digiworm rk4 dt={args.ref_dt * 1e3:g} ms float64, t=0"] = float(
+            np.abs(ref64[0] - ref_act[0]).max()
+        )
+        diag["digiworm_rk4_float64_check_wall_s"] = meta["ref_wall_s"]
+        for r, a in zip(meta["rows"], acts64):
+            r["error"] = float(np.abs(a - ref_act).max())
+            r["initial_activity_error"] = float(np.abs(a[0] - ref_act[0]).max())
+        rows64 = meta["rows"]
+        skipped += meta["skipped"]
+    else:
+        rows64 = []
     diag["reference_cross_checks_max_abs_activity"] = checks
     diag["response"] = {
         "max_abs_activity_change_from_rest": float(np.abs(ref_act - ref_act[0]).max()),
         "activity_range": [float(ref_act.min()), float(ref_act.max())],
     }
     for k, v in checks.items():
-        log(f"cross-check {k:45} max|Δa| = {v:.2e}")
-    log(
-        f"response: max |a(t) - a(0)| = {diag['response']['max_abs_activity_change_from_rest']:.3f}"
-    )
+        log(f"cross-check {k:42} max|Δa| = {v:.2e}")
+    log(f"response: max |a(t) - a(0)| = {diag['response']['max_abs_activity_change_from_rest']:.3f}")
 
-    rows = []
-    log(f"\n{'tool':9} {'settings':52} {'max|Δa|':>9} {'s/sim s/c':>11} {'(integr.)':>11}")
-    bench_digiworm(model, duration, repeat, ref_act, rows, diag)
+    log("float32 digiworm (its default) ...")
+    rows32, acts32, skipped32 = digiworm_rows(model, duration, repeat, DIGIWORM_SETTINGS, "float32")
+    skipped += skipped32
+    for r, a in zip(rows32, acts32):
+        r["error"] = float(np.abs(a - ref_act).max())
+        r["initial_activity_error"] = float(np.abs(a[0] - ref_act[0]).max())
+    rows += rows32 + rows64
+    bad = [r["settings"] for r in rows if r["initial_activity_error"] > 1e-6]
+    if bad:
+        diag["initial_state_mismatch_over_1e-6"] = bad
+    log("\n" + HEADER)
+    for r in rows:
+        log(_fmt_row(r))
     bench_scipy(net, y_rest, duration, repeat, ref_act, rows)
     if not args.no_brian2:
         b2_settings = [
             ("auto", "euler", 1e-3),
+            ("auto", "rk2", 1e-3),
             ("auto", "rk4", 1e-3),
             ("auto", "euler", 1e-4),
             ("auto", "rk4", 1e-4),
@@ -622,15 +711,12 @@ def main():
     add_ratios(rows)
     print_table(rows)
 
+    diag["skipped"] = skipped
     diag["peak_rss_mb"] = peak_rss_mb()
     diag["peak_rss_children_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     diag["total_wall_s"] = time.perf_counter() - t_start
-    versions = {
-        "python": platform.python_version(),
-        "numpy": np.__version__,
-        "scipy": scipy.__version__,
-        "jax": jax.__version__,
-    }
+    versions = {"python": platform.python_version(), "numpy": np.__version__,
+                "scipy": scipy.__version__, "jax": jax.__version__}  # fmt: skip
     try:
         import brian2
 
@@ -640,31 +726,20 @@ def main():
     payload = {
         "benchmark": "graded_peers",
         "problem": {
-            "neurons": net.n,
-            "stimulus": STIM,
-            "amplitude_mV": AMP_MV,
-            "onset_s": ONSET_S,
-            "pulse_s": PULSE_S,
-            "duration_s": duration,
-            "save_dt_s": SAVE_DT_S,
-            "settle_s": SETTLE_S,
+            "neurons": net.n, "stimulus": STIM, "amplitude_mV": AMP_MV, "onset_s": ONSET_S,
+            "pulse_s": PULSE_S, "duration_s": duration, "save_dt_s": SAVE_DT_S,
+            "settle_s": SETTLE_S, "digiworm_sources_sha256_16": fingerprint,
             "error": "max |activity - reference| over neurons and 0.5 s samples",
-        },
-        "machine": {
-            "platform": platform.platform(),
-            "cpus": os.cpu_count(),
-            "processor": platform.processor(),
-        },
+        },  # fmt: skip
+        "machine": {"platform": platform.platform(), "cpus": os.cpu_count()},
         "versions": versions,
         "repeat": repeat,
         "diagnostics": diag,
         "rows": rows,
     }
     write_json(args.out, payload)
-    log(
-        f"\npeak RSS {diag['peak_rss_mb']:.0f} MB (children {diag['peak_rss_children_mb']:.0f} MB);"
-        f" total {diag['total_wall_s']:.0f} s; wrote {args.out}"
-    )
+    log(f"\npeak RSS {diag['peak_rss_mb']:.0f} MB (float64 child {diag['peak_rss_children_mb']:.0f}"
+        f" MB); total {diag['total_wall_s']:.0f} s; wrote {args.out}")  # fmt: skip
 
 
 if __name__ == "__main__":

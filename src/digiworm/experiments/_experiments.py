@@ -40,7 +40,7 @@ from .._errors import DigiwormError, UnknownNameError
 from ..models import GradedNetwork, KernelModel, LinearModel
 from ..models._signs import classical_transmitters
 
-__all__ = ["Ablate", "Drug", "Knockout", "Mutant", "drug_table"]
+__all__ = ["Ablate", "Drug", "Knockout", "Mutant", "Stimulate", "drug_table"]
 
 _MONOAMINES = {"dopamine", "serotonin", "tyramine", "octopamine"}
 
@@ -96,6 +96,32 @@ class Ablate(eqx.Module):
             alive_term = keep[model.post] & keep[model.pre]
             return eqx.tree_at(lambda m: m.factor, model, jnp.where(alive_term, model.factor, 0.0))
         raise DigiwormError(f"Ablate does not know how to act on {type(model).__name__}")
+
+
+class Stimulate(eqx.Module):
+    """Sustained stimulation: a constant drive (mV) into chosen neurons, as a model transform.
+
+    A constant input :math:`u` enters the membrane equation exactly as a shift of the resting
+    potential, so the transform adds ``amplitude_mV`` to ``v_rest_mV`` of those neurons (e.g.
+    continuous optogenetic depolarisation; negative values hyperpolarise). Pulsed stimulation
+    is a :class:`digiworm.simulate.Protocol`, not a model change.
+    """
+
+    neurons: tuple[str, ...] = eqx.field(static=True, converter=tuple)
+    amplitude_mV: float = eqx.field(static=True, default=10.0)
+
+    def __call__(self, model):
+        """Return ``model`` with the constant drive added."""
+        model = _require_graded(model, "sustained stimulation")
+        unknown = [n for n in self.neurons if n not in model.names]
+        if unknown:
+            raise UnknownNameError("neuron", unknown[0], model.names)
+        if not np.isfinite(self.amplitude_mV):
+            raise DigiwormError(f"stimulation amplitude must be finite; got {self.amplitude_mV}")
+        shift = jnp.asarray(_mask(model.names, self.neurons) * self.amplitude_mV)
+        return eqx.tree_at(
+            lambda m: m.v_rest_mV, model, model.v_rest_mV + shift.astype(model.v_rest_mV.dtype)
+        )
 
 
 def _require_graded(model, what: str) -> GradedNetwork:

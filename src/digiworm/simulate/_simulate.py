@@ -20,7 +20,7 @@ from .._errors import DigiwormError
 from ..models import METHODS, AbstractModel, CalciumIndicator, GCaMP6s
 from ._protocol import Noise, Protocol
 
-__all__ = ["rest_state", "simulate"]
+__all__ = ["rest_state", "simulate", "simulate_arrays", "simulate_ensemble"]
 
 # largest stable lambda*dt on the negative real axis for each explicit method
 _STABILITY = {"euler": 2.0, "heun": 2.0, "rk4": 2.785}
@@ -76,18 +76,19 @@ def _indicator_step(ind: CalciumIndicator, c, a0, a1, dt):
 
 def rest_state(model: AbstractModel, dt_s: float = 0.01, settle_s: float = 30.0, method="heun"):
     """Return the model's state after ``settle_s`` seconds without input, from ``init_state``."""
-    step = model.stepper(dt_s, method)
     n = max(1, round(settle_s / dt_s))
+    return _settle(model, model.init_state(), n, dt_s, method)
+
+
+@eqx.filter_jit
+def _settle(model, y0, n: int, dt: float, method: str):
+    step = model.stepper(dt, method)
     zero = jnp.zeros(model.n_neurons, dtype=jnp.result_type(float))
 
-    @eqx.filter_jit
-    def run(model, y0):
-        def body(y, k):
-            return step(k * dt_s, y, zero), None
+    def body(y, k):
+        return step(k * dt, y, zero), None
 
-        return jax.lax.scan(body, y0, jnp.arange(n))[0]
-
-    return run(model, model.init_state())
+    return jax.lax.scan(body, y0, jnp.arange(n))[0]
 
 
 def _condition(model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save, n_inner, dt):
@@ -131,7 +132,8 @@ def _condition(model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save
 
 
 @eqx.filter_jit
-def _run(model, protocol: Protocol, ind, noise, y0, keys, n_save, n_inner, dt, method):
+def _run(model, amplitude, onset_s, duration_s, ind, noise, y0, keys, n_save, n_inner, dt, method):
+    # the protocol's arrays only: its labels are static and would retrace per condition name
     step = model.stepper(dt, method)
     if ind is not None:
         rest_activity = model.readout(y0)
@@ -145,7 +147,48 @@ def _run(model, protocol: Protocol, ind, noise, y0, keys, n_save, n_inner, dt, m
             model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save, n_inner, dt
         )
 
-    return jax.vmap(per_condition)(protocol.amplitude, protocol.onset_s, protocol.duration_s, keys)
+    return jax.vmap(per_condition)(amplitude, onset_s, duration_s, keys)
+
+
+def simulate_arrays(
+    model: AbstractModel,
+    protocol: Protocol,
+    duration_s: float,
+    dt_s: float,
+    *,
+    save_dt_s: float = 0.5,
+    method: str = "heun",
+    indicator: CalciumIndicator | None = None,
+    noise: Noise | None = None,
+    key: jax.Array | None = None,
+    settle_s: float = 30.0,
+):
+    """Differentiable core of :func:`simulate`: arrays only, no checks that need concrete values.
+
+    Use it inside ``jax.grad`` / ``jax.jit`` (fitting, sensitivity analysis); it skips the
+    stability and NaN checks of :func:`simulate` (run those once outside).
+
+    Returns
+    -------
+    readout, dff, stimulus : arrays, shape (condition, time, neuron)
+        Model readout, ΔF/F (the readout itself when ``indicator`` is None) and the input.
+    """
+    n_save = _steps(duration_s, save_dt_s, "duration")
+    n_inner = _steps(save_dt_s, dt_s, "save_dt")
+    if model.output == "dff":
+        method = "exact"
+    keys = jax.random.split(
+        key if key is not None else jax.random.PRNGKey(0), protocol.n_conditions
+    )
+    y0 = (
+        rest_state(model, dt_s, settle_s, method if method != "exact" else "heun")
+        if model.output == "activity"
+        else model.init_state()
+    )
+    return _run(
+        model, protocol.amplitude, protocol.onset_s, protocol.duration_s, indicator, noise, y0,
+        keys, n_save, n_inner, dt_s, method,
+    )  # fmt: skip
 
 
 def simulate(
@@ -207,7 +250,7 @@ def simulate(
         )
     if model.output == "dff":
         method = "exact"
-    n_save, n_inner = _check_args(model, duration_s, dt_s, save_dt_s, method)
+    n_save, _ = _check_args(model, duration_s, dt_s, save_dt_s, method)
     _check_finite_model(model)
     if indicator == "auto":
         indicator = GCaMP6s() if model.output == "activity" else None
@@ -215,17 +258,10 @@ def simulate(
         raise DigiwormError(f"{type(model).__name__} already outputs dF/F; use indicator=None")
     if noise is not None and key is None:
         raise DigiwormError("noise needs an explicit key=jax.random.PRNGKey(seed)")
-    keys = jax.random.split(
-        key if key is not None else jax.random.PRNGKey(0), protocol.n_conditions
-    )
-    y0 = (
-        rest_state(model, dt_s, settle_s, method if method != "exact" else "heun")
-        if model.output == "activity"
-        else model.init_state()
-    )
-    out, dff, stim = _run(
-        model, protocol, indicator, noise, y0, keys, n_save, n_inner, dt_s, method
-    )
+    out, dff, stim = simulate_arrays(
+        model, protocol, duration_s, dt_s, save_dt_s=save_dt_s, method=method,
+        indicator=indicator, noise=noise, key=key, settle_s=settle_s,
+    )  # fmt: skip
     coords = {
         "condition": list(protocol.labels),
         "time": np.arange(n_save + 1) * save_dt_s,
@@ -251,3 +287,56 @@ def simulate(
         else f"OU sigma={float(noise.sigma):g}, tau={float(noise.tau_s):g} s",
     )
     return ds
+
+
+def simulate_ensemble(
+    models: AbstractModel,
+    protocol: Protocol,
+    duration_s: float,
+    dt_s: float = 0.01,
+    *,
+    save_dt_s: float = 0.5,
+    method: str = "heun",
+    indicator: CalciumIndicator | str | None = "auto",
+    settle_s: float = 30.0,
+) -> xr.Dataset:
+    """Simulate a batch of parameter sets (an ensemble) under every condition of ``protocol``.
+
+    ``models`` is one model whose array leaves carry a leading ``member`` axis (e.g. built with
+    ``eqx.filter_vmap`` or by stacking fitted models with ``jax.tree.map(jnp.stack, ...)``);
+    static fields (neuron names) are shared. Runs as one ``vmap`` over members of the vmapped
+    conditions.
+
+    Returns
+    -------
+    xarray.Dataset, dims (member, condition, time, neuron)
+        ``dff`` and, for activity models, ``activity``.
+    """
+    leaves = [x for x in jax.tree_util.tree_leaves(eqx.filter(models, eqx.is_array))]
+    sizes = {x.shape[0] for x in leaves if x.ndim > 0}
+    if len(sizes) != 1:
+        raise DigiwormError("ensemble leaves must share one leading member axis")
+    n_members = sizes.pop()
+    first = jax.tree_util.tree_map(lambda x: x[0] if eqx.is_array(x) else x, models)
+    n_save, _ = _check_args(first, duration_s, dt_s, save_dt_s, method)
+    if indicator == "auto":
+        indicator = GCaMP6s() if first.output == "activity" else None
+
+    def one(model):
+        return simulate_arrays(
+            model, protocol, duration_s, dt_s, save_dt_s=save_dt_s, method=method,
+            indicator=indicator, settle_s=settle_s,
+        )  # fmt: skip
+
+    out, dff, _ = eqx.filter_vmap(one)(models)
+    dims = ("member", "condition", "time", "neuron")
+    coords = {
+        "member": np.arange(n_members),
+        "condition": list(protocol.labels),
+        "time": np.arange(n_save + 1) * save_dt_s,
+        "neuron": list(first.names),
+    }
+    data = {"dff": (dims, np.asarray(dff), {"units": "fractional dF/F"})}
+    if first.output == "activity":
+        data["activity"] = (dims, np.asarray(out))
+    return xr.Dataset(data, coords=coords, attrs={"model": type(first).__name__, "dt_s": dt_s})
