@@ -126,7 +126,7 @@ def test_output_dims_and_coords(batched):
     # at t = 0 every condition is at the same rest, and ΔF/F is 0 there (F0 is the rest)
     np.testing.assert_allclose(act[:, 0], np.broadcast_to(act[0, 0], (3, N)), atol=1e-15)
     np.testing.assert_allclose(ds.dff.values[:, 0], 0.0, atol=1e-15)
-    # the stimulated neuron responds during its pulse, before any unstimulated neighbour
+    # the stimulated neuron responds during its pulse and its ΔF/F follows
     t = ds.time.values
     during = (t > 0.55) & (t < 1.0)
     assert (act[0, during, 0] > act[0, 0, 0] + 0.1).all()

@@ -108,6 +108,11 @@ class GradedNetwork(AbstractModel):
 
     def __check_init__(self):
         n = len(self.names)
+        gap = self.g_gap
+        if not isinstance(gap, jax.core.Tracer) and gap.ndim >= 2:
+            gap = np.asarray(gap)
+            if not np.allclose(gap, np.swapaxes(gap, -1, -2), rtol=1e-6, atol=0.0):
+                raise ValueError("g_gap must be symmetric: a gap junction conducts both ways")
         for field in ("g_gap", "g_chem", "e_chem_mV", "w_pep_mV"):
             shape = getattr(self, field).shape
             if shape[-2:] != (n, n):

@@ -27,6 +27,8 @@ call for it.
 
 from __future__ import annotations
 
+import math
+
 import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
@@ -69,7 +71,7 @@ class CalciumIndicator(eqx.Module):
         kd_uM: float = 0.144,
         hill: float = 2.90,
         dynamic_range: float = 63.2,
-        koff_per_s: float = float(jnp.log(2.0)) / 1.8,
+        koff_per_s: float = math.log(2.0) / 1.8,
         tau_ca_s: float = 0.2,
         ca_rest_uM: float = 0.04,
         ca_gain_uM: float = 0.04,

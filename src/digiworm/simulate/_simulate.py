@@ -52,6 +52,11 @@ def _check_args(model, duration_s, dt_s, save_dt_s, method) -> tuple[int, int]:
         raise DigiwormError(f"save_dt ({save_dt_s:g} s) must be >= dt ({dt_s:g} s)")
     if method not in METHODS and method != "exact":
         raise DigiwormError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if method == "exact" and model.output != "dff":
+        raise DigiwormError(
+            f"method 'exact' is only for linear models; {type(model).__name__} needs one of "
+            f"{', '.join(METHODS)}"
+        )
     n_inner = _steps(save_dt_s, dt_s, "save_dt")
     n_save = _steps(duration_s, save_dt_s, "duration")
     rate = model.max_rate()
@@ -59,9 +64,11 @@ def _check_args(model, duration_s, dt_s, save_dt_s, method) -> tuple[int, int]:
         rate = float(rate)
         limit = _STABILITY[method] / rate
         if dt_s > limit:
+            scale = 10 ** (math.floor(math.log10(limit)) - 2)
+            suggestion = math.floor(limit / scale) * scale  # 3 significant digits, rounded down
             raise DigiwormError(
                 f"dt = {dt_s:g} s is unstable for this model with method {method!r} (fastest "
-                f"rate {rate:.3g} 1/s); use dt <= {limit:.3g} s"
+                f"rate {rate:.3g} 1/s); use dt <= {suggestion:.3g} s"
             )
     return n_save, n_inner
 
@@ -83,7 +90,7 @@ def rest_state(model: AbstractModel, dt_s: float = 0.01, settle_s: float = 30.0,
 @eqx.filter_jit
 def _settle(model, y0, n: int, dt: float, method: str):
     step = model.stepper(dt, method)
-    zero = jnp.zeros(model.n_neurons, dtype=jnp.result_type(float))
+    zero = jnp.zeros(model.n_neurons, dtype=jax.tree_util.tree_leaves(y0)[0].dtype)
 
     def body(y, k):
         return step(k * dt, y, zero), None
@@ -94,40 +101,46 @@ def _settle(model, y0, n: int, dt: float, method: str):
 def _condition(model, step, ind, noise, y0, c0, f0, amp, onset, dur, key, n_save, n_inner, dt):
     """Simulate one condition; return (readout, dff, stimulus) at every save point."""
     n = model.n_neurons
+    dtype = jax.tree_util.tree_leaves(y0)[0].dtype  # the model's precision sets the input's
+    amp = amp.astype(dtype)
 
-    def one_step(carry, k):
-        y, c, eta = carry
-        t = k * dt
-        u = Protocol.drive(amp, onset, dur, t, dt)
+    def input_at(k, eta):
+        """Input held over step k (protocol + noise) and the noise state it used."""
+        u = Protocol.drive(amp, onset, dur, k * dt, dt).astype(dtype)
         if noise is not None:
-            z = jax.random.normal(jax.random.fold_in(key, k), (n,), dtype=u.dtype)
+            z = jax.random.normal(jax.random.fold_in(key, k), (n,), dtype=dtype)
             eta = noise.step(eta, z, dt)
             u = u + eta
-        y_new = step(t, y, u)
+        return u, eta
+
+    def one_step(carry, k):
+        y, c, eta, u = carry  # u: the input held over this step
+        y_new = step(k * dt, y, u)
         if ind is not None:
             c = _indicator_step(ind, c, model.readout(y), model.readout(y_new), dt)
-        return (y_new, c, eta), u
+        u_next, eta = input_at(k + 1, eta)
+        return (y_new, c, eta, u_next), None
 
     @jax.checkpoint
     def block(carry, b):
-        carry, u = jax.lax.scan(one_step, carry, b * n_inner + jnp.arange(n_inner))
-        return carry, u[-1]
+        carry, _ = jax.lax.scan(one_step, carry, b * n_inner + jnp.arange(n_inner))
+        return carry
 
-    def record(carry, u_last, t):
-        y, c, _ = carry
+    def record(carry, t):
+        y, c, _, u = carry
         out = model.readout(y)
         dff = out if ind is None else jnp.where(jnp.isnan(out), jnp.nan, ind.dff(c[1], f0, t))
-        return out, dff, u_last
+        return out, dff, u  # u: the input held over the step that starts at t
 
-    eta0 = jnp.zeros(n, dtype=amp.dtype)
-    carry0 = (y0, c0, eta0)
+    u0, eta0 = input_at(0, jnp.zeros(n, dtype=dtype))
+    carry0 = (y0, c0, eta0, u0)
 
     def outer(carry, b):
-        carry, u_last = block(carry, b)
-        return carry, record(carry, u_last, (b + 1) * n_inner * dt)
+        carry = block(carry, b)
+        return carry, record(carry, (b + 1) * n_inner * dt)
 
     _, recs = jax.lax.scan(outer, carry0, jnp.arange(n_save))
-    first = record(carry0, jnp.zeros(n, dtype=amp.dtype), 0.0)
+    first = record(carry0, 0.0)
     return tuple(jnp.concatenate([f[None], r]) for f, r in zip(first, recs))
 
 
@@ -270,7 +283,11 @@ def simulate(
     dims = ("condition", "time", "neuron")
     data = {
         "dff": (dims, np.asarray(dff), {"units": "fractional dF/F"}),
-        "stimulus": (dims, np.asarray(stim), {"units": "model input (mV for graded)"}),
+        "stimulus": (
+            dims,
+            np.asarray(stim),
+            {"units": "input (protocol + noise) held over the step starting at each sample"},
+        ),
     }
     if model.output == "activity":
         data["activity"] = (dims, np.asarray(out), {"units": "activity phi(V) in [0, 1]"})
