@@ -240,8 +240,11 @@ def simulate_command(
     )  # fmt: skip
     atl = _atlas()
     req.check(atl)
-    with console.status("simulating (the first run compiles the model)…"):
-        ds = run_request(req, atl, progress=False)
+    if req.atlas_mode:  # a progress bar over batches of stimulated neurons
+        ds = run_request(req, atl, progress=True)
+    else:
+        with console.status("simulating (the first run compiles the model)…"):
+            ds = run_request(req, atl, progress=False)
     write_netcdf(ds, out)
     console.print(f"wrote [bold]{out}[/] ({', '.join(f'{k}={v}' for k, v in ds.sizes.items())})")
     if plot is not None:
