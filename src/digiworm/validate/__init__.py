@@ -1,0 +1,49 @@
+"""The scoreboard: metrics, noise ceiling, cross-validation splits and baselines."""
+
+from ._baselines import (
+    BaselineContext,
+    anatomy,
+    anatomy_steady_state,
+    mirror,
+    nearest_neighbour,
+    responder_mean,
+)
+from ._ceiling import split_half, split_half_reliability
+from ._metrics import (
+    CLIP_PERCENTILES,
+    auroc,
+    clip_percentiles,
+    pearson,
+    pearson_clipped,
+    sign_accuracy,
+    spearman,
+)
+from ._scoreboard import BASELINES, METRICS, baseline_context, cross_validate, folds_for, score
+from ._splits import class_folds, neuron_folds, trial_halves
+
+__all__ = [
+    "BASELINES",
+    "CLIP_PERCENTILES",
+    "METRICS",
+    "BaselineContext",
+    "anatomy",
+    "anatomy_steady_state",
+    "auroc",
+    "baseline_context",
+    "class_folds",
+    "clip_percentiles",
+    "cross_validate",
+    "folds_for",
+    "mirror",
+    "nearest_neighbour",
+    "neuron_folds",
+    "pearson",
+    "pearson_clipped",
+    "responder_mean",
+    "score",
+    "sign_accuracy",
+    "spearman",
+    "split_half",
+    "split_half_reliability",
+    "trial_halves",
+]
