@@ -60,13 +60,19 @@ def main() -> None:
     c = statistics.median(r["load_s"] for r in cold)
     w = statistics.median(r["load_s"] for r in warm)
     imp = statistics.median(r["import_s"] for r in warm)
-    print(f"digiworm atlas, all {len(__import__('digiworm').atlas.DATASETS)} datasets, "
-          f"median of {args.repeat} fresh processes")
+    print(
+        f"digiworm atlas, all {len(__import__('digiworm').atlas.DATASETS)} datasets, "
+        f"median of {args.repeat} fresh processes"
+    )
     print(f"  import digiworm       {imp:6.2f} s")
-    print(f"  cold build (parse)    {c:6.2f} s   goal <= 30 s   peak RSS "
-          f"{max(r['peak_rss_mb'] for r in cold):.0f} MB")
-    print(f"  warm load (cache)     {w:6.2f} s   goal <= 1 s    peak RSS "
-          f"{max(r['peak_rss_mb'] for r in warm):.0f} MB")
+    print(
+        f"  cold build (parse)    {c:6.2f} s   goal <= 30 s   peak RSS "
+        f"{max(r['peak_rss_mb'] for r in cold):.0f} MB"
+    )
+    print(
+        f"  warm load (cache)     {w:6.2f} s   goal <= 1 s    peak RSS "
+        f"{max(r['peak_rss_mb'] for r in warm):.0f} MB"
+    )
     print(f"  warm / cold ratio     {w / c:6.3f}")
 
 

@@ -22,7 +22,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -182,20 +181,26 @@ def main() -> None:
     print(f"(a) in-silico atlas: {n_stim} stimulations x 35 s, dt {args.dt} s, Heun", flush=True)
     graded = measure({**base, "kind": "atlas_graded"})
     linear = measure({**base, "kind": "atlas_linear"})
-    results["atlas"] = {"graded": graded, "linear": linear,
-                        "ratio_graded_over_linear": graded["wall_s"] / linear["wall_s"]}  # fmt: skip
-    print(f"  graded+peptides+GCaMP6s  {graded['wall_s']:7.2f} s (first call "
-          f"{graded['first_s']:.1f} s)  peak RSS {graded['peak_rss_mb']:.0f} MB   goal < 10 s")
-    print(f"  linear network (exact)   {linear['wall_s']:7.2f} s (first call "
-          f"{linear['first_s']:.1f} s)  peak RSS {linear['peak_rss_mb']:.0f} MB")
+    ratio = graded["wall_s"] / linear["wall_s"]
+    results["atlas"] = {"graded": graded, "linear": linear, "ratio_graded_over_linear": ratio}
+    print(
+        f"  graded+peptides+GCaMP6s  {graded['wall_s']:7.2f} s (first call "
+        f"{graded['first_s']:.1f} s)  peak RSS {graded['peak_rss_mb']:.0f} MB   goal < 10 s"
+    )
+    print(
+        f"  linear network (exact)   {linear['wall_s']:7.2f} s (first call "
+        f"{linear['first_s']:.1f} s)  peak RSS {linear['peak_rss_mb']:.0f} MB"
+    )
     print(f"  ratio graded / linear    {graded['wall_s'] / linear['wall_s']:7.2f}")
 
     print("(b) gradient of the atlas loss w.r.t. all parameters", flush=True)
     grad = measure({**base, "kind": "gradient", "window_s": window})
     results["gradient"] = grad
-    print(f"  value+grad {grad['wall_s']:7.2f} s (first call {grad['first_s']:.1f} s), "
-          f"{grad['n_params']} parameters, finite={grad['grad_finite']}, peak RSS "
-          f"{grad['peak_rss_mb']:.0f} MB   goal < 4096 MB")
+    print(
+        f"  value+grad {grad['wall_s']:7.2f} s (first call {grad['first_s']:.1f} s), "
+        f"{grad['n_params']} parameters, finite={grad['grad_finite']}, peak RSS "
+        f"{grad['peak_rss_mb']:.0f} MB   goal < 4096 MB"
+    )
     print(f"  ratio gradient / forward {grad['wall_s'] / graded['wall_s']:7.2f}")
 
     print("(d) scaling", flush=True)
@@ -206,11 +211,15 @@ def main() -> None:
     scaling_c = [measure({"kind": "scaling", "n": 302, "conditions": c, "duration_s": 4.0,
                           "repeat": 1}) for c in conds]  # fmt: skip
     for r in scaling_n:
-        print(f"  N={r['n']:6d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} ms per simulated s"
-              f"  peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(
+            f"  N={r['n']:6d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} ms per simulated s"
+            f"  peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
     for r in scaling_c:
-        print(f"  conditions={r['conditions']:5d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} "
-              "ms per simulated s per condition")
+        print(
+            f"  conditions={r['conditions']:5d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} "
+            "ms per simulated s per condition"
+        )
     results["scaling_neurons"] = scaling_n
     results["scaling_conditions"] = scaling_c
     _plot(scaling_n, scaling_c, args.out.with_name("scaling.png"))
