@@ -205,20 +205,24 @@ def main() -> None:
 
     print("(d) scaling", flush=True)
     sizes = [100, 302, 1000, 3000] + ([] if q else [10000])
-    scaling_n = [measure({"kind": "scaling", "n": n, "conditions": 1, "duration_s": 4.0,
-                          "repeat": 1}) for n in sizes]  # fmt: skip
-    conds = [1, 10, 100] + ([] if q else [302, 1000])
-    scaling_c = [measure({"kind": "scaling", "n": 302, "conditions": c, "duration_s": 4.0,
-                          "repeat": 1}) for c in conds]  # fmt: skip
-    for r in scaling_n:
+    scaling_n = []
+    for n in sizes:
+        r = measure({"kind": "scaling", "n": n, "conditions": 1, "duration_s": 4.0, "repeat": 1})
+        scaling_n.append(r)
         print(
             f"  N={r['n']:6d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} ms per simulated s"
-            f"  peak RSS {r['peak_rss_mb']:.0f} MB"
+            f"  peak RSS {r['peak_rss_mb']:.0f} MB",
+            flush=True,
         )
-    for r in scaling_c:
+    conds = [1, 10, 100] + ([] if q else [302, 1000])
+    scaling_c = []
+    for c in conds:
+        r = measure({"kind": "scaling", "n": 302, "conditions": c, "duration_s": 4.0, "repeat": 1})
+        scaling_c.append(r)
         print(
             f"  conditions={r['conditions']:5d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} "
-            "ms per simulated s per condition"
+            "ms per simulated s per condition",
+            flush=True,
         )
     results["scaling_neurons"] = scaling_n
     results["scaling_conditions"] = scaling_c
