@@ -37,3 +37,14 @@ def atlas():
 def canonical_names(atlas) -> list[str]:
     """The 302 canonical neuron ids."""
     return atlas.names
+
+
+@pytest.fixture(scope="module")
+def x64():
+    """Run a module in float64 (``pytestmark = pytest.mark.usefixtures("x64")``), then restore."""
+    import jax
+
+    old = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", old)

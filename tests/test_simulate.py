@@ -21,13 +21,7 @@ from digiworm.simulate import Noise, Protocol, simulate
 jnp = jax.numpy
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-    """Run this module in float64 and restore the previous setting afterwards."""
-    old = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield
-    jax.config.update("jax_enable_x64", old)
+pytestmark = pytest.mark.usefixtures("x64")  # this module runs in float64 (conftest)
 
 
 @pytest.fixture
