@@ -252,6 +252,54 @@ def simulate_command(
         console.print(f"figure [bold]{plot}[/]")
 
 
+# -- digiworm validate -----------------------------------------------------------------------
+@app.command("validate")
+@_user_errors
+def validate_command(
+    prediction: Path = typer.Argument(..., help="NetCDF with dff(responding, stimulated)."),
+    strain: str = typer.Option("wt", "--strain", help="Measured atlas to score against."),
+    json_out: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
+):
+    """Score a prediction file against the measured signal propagation atlas."""
+    import json
+
+    from ._io import atomic_write_text
+    from .atlas import STRAINS
+    from .validate import load_perturbation, validate_prediction
+
+    if strain not in STRAINS:
+        from ._errors import UnknownNameError
+
+        raise UnknownNameError("strain", strain, STRAINS)
+    atl = _atlas()
+    pred = load_perturbation(prediction, atl.names, what="prediction")
+    with console.status("scoring (split-half noise ceiling from the per-trial data)…"):
+        result = validate_prediction(atl, pred, strain)
+    table = Table(title=f"{prediction.name} vs measured {strain} atlas", title_justify="left")
+    table.add_column("predictor")
+    for metric in ("pearson_clipped", "pearson_raw", "spearman", "sign_accuracy", "auroc"):
+        table.add_column(metric, justify="right")
+    table.add_column("pairs", justify="right")
+    for name in ("prediction", "anatomy"):
+        s = result[name]
+        table.add_row(
+            name,
+            *(f"{s[m]:.3f}" for m in ("pearson_clipped", "pearson_raw", "spearman",
+                                      "sign_accuracy", "auroc")),
+            str(s["n_pairs"]),
+        )  # fmt: skip
+    console.print(table)
+    c = result["noise_ceiling"]
+    console.print(
+        f"noise ceiling (split-half, Spearman–Brown, sqrt): {c['ceiling']:.3f} "
+        f"(half r {c['r_half_clipped']:.3f} clipped 0.5–99.5 pct); prediction reaches "
+        f"{result['fraction_of_ceiling']:.0%} of it"
+    )
+    if json_out is not None:
+        atomic_write_text(json_out, json.dumps(result, indent=2))
+        console.print(f"wrote {json_out}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digiworm`` console script."""
     try:

@@ -9,6 +9,7 @@ from ._baselines import (
     responder_mean,
 )
 from ._ceiling import split_half, split_half_reliability
+from ._data import SchemaError, check_perturbation, load_perturbation
 from ._metrics import (
     CLIP_PERCENTILES,
     auroc,
@@ -20,20 +21,24 @@ from ._metrics import (
 )
 from ._scoreboard import BASELINES, METRICS, baseline_context, cross_validate, folds_for, score
 from ._splits import class_folds, neuron_folds, trial_halves
+from ._validate import validate_prediction
 
 __all__ = [
     "BASELINES",
     "CLIP_PERCENTILES",
     "METRICS",
     "BaselineContext",
+    "SchemaError",
     "anatomy",
     "anatomy_steady_state",
     "auroc",
     "baseline_context",
+    "check_perturbation",
     "class_folds",
     "clip_percentiles",
     "cross_validate",
     "folds_for",
+    "load_perturbation",
     "mirror",
     "nearest_neighbour",
     "neuron_folds",
@@ -46,4 +51,5 @@ __all__ = [
     "split_half",
     "split_half_reliability",
     "trial_halves",
+    "validate_prediction",
 ]
