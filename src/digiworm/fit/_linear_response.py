@@ -10,6 +10,7 @@ scaled connectome), with Adam (optax) in a compiled ``lax.scan``.
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -75,25 +76,29 @@ def fit_linear_response(
         mask = mask & jnp.asarray(train, dtype=bool)
     target = jnp.zeros((n, n)) if prior is None else jnp.asarray(prior)
 
-    def objective(theta):
-        w = jnp.where(edges, theta, 0.0)
-        fit = trial_loss(response_matrix(w), trials, delta, mask)
-        penalty = jnp.sum(jnp.where(edges, theta - target, 0.0) ** 2) / jnp.maximum(edges.sum(), 1)
-        return fit + ridge * penalty
-
-    opt = optax.adam(learning_rate)
     theta0 = jnp.where(edges, target, 0.0)
-
-    @jax.jit
-    def run(theta):
-        def step(carry, _):
-            theta, state = carry
-            value, grad = jax.value_and_grad(objective)(theta)
-            updates, state = opt.update(grad, state)
-            return (optax.apply_updates(theta, updates), state), value
-
-        (theta, _), history = jax.lax.scan(step, (theta, opt.init(theta)), None, length=steps)
-        return theta, history
-
-    theta, history = run(theta0)
+    # data go in as arguments, not closure constants: XLA would otherwise constant-fold them
+    theta, history = _run(theta0, trials, edges, mask, target, ridge, delta, learning_rate, steps)
     return LinearResponseFit(np.asarray(jnp.where(edges, theta, 0.0)), np.asarray(history))
+
+
+def _objective(theta, trials, edges, mask, target, ridge, delta):
+    w = jnp.where(edges, theta, 0.0)
+    fit = trial_loss(response_matrix(w), trials, delta, mask)
+    penalty = jnp.sum(jnp.where(edges, theta - target, 0.0) ** 2) / jnp.maximum(edges.sum(), 1)
+    return fit + ridge * penalty
+
+
+@functools.partial(jax.jit, static_argnames=("learning_rate", "steps"))
+def _run(theta, trials, edges, mask, target, ridge, delta, learning_rate, steps):
+    opt = optax.adam(learning_rate)
+    grad_fn = jax.value_and_grad(_objective)
+
+    def step(carry, _):
+        theta, state = carry
+        value, grad = grad_fn(theta, trials, edges, mask, target, ridge, delta)
+        updates, state = opt.update(grad, state)
+        return (optax.apply_updates(theta, updates), state), value
+
+    (theta, _), history = jax.lax.scan(step, (theta, opt.init(theta)), None, length=steps)
+    return theta, history
