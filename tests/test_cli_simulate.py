@@ -72,3 +72,21 @@ def test_unwritable_output(atlas, tmp_path):
     assert code == 2 and "does not exist" in text
     code, text = _run("--stimulate", "AVAL", "--out", tmp_path / "x.txt")
     assert code == 2 and "must end in .nc" in text
+
+
+def test_a_saved_model_file_runs_and_a_corrupt_one_is_refused(atlas, tmp_path):
+    from digiworm.models import linear_from_atlas, save_model
+
+    path = save_model(tmp_path / "linear.dwm", linear_from_atlas(atlas))
+    out = tmp_path / "lin.nc"
+    code, text = _run("--model", path, "--stimulate", "AVAL", "--duration", "10", "--dt", "0.1",
+                      "--out", out)  # fmt: skip
+    assert code == 0, text
+    ds = xr.load_dataset(out, engine="h5netcdf")
+    assert "activity" not in ds  # a dF/F model is read out directly, no indicator
+    aval = ds.dff.sel(neuron="AVAL").isel(condition=0)
+    assert float(aval.sel(time=slice(5.5, 6.0)).max()) > 0.0
+    bad = tmp_path / "bad.dwm"
+    bad.write_bytes(b"not a model")
+    code, text = _run("--model", bad, "--stimulate", "AVAL", "--out", tmp_path / "x.nc")
+    assert code == 2 and "not a digiworm model file" in text

@@ -101,11 +101,6 @@ def atlas_command(
 
 
 # -- digiworm neuron --------------------------------------------------------------------------
-def _top(series, n: int, fmt: str = "{:g}") -> str:
-    series = series[series > 0].sort_values(ascending=False).head(n)
-    return ", ".join(f"{k} ({fmt.format(v)})" for k, v in series.items()) or "none"
-
-
 @app.command("neuron")
 @_user_errors
 def neuron_command(

@@ -47,7 +47,7 @@ _TYPE_LISTS = {
 _FENYVES_NT = {"ACh": "acetylcholine", "Glu": "glutamate", "GABA": "GABA"}
 
 
-def _canonical_names() -> list[str]:
+def _canonical_names() -> tuple[list[str], dict[str, str]]:
     from cect import Cells  # imported only while building: it pulls in pandas plotting helpers
 
     names = sorted(Cells.PREFERRED_HERM_NEURON_NAMES, key=natural_key)
