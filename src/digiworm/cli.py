@@ -295,6 +295,48 @@ def validate_command(
         console.print(f"wrote {json_out}")
 
 
+# -- digiworm fit ----------------------------------------------------------------------------
+@app.command("fit")
+@_user_errors
+def fit_command(
+    data: Path | None = typer.Option(
+        None, "--data", help="Perturbation NetCDF (default: the bundled wild-type atlas)."
+    ),
+    model: str = typer.Option("linear", "--model", help="Model to identify: linear."),
+    out: Path = typer.Option(..., "--out", help="Output folder (model file + scores.json)."),
+    folds: int = typer.Option(5, "--folds", help="Cross-validation folds over neuron classes."),
+    steps: int = typer.Option(300, "--steps", help="Optimiser steps per fit."),
+    ridge: float = typer.Option(1.0, "--ridge", help="Pull towards the scaled connectome."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the fold assignment."),
+):
+    """Identify a model from perturbation data; write it and its cross-validated scores."""
+    from .fit import fit_dataset
+    from .validate import check_perturbation, load_perturbation
+
+    if out.exists() and not out.is_dir():
+        raise DigiwormError(f"--out {str(out)!r} exists and is not a folder")
+    if steps < 1:
+        raise DigiwormError(f"--steps must be >= 1; got {steps}")
+    atl = _atlas()
+    if data is None:
+        fun = atl.functional("wt", kernel_time_s=None)
+        ds = check_perturbation(fun[["dff", "dff_trials", "n_trials", "q", "q_eq"]], atl.names)
+    else:
+        ds = load_perturbation(data, atl.names)
+    with console.status(f"fitting {model} model ({folds}-fold class split + final fit)…"):
+        result = fit_dataset(
+            atl, ds, out, model=model, folds=folds, steps=steps, ridge=ridge, seed=seed
+        )
+    h = result["heldout"]
+    console.print(
+        f"held-out ({folds}-fold class split): Pearson clipped {h['pearson_clipped']:.3f}, "
+        f"Spearman {h['spearman']:.3f}, sign accuracy {h['sign_accuracy']:.3f}, AUROC "
+        f"{h['auroc']:.3f} over {h['n_pairs']} pairs"
+    )
+    console.print(f"wrote {out / 'model_linear.dwm'} (load with digiworm simulate --model) and "
+                  f"{out / 'scores.json'}")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digiworm`` console script."""
     try:

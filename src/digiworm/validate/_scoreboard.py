@@ -40,7 +40,8 @@ def score(pred: np.ndarray, measured: xr.Dataset, columns: np.ndarray | None = N
     pred : array (n, n)
         Predicted ΔF/F on the measured dataset's index.
     measured : xarray.Dataset
-        With ``dff``, ``q``, ``q_eq`` (dims responding, stimulated).
+        With ``dff`` and, optionally, ``q`` and ``q_eq`` (dims responding, stimulated); without
+        them sign accuracy and AUROC are NaN.
     columns : int array, optional
         Stimulated columns to score (default all).
 
@@ -59,7 +60,9 @@ def score(pred: np.ndarray, measured: xr.Dataset, columns: np.ndarray | None = N
         cols[columns] = True
         keep &= cols[None, :]
     p, m = pred[keep], dff[keep]
-    q, q_eq = measured["q"].to_numpy()[keep], measured["q_eq"].to_numpy()[keep]
+    nan = np.full(dff.shape, np.nan)  # datasets without q / q_eq get NaN for those metrics
+    q = (measured["q"].to_numpy() if "q" in measured else nan)[keep]
+    q_eq = (measured["q_eq"].to_numpy() if "q_eq" in measured else nan)[keep]
     return {
         "pearson_clipped": pearson_clipped(p, m),
         "pearson_raw": pearson(p, m),

@@ -1,0 +1,48 @@
+"""``digiworm fit``: identify from a perturbation file, write a model simulate can load."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import xarray as xr
+from typer.testing import CliRunner
+
+from digiworm.cli import app
+
+runner = CliRunner()
+
+
+def test_fit_writes_scores_and_a_loadable_model(atlas, tmp_path):
+    fun = atlas.functional("wt", kernel_time_s=None)
+    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
+    data = tmp_path / "subset.nc"
+    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
+    out = tmp_path / "fit"
+    result = runner.invoke(
+        app, ["fit", "--data", str(data), "--out", str(out), "--folds", "2", "--steps", "40"]
+    )
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["split"] == "class" and scores["folds"] == 2
+    held = scores["heldout"]
+    assert held["n_pairs"] > 1000 and np.isfinite(held["pearson_clipped"])
+    assert scores["spectral_radius"] < 1.0
+    sim = runner.invoke(
+        app,
+        ["simulate", "--model", str(out / "model_linear.dwm"), "--stimulate", "AVAL",
+         "--duration", "10", "--dt", "0.1", "--out", str(tmp_path / "sim.nc")],
+    )  # fmt: skip
+    assert sim.exit_code == 0, sim.output
+
+
+def test_fit_bad_input(atlas, tmp_path):
+    cases = [
+        (["--model", "graded"], "unknown fit model"),
+        (["--data", str(tmp_path / "missing.nc")], "does not exist"),
+        (["--steps", "0"], "--steps"),
+    ]
+    for args, needle in cases:
+        result = runner.invoke(app, ["fit", *args, "--out", str(tmp_path / "o")])
+        assert result.exit_code == 2, result.output
+        assert needle in result.output
