@@ -109,3 +109,12 @@ def test_missing_and_unreadable_files(atlas, tmp_path):
     junk.write_bytes(b"not netcdf")
     result = runner.invoke(app, ["validate", str(junk)])
     assert result.exit_code == 2 and "cannot read" in result.output
+
+
+def test_trial_means_with_per_trial_values_keep_both(atlas, measured):
+    ds = check_perturbation(measured[["dff", "dff_trials", "q", "q_eq"]], atlas.names)
+    assert ds.dff_trials.dims == ("responding", "stimulated", "trial")
+    np.testing.assert_array_equal(ds.dff_trials.to_numpy(), measured.dff_trials.to_numpy())
+    bad = measured[["dff"]].assign(dff_trials=measured.dff_trials.rename(trial="rep"))
+    with pytest.raises(SchemaError, match="dff_trials"):
+        check_perturbation(bad, atlas.names)

@@ -5,6 +5,7 @@ Schema (dims ``stimulated``, ``responding``, optional ``trial``; coordinates are
 * ``dff`` (required) — fractional ΔF/F of ``responding`` after stimulating ``stimulated``:
   either trial means ``(responding, stimulated)`` or per-trial values
   ``(responding, stimulated, trial)`` (NaN-padded), from which the means are taken;
+* ``dff_trials`` (optional, with trial-mean ``dff``) — the per-trial values beside the means;
 * ``n_trials`` (optional, >= 0) — trials per pair;
 * ``q`` and ``q_eq`` (optional, in [0, 1]) — FDR q of a response and of a confident absence.
 
@@ -109,6 +110,16 @@ def check_perturbation(ds: xr.Dataset, names: list[str], what: str = "dataset") 
         out["n_trials"] = (DIMS, count.astype(np.int64))
     else:
         out["dff"] = dff.transpose(*DIMS).reindex(responding=names, stimulated=names)
+        if "dff_trials" in ds:  # trial means given beside the per-trial values
+            trials = ds["dff_trials"]
+            if set(trials.dims) != {*DIMS, "trial"}:
+                raise SchemaError(
+                    f"{what}: 'dff_trials' must have dims (responding, stimulated, trial); "
+                    f"got {trials.dims}"
+                )
+            out["dff_trials"] = trials.transpose(*DIMS, "trial").reindex(
+                responding=names, stimulated=names
+            )
     if "n_trials" in ds:
         counts = ds["n_trials"].to_numpy()
         if np.any(counts[np.isfinite(counts)] < 0):
