@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 import xarray as xr
 from typer.testing import CliRunner
 
@@ -46,3 +47,15 @@ def test_fit_bad_input(atlas, tmp_path):
         result = runner.invoke(app, ["fit", *args, "--out", str(tmp_path / "o")])
         assert result.exit_code == 2, result.output
         assert needle in result.output
+
+
+def test_scores_json_is_strict_json(tmp_path):
+    from digiworm._io import atomic_write_json
+
+    path = tmp_path / "s.json"
+    atomic_write_json(path, {"auroc": float("nan"), "n": np.int64(3), "r": np.float32(0.5)})
+    assert json.loads(path.read_text(), parse_constant=lambda c: pytest.fail(c)) == {
+        "auroc": None,
+        "n": 3,
+        "r": 0.5,
+    }

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import json
+import math
 import os
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-__all__ = ["atomic_path", "atomic_write_bytes", "atomic_write_text", "write_with"]
+__all__ = [
+    "atomic_path",
+    "atomic_write_bytes",
+    "atomic_write_json",
+    "atomic_write_text",
+    "write_with",
+]
 
 
 @contextlib.contextmanager
@@ -57,3 +65,21 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -
     """Call ``writer(tmp_path)`` and move its output to ``path`` atomically."""
     with atomic_path(path) as tmp:
         writer(tmp)
+
+
+def _json_safe(value):
+    """NaN and infinities become null (strict JSON has no NaN); numpy scalars become Python."""
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def atomic_write_json(path: str | os.PathLike[str], data) -> None:
+    """Write ``data`` as strict JSON (NaN → null), atomically."""
+    atomic_write_text(path, json.dumps(_json_safe(data), indent=2, allow_nan=False))

@@ -256,9 +256,7 @@ def validate_command(
     json_out: Path | None = typer.Option(None, "--json", help="Also write the scores as JSON."),
 ):
     """Score a prediction file against the measured signal propagation atlas."""
-    import json
-
-    from ._io import atomic_write_text
+    from ._io import atomic_write_json
     from .atlas import STRAINS
     from .validate import load_perturbation, validate_prediction
 
@@ -291,7 +289,7 @@ def validate_command(
         f"{result['fraction_of_ceiling']:.0%} of it"
     )
     if json_out is not None:
-        atomic_write_text(json_out, json.dumps(result, indent=2))
+        atomic_write_json(json_out, result)
         console.print(f"wrote {json_out}")
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import jax.numpy as jnp
 import numpy as np
 
 from .._errors import DigiwormError
-from .._io import atomic_write_text
+from .._io import atomic_write_json
 from ..models import LinearModel, save_model
 from ..validate import baseline_context, cross_validate, folds_for, score
 from ._linear_response import fit_linear_response, response_matrix
@@ -114,5 +113,5 @@ def fit_dataset(
             "prior": "signed Cook 2019, spectral radius 0.3",
         },
     }
-    atomic_write_text(out_dir / "scores.json", json.dumps(result, indent=2))
+    atomic_write_json(out_dir / "scores.json", result)
     return result
