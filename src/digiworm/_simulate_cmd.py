@@ -103,7 +103,8 @@ class SimulationRequest:
             raise UnknownNameError("connectome", self.connectome, _connectomes())
         if self.spontaneous and self.seed is None:
             raise DigiwormError("--spontaneous needs --seed N (results are reproducible per seed)")
-        _finite_positive("noise sigma", self.noise_sigma) if self.spontaneous else None
+        if self.spontaneous:
+            _finite_positive("noise sigma", self.noise_sigma)
         if not (self.stimulate or self.spontaneous or self.atlas_mode):
             raise DigiwormError("nothing to do: give --stimulate NEURONS, --spontaneous or --atlas")
         return self

@@ -269,18 +269,14 @@ def validate_command(
     with console.status("scoring (split-half noise ceiling from the per-trial data)…"):
         result = validate_prediction(atl, pred, strain)
     table = Table(title=f"{prediction.name} vs measured {strain} atlas", title_justify="left")
+    metrics = ("pearson_clipped", "pearson_raw", "spearman", "sign_accuracy", "auroc")
     table.add_column("predictor")
-    for metric in ("pearson_clipped", "pearson_raw", "spearman", "sign_accuracy", "auroc"):
+    for metric in metrics:
         table.add_column(metric, justify="right")
     table.add_column("pairs", justify="right")
     for name in ("prediction", "anatomy"):
         s = result[name]
-        table.add_row(
-            name,
-            *(f"{s[m]:.3f}" for m in ("pearson_clipped", "pearson_raw", "spearman",
-                                      "sign_accuracy", "auroc")),
-            str(s["n_pairs"]),
-        )  # fmt: skip
+        table.add_row(name, *(f"{s[m]:.3f}" for m in metrics), str(s["n_pairs"]))
     console.print(table)
     c = result["noise_ceiling"]
     console.print(

@@ -144,9 +144,9 @@ class Atlas:
         """
         _choose("connectome", name, list(_registry.CONNECTOMES))
         _choose("synapse kind", kind, CONNECTOME_KINDS)
-        da = self.dataset(name)[kind]
-        da.attrs.update({k: self._loaded[name].attrs[k] for k in ("source", "citation")})
-        return da
+        ds = self.dataset(name)
+        # a new DataArray with its own attrs: the cached dataset's variables stay untouched
+        return ds[kind].assign_attrs(source=ds.attrs["source"], citation=ds.attrs["citation"])
 
     def extrasynaptic(self, name: str = "ripoll_sanchez_short", ligand: str | None = None):
         """Return an extrasynaptic network ``W[post, pre]``.

@@ -50,6 +50,13 @@ def _mask(names: tuple[str, ...], chosen: Iterable[str]) -> np.ndarray:
     return np.array([n in chosen for n in names])
 
 
+def _check_neurons(model, neurons: Iterable[str]) -> None:
+    """Raise :class:`UnknownNameError` (with suggestions) for a neuron the model lacks."""
+    for n in neurons:
+        if n not in model.names:
+            raise UnknownNameError("neuron", n, model.names)
+
+
 def _scale_columns(matrix, keep: np.ndarray):
     """Multiply each presynaptic column by ``keep[pre]``."""
     return matrix * jnp.asarray(keep, dtype=matrix.dtype)[None, :]
@@ -68,9 +75,7 @@ class Ablate(eqx.Module):
 
     def __call__(self, model):
         """Return ``model`` without the ablated neurons' connections (their output is NaN)."""
-        unknown = [n for n in self.neurons if n not in model.names]
-        if unknown:
-            raise UnknownNameError("neuron", unknown[0], model.names)
+        _check_neurons(model, self.neurons)
         gone = _mask(model.names, self.neurons)
         keep = jnp.asarray(~gone)
         both = keep[:, None] & keep[None, :]
@@ -113,9 +118,7 @@ class Stimulate(eqx.Module):
     def __call__(self, model):
         """Return ``model`` with the constant drive added."""
         model = _require_graded(model, "sustained stimulation")
-        unknown = [n for n in self.neurons if n not in model.names]
-        if unknown:
-            raise UnknownNameError("neuron", unknown[0], model.names)
+        _check_neurons(model, self.neurons)
         if not np.isfinite(self.amplitude_mV):
             raise DigiwormError(f"stimulation amplitude must be finite; got {self.amplitude_mV}")
         shift = jnp.asarray(_mask(model.names, self.neurons) * self.amplitude_mV)

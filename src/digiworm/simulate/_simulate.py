@@ -209,6 +209,26 @@ def _run(model, amplitude, onset_s, duration_s, ind, noise, y0, keys, n_save, n_
     return jax.vmap(per_condition)(amplitude, onset_s, duration_s, keys)
 
 
+def _prepare(model, protocol, duration_s, dt_s, save_dt_s, method, indicator):
+    """Check a run before compute; return ``(method, n_save, indicator)`` resolved."""
+    if not isinstance(model, AbstractModel):
+        raise DigiwormError(f"model must be a digiworm model; got {type(model).__name__}")
+    if protocol.amplitude.shape[1] != model.n_neurons:
+        raise DigiwormError(
+            f"protocol drives {protocol.amplitude.shape[1]} neurons but the model has "
+            f"{model.n_neurons}"
+        )
+    if model.output == "dff":
+        method = "exact"
+    n_save, _ = _check_args(model, duration_s, dt_s, save_dt_s, method)
+    _check_finite_model(model)
+    if indicator == "auto":
+        indicator = GCaMP6s() if model.output == "activity" else None
+    if indicator is not None and model.output != "activity":
+        raise DigiwormError(f"{type(model).__name__} already outputs dF/F; use indicator=None")
+    return method, n_save, indicator
+
+
 def simulate_arrays(
     model: AbstractModel,
     protocol: Protocol,
@@ -301,21 +321,9 @@ def simulate(
         For a non-positive or non-finite duration/dt, dt >= duration, a dt the model cannot
         integrate stably, NaN parameters, or noise without a key.
     """
-    if not isinstance(model, AbstractModel):
-        raise DigiwormError(f"model must be a digiworm model; got {type(model).__name__}")
-    if protocol.amplitude.shape[1] != model.n_neurons:
-        raise DigiwormError(
-            f"protocol drives {protocol.amplitude.shape[1]} neurons but the model has "
-            f"{model.n_neurons}"
-        )
-    if model.output == "dff":
-        method = "exact"
-    n_save, _ = _check_args(model, duration_s, dt_s, save_dt_s, method)
-    _check_finite_model(model)
-    if indicator == "auto":
-        indicator = GCaMP6s() if model.output == "activity" else None
-    if indicator is not None and model.output != "activity":
-        raise DigiwormError(f"{type(model).__name__} already outputs dF/F; use indicator=None")
+    method, n_save, indicator = _prepare(
+        model, protocol, duration_s, dt_s, save_dt_s, method, indicator
+    )
     if noise is not None and key is None:
         raise DigiwormError("noise needs an explicit key=jax.random.PRNGKey(seed)")
     out, dff, stim = simulate_arrays(
@@ -376,15 +384,15 @@ def simulate_ensemble(
     xarray.Dataset, dims (member, condition, time, neuron)
         ``dff`` and, for activity models, ``activity``.
     """
-    leaves = [x for x in jax.tree_util.tree_leaves(eqx.filter(models, eqx.is_array))]
+    leaves = jax.tree_util.tree_leaves(eqx.filter(models, eqx.is_array))
     sizes = {x.shape[0] for x in leaves if x.ndim > 0}
     if len(sizes) != 1:
         raise DigiwormError("ensemble leaves must share one leading member axis")
     n_members = sizes.pop()
     first = jax.tree_util.tree_map(lambda x: x[0] if eqx.is_array(x) else x, models)
-    n_save, _ = _check_args(first, duration_s, dt_s, save_dt_s, method)
-    if indicator == "auto":
-        indicator = GCaMP6s() if first.output == "activity" else None
+    method, n_save, indicator = _prepare(
+        first, protocol, duration_s, dt_s, save_dt_s, method, indicator
+    )
 
     def one(model):
         return simulate_arrays(
