@@ -277,3 +277,13 @@ def test_atomic_write_text(tmp_path):
     atomic_write_text(out, "again")
     assert out.read_text(encoding="utf-8") == "again"
     assert [p.name for p in tmp_path.iterdir()] == ["b.txt"]
+
+
+def test_atomic_write_gives_the_permissions_of_a_plain_write(tmp_path):
+    import os
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    atomic = tmp_path / "atomic.txt"
+    atomic_write_text(atomic, "x")
+    assert os.stat(atomic).st_mode == os.stat(plain).st_mode

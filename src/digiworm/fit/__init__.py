@@ -1,19 +1,34 @@
 """System identification: transforms, robust losses and fitting routines."""
 
 from ._command import FIT_MODELS, fit_dataset
-from ._linear_response import LinearResponseFit, fit_linear_response, response_matrix
+from ._linear_cv import LinearCVSettings, LinearEnsemble, fit_linear_ensemble, nested_linear_cv
+from ._linear_response import (
+    LinearResponseFit,
+    TrialTable,
+    fit_linear_batch,
+    fit_linear_response,
+    response_matrix,
+    trial_table,
+)
 from ._losses import huber, trial_loss
 from ._transforms import Identity, Interval, Positive
 
 __all__ = [
     "FIT_MODELS",
     "Identity",
+    "LinearCVSettings",
+    "LinearEnsemble",
     "Interval",
     "LinearResponseFit",
     "Positive",
+    "TrialTable",
     "fit_dataset",
+    "fit_linear_batch",
+    "fit_linear_ensemble",
     "fit_linear_response",
     "huber",
+    "nested_linear_cv",
     "response_matrix",
     "trial_loss",
+    "trial_table",
 ]

@@ -8,7 +8,13 @@ from ._base import METHODS, AbstractModel, rk_step
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s
 from ._io import load_model, save_model
-from ._linear import KernelModel, LinearModel, kernel_from_atlas, linear_from_atlas
+from ._linear import (
+    KernelModel,
+    LinearModel,
+    kernel_from_atlas,
+    linear_from_atlas,
+    linear_from_couplings,
+)
 from ._signs import classical_transmitters, synapse_signs
 
 __all__ = [
@@ -25,6 +31,7 @@ __all__ = [
     "graded_from_atlas",
     "kernel_from_atlas",
     "linear_from_atlas",
+    "linear_from_couplings",
     "load_model",
     "rk_step",
     "save_model",

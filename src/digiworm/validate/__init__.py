@@ -20,7 +20,7 @@ from ._metrics import (
     spearman,
 )
 from ._scoreboard import BASELINES, METRICS, baseline_context, cross_validate, folds_for, score
-from ._splits import class_folds, neuron_folds, trial_halves
+from ._splits import class_folds, neuron_folds, split_trials, trial_halves
 from ._validate import validate_prediction
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "spearman",
     "split_half",
     "split_half_reliability",
+    "split_trials",
     "trial_halves",
     "validate_prediction",
 ]

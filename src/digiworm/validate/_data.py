@@ -33,7 +33,9 @@ class SchemaError(DigiwormError):
     """A perturbation or prediction file that does not follow digiworm's schema."""
 
 
-def load_perturbation(path: str | Path, names: list[str], what: str = "dataset") -> xr.Dataset:
+def load_perturbation(
+    path: str | Path, names: list[str], what: str = "dataset", model: str | None = None
+) -> xr.Dataset:
     """Open a NetCDF perturbation dataset or prediction file and check it (see module docs).
 
     Parameters
@@ -44,6 +46,9 @@ def load_perturbation(path: str | Path, names: list[str], what: str = "dataset")
         Canonical neuron ids to place the data on (``atlas.names``).
     what : str
         Word for messages ("dataset" or "prediction").
+    model : str, optional
+        For files with a ``model`` dimension (``reproduce``'s predictions.nc): the model whose
+        predictions to take.
 
     Raises
     ------
@@ -59,6 +64,18 @@ def load_perturbation(path: str | Path, names: list[str], what: str = "dataset")
         ds = xr.load_dataset(path)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad file for the user
         raise SchemaError(f"cannot read {str(path)!r} as NetCDF ({type(exc).__name__})") from exc
+    if "model" in ds.dims:
+        choices = [str(m) for m in ds["model"].values]
+        if model is None:
+            raise SchemaError(
+                f"{what} {path.name} holds several models ({', '.join(choices)}); choose one"
+            )
+        if model not in choices:
+            raise UnknownNameError("model", model, choices)
+        ds = ds.sel(model=model, drop=True)
+        ds = ds[[v for v in ds.data_vars if set(ds[v].dims) <= {*DIMS, "trial"}]]
+    elif model is not None:
+        raise SchemaError(f"{what} {path.name} has no 'model' dimension to choose {model!r} from")
     return check_perturbation(ds, names, what=f"{what} {path.name}")
 
 

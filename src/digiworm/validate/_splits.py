@@ -13,7 +13,7 @@ import numpy as np
 
 from .._errors import DigiwormError
 
-__all__ = ["class_folds", "neuron_folds", "trial_halves"]
+__all__ = ["split_trials", "class_folds", "neuron_folds", "trial_halves"]
 
 
 def class_folds(
@@ -69,3 +69,28 @@ def trial_halves(trials: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndar
     from ._ceiling import split_half
 
     return split_half(trials, np.random.default_rng(seed))
+
+
+def split_trials(trials: np.ndarray, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Split each pair's trials at random into a training and a test half (NaN-padded).
+
+    Pairs with two or more trials give ``n // 2`` trials to the training half and the rest to
+    the test half; pairs with a single trial go to the training half only (they cannot be
+    tested). Both outputs have the input's shape.
+    """
+    trials = np.asarray(trials, dtype=float)
+    rng = np.random.default_rng(seed)
+    flat = trials.reshape(-1, trials.shape[-1])
+    train = np.full(flat.shape, np.nan)
+    test = np.full(flat.shape, np.nan)
+    count = np.isfinite(flat).sum(axis=1)
+    for k in np.flatnonzero(count > 0):
+        idx = np.flatnonzero(np.isfinite(flat[k]))
+        if idx.size == 1:
+            train[k, idx] = flat[k, idx]
+            continue
+        perm = rng.permutation(idx)
+        half = idx.size // 2
+        train[k, perm[:half]] = flat[k, perm[:half]]
+        test[k, perm[half:]] = flat[k, perm[half:]]
+    return train.reshape(trials.shape), test.reshape(trials.shape)

@@ -1,0 +1,237 @@
+"""Nested cross-validation of the linear network, with a bootstrap ensemble and intervals.
+
+For every outer fold (stimulated classes held out): the ridge strength is chosen by an inner
+class-split cross-validation on the training stimulations only; then a Bayesian-bootstrap
+ensemble (exponential weights on the trials) is fitted at that ridge to all training
+stimulations; its mean predicts the held-out columns and its spread, the responders' trial
+noise and the inner-CV misfit give calibrated intervals (:mod:`._uncertainty`). The held-out
+columns are never seen: not by the fits, not by the ridge choice, not by the calibration.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import DigiwormError
+from ..validate import class_folds
+from ..validate._metrics import pearson_clipped
+from ._linear_response import TrialTable, fit_linear_batch, response_matrix, trial_table
+from ._uncertainty import interval_scale, noise_variance, predictive_sd
+
+__all__ = ["LinearCVSettings", "LinearEnsemble", "fit_linear_ensemble", "nested_linear_cv"]
+
+
+@dataclass(frozen=True)
+class LinearCVSettings:
+    """Hyperparameters of the linear identification and its nested cross-validation."""
+
+    ridges: tuple[float, ...] = (0.3, 1.0, 3.0)
+    """Ridge strengths the inner cross-validation chooses among."""
+    inner_folds: int = 3
+    members: int = 8
+    """Bootstrap ensemble size."""
+    steps: int = 300
+    learning_rate: float = 3e-4
+    huber_delta: float = 0.2
+    level: float = 0.9
+    """Nominal coverage of the prediction intervals."""
+    seed: int = 0
+
+    def __post_init__(self):
+        if not self.ridges or min(self.ridges) < 0:
+            raise DigiwormError(f"ridges must be one or more values >= 0; got {self.ridges}")
+        if self.inner_folds < 2:
+            raise DigiwormError(f"inner_folds must be >= 2; got {self.inner_folds}")
+        if self.members < 1:
+            raise DigiwormError(f"members must be >= 1; got {self.members}")
+        if not 0 < self.level < 1:
+            raise DigiwormError(f"level must lie in (0, 1); got {self.level}")
+
+
+@dataclass
+class LinearEnsemble:
+    """A fitted bootstrap ensemble: couplings and the steady-state responses they imply."""
+
+    w: np.ndarray
+    """Couplings ``W[member, post, pre]``."""
+    ridge: float
+    mean: np.ndarray = field(init=False)
+    """Ensemble-mean response matrix ``[responding, stimulated]``."""
+    var: np.ndarray = field(init=False)
+    """Ensemble variance of the response matrix."""
+
+    def __post_init__(self):
+        r = np.asarray(response_matrix(jnp.asarray(self.w)), dtype=float)
+        self.mean = r.mean(0)
+        self.var = r.var(0, ddof=1) if len(r) > 1 else np.zeros_like(self.mean)
+
+
+def _columns_mask(n: int, cols: np.ndarray) -> np.ndarray:
+    mask = np.zeros((n, n), dtype=bool)
+    mask[:, cols] = True
+    return mask
+
+
+def _bootstrap_weights(rng: np.random.Generator, members: int, size: int) -> np.ndarray:
+    if members == 1:
+        return np.ones((1, size))
+    return rng.exponential(1.0, size=(members, size))  # Bayesian bootstrap (Rubin 1981)
+
+
+def fit_linear_ensemble(
+    table: TrialTable,
+    edges: np.ndarray,
+    prior: np.ndarray,
+    train_cols: np.ndarray,
+    ridge: float,
+    settings: LinearCVSettings,
+    rng: np.random.Generator,
+) -> LinearEnsemble:
+    """Fit ``settings.members`` bootstrap replicates on the stimulated columns ``train_cols``."""
+    n = edges.shape[0]
+    m = settings.members
+    fit = fit_linear_batch(
+        table, edges, prior=prior,
+        train=np.broadcast_to(_columns_mask(n, train_cols), (m, n, n)),
+        ridge=np.full(m, ridge), weights=_bootstrap_weights(rng, m, table.size),
+        delta=settings.huber_delta, steps=settings.steps, learning_rate=settings.learning_rate,
+    )  # fmt: skip
+    return LinearEnsemble(fit.w, ridge)
+
+
+def _inner_cv(table, edges, prior, dff, train_cols, inner, settings):
+    """Inner out-of-fold predictions on the training columns, for every ridge (one batch)."""
+    n = edges.shape[0]
+    masks, ridges = [], []
+    for ridge in settings.ridges:
+        for held in inner:
+            masks.append(_columns_mask(n, np.setdiff1d(train_cols, held)))
+            ridges.append(ridge)
+    fit = fit_linear_batch(
+        table, edges, prior=prior, train=np.stack(masks), ridge=np.array(ridges),
+        delta=settings.huber_delta, steps=settings.steps, learning_rate=settings.learning_rate,
+    )  # fmt: skip
+    r = np.asarray(response_matrix(jnp.asarray(fit.w)), dtype=float)
+    oof = np.full((len(settings.ridges), n, n), np.nan)
+    k = 0
+    for a in range(len(settings.ridges)):
+        for held in inner:
+            oof[a][:, held] = r[k][:, held]
+            k += 1
+    keep = ~np.eye(n, dtype=bool)[:, train_cols]
+    scores = [pearson_clipped(o[:, train_cols][keep], dff[:, train_cols][keep]) for o in oof]
+    return oof, np.asarray(scores)
+
+
+@dataclass
+class LinearCV:
+    """Out-of-fold predictions of :func:`nested_linear_cv` on the measured index."""
+
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    sd: np.ndarray
+    ridge: list[float]
+    inner_scores: list[list[float]]
+    scale: list[float]
+    model_var: list[float]
+    z_inner: list[np.ndarray] = field(default_factory=list)
+    """Per fold: inner-CV residuals over their predictive sd (calibration data)."""
+    folds: list[np.ndarray] = field(default_factory=list)
+
+    def calibration_curve(
+        self, measured: np.ndarray, levels=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95)
+    ) -> tuple[list[float], list[float]]:
+        """Nominal level vs held-out coverage, each fold's scale re-calibrated per level."""
+        actual = []
+        for level in levels:
+            inside, total = 0, 0
+            for z, held in zip(self.z_inner, self.folds):
+                c = interval_scale(z, np.ones_like(z), level)
+                m, mu, sd = measured[:, held], self.mean[:, held], self.sd[:, held]
+                keep = np.isfinite(m) & np.isfinite(mu) & np.isfinite(sd)
+                inside += int(np.sum(np.abs(m - mu)[keep] <= c * sd[keep]))
+                total += int(keep.sum())
+            actual.append(inside / max(total, 1))
+        return list(levels), actual
+
+
+def _fold_classes(names: Sequence[str], classes: Sequence[str], cols: np.ndarray, k, seed):
+    return [
+        cols[f] for f in class_folds([names[j] for j in cols], [classes[j] for j in cols], k, seed)
+    ]
+
+
+def nested_linear_cv(
+    trials: np.ndarray,
+    dff: np.ndarray,
+    folds: Sequence[np.ndarray],
+    names: Sequence[str],
+    classes: Sequence[str],
+    edges: np.ndarray,
+    prior: np.ndarray,
+    settings: LinearCVSettings,
+    progress: Callable[[str], None] | None = None,
+) -> LinearCV:
+    """Outer folds hold out stimulated columns; everything else is chosen inside each fold.
+
+    Parameters
+    ----------
+    trials : array (responding, stimulated, trial)
+        Per-trial responses (NaN-padded).
+    dff : array (responding, stimulated)
+        Trial means (what is scored).
+    folds : list of int arrays
+        Held-out stimulated columns of each outer fold.
+    names, classes : sequences of str
+        Neuron ids and classes on the index (inner folds are class folds too).
+    edges, prior : arrays (n, n)
+        Allowed couplings and the ridge target.
+    settings : LinearCVSettings
+    progress : callable, optional
+        Called with a short message after each outer fold.
+    """
+    n = dff.shape[0]
+    table = trial_table(trials)
+    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    rng = np.random.default_rng(settings.seed)
+    out = LinearCV(*(np.full((n, n), np.nan) for _ in range(4)), [], [], [], [])
+    for f, held in enumerate(folds):
+        train_cols = np.setdiff1d(measured_cols, held)
+        n_classes = len({classes[j] for j in train_cols})
+        if n_classes < 2:
+            raise DigiwormError(
+                f"outer fold {f + 1} leaves {n_classes} stimulated class to train on; inner "
+                "cross-validation needs >= 2 (use fewer folds or more stimulated classes)"
+            )
+        k_inner = min(settings.inner_folds, n_classes)
+        inner = _fold_classes(names, classes, train_cols, k_inner, settings.seed + f)
+        inner_oof, scores = _inner_cv(table, edges, prior, dff, train_cols, inner, settings)
+        best = int(np.argmax(scores))
+        ridge = settings.ridges[best]
+        ens = fit_linear_ensemble(table, edges, prior, train_cols, ridge, settings, rng)
+        noise = noise_variance(trials, _columns_mask(n, train_cols))
+        off = ~np.eye(n, dtype=bool)
+        in_train = _columns_mask(n, train_cols) & off & np.isfinite(dff)
+        resid = (dff - inner_oof[best])[in_train]
+        model_var = max(0.0, float(np.mean(resid**2) - np.mean(noise[in_train])))
+        sd_inner = predictive_sd(ens.var, noise, model_var)[in_train]
+        scale = interval_scale(resid, sd_inner, settings.level)
+        sd = predictive_sd(ens.var, noise, model_var)
+        out.mean[:, held] = ens.mean[:, held]
+        out.sd[:, held] = sd[:, held]
+        out.lower[:, held] = (ens.mean - scale * sd)[:, held]
+        out.upper[:, held] = (ens.mean + scale * sd)[:, held]
+        out.ridge.append(ridge)
+        out.inner_scores.append([float(s) for s in scores])
+        out.scale.append(scale)
+        out.model_var.append(model_var)
+        out.z_inner.append(resid / sd_inner)
+        out.folds.append(np.asarray(held))
+        if progress is not None:
+            progress(f"fold {f + 1}/{len(folds)}: ridge {ridge:g} (inner r {scores[best]:.3f})")
+    return out

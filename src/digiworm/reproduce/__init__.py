@@ -1,0 +1,20 @@
+"""The main job: ``digiworm reproduce`` — fit, cross-validate, score, predict unc-31, report."""
+
+from ._outputs import predictions_dataset, write_outputs
+from ._pipeline import (
+    ReproduceSettings,
+    Reproduction,
+    run_reproduce,
+    spontaneous_correlation,
+    unwired_removed,
+)
+
+__all__ = [
+    "ReproduceSettings",
+    "Reproduction",
+    "predictions_dataset",
+    "run_reproduce",
+    "spontaneous_correlation",
+    "unwired_removed",
+    "write_outputs",
+]

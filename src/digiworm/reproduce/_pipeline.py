@@ -1,0 +1,296 @@
+"""``digiworm reproduce``: atlas → fits → cross-validation → scoreboard → unc-31 → spontaneous.
+
+Everything is computed by :func:`run_reproduce` into a :class:`Reproduction` (plain arrays and
+dicts); :func:`write_outputs` writes it (scores.json, predictions.nc, fitted models, report).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import scipy.linalg
+
+from .._errors import DigiwormError
+from ..fit._linear_cv import LinearCVSettings, fit_linear_ensemble, nested_linear_cv
+from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
+from ..fit._uncertainty import coverage
+from ..models import linear_from_couplings
+from ..validate import (
+    BASELINES,
+    baseline_context,
+    check_perturbation,
+    cross_validate,
+    folds_for,
+    score,
+    split_half_reliability,
+    split_trials,
+)
+from ..validate._metrics import pearson, pearson_clipped, spearman
+
+__all__ = ["ReproduceSettings", "Reproduction", "run_reproduce"]
+
+PRIOR_RADIUS = 0.3
+"""Spectral radius the signed connectome is scaled to as the linear fit's prior."""
+
+
+@dataclass(frozen=True)
+class ReproduceSettings:
+    """What ``reproduce`` runs; :meth:`quick` shrinks the expensive parts."""
+
+    folds: int = 5
+    linear: LinearCVSettings = LinearCVSettings()
+    neuron_split: bool = True
+    seed: int = 0
+    quick: bool = False
+
+    @classmethod
+    def quick_settings(cls) -> ReproduceSettings:
+        """Ridge fixed at 1 (inner CV only calibrates), 2 inner folds, 3 ensemble members."""
+        linear = LinearCVSettings(ridges=(1.0,), inner_folds=2, members=3)
+        return cls(linear=linear, quick=True)
+
+    def describe(self) -> dict:
+        lin = self.linear
+        return {
+            "quick": self.quick,
+            "folds": self.folds,
+            "split": "class",
+            "linear": {
+                "ridges": list(lin.ridges),
+                "inner_folds": lin.inner_folds,
+                "ensemble_members": lin.members,
+                "steps": lin.steps,
+                "learning_rate": lin.learning_rate,
+                "huber_delta": lin.huber_delta,
+                "prior": f"signed Cook 2019 connectome scaled to spectral radius {PRIOR_RADIUS}",
+                "interval_level": lin.level,
+            },
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class Reproduction:
+    """Everything ``reproduce`` computed, ready to write."""
+
+    names: list[str]
+    measured: dict[str, np.ndarray]
+    """Measured trial means: ``wt``, ``unc31``."""
+    oof: dict[str, np.ndarray] = field(default_factory=dict)
+    """Out-of-fold predictions per predictor (class split)."""
+    lower: dict[str, np.ndarray] = field(default_factory=dict)
+    upper: dict[str, np.ndarray] = field(default_factory=dict)
+    unc31: dict[str, np.ndarray] = field(default_factory=dict)
+    """unc-31 predictions of the wild-type fit after the knockout."""
+    unc31_reference: dict[str, np.ndarray] = field(default_factory=dict)
+    """The same fit's wild-type prediction (the 'no change' predictor)."""
+    spontaneous: dict[str, np.ndarray] = field(default_factory=dict)
+    models: dict[str, object] = field(default_factory=dict)
+    calibration: dict[str, list[float]] = field(default_factory=dict)
+    scores: dict = field(default_factory=dict)
+
+    def fitted_models(self) -> dict:
+        """Return the fitted models as simulator models (the linear couplings as a LinearModel)."""
+        return {
+            k: linear_from_couplings(self.names, v) if isinstance(v, np.ndarray) else v
+            for k, v in self.models.items()
+        }
+
+
+def _subset(ds):
+    keep = [v for v in ("dff", "dff_trials", "n_trials", "q", "q_eq") if v in ds]
+    return ds[keep]
+
+
+def _prior(ctx) -> np.ndarray:
+    rho = np.max(np.abs(np.linalg.eigvals(ctx.signed)))
+    return ctx.signed * (PRIOR_RADIUS / rho)
+
+
+def _rounded(d):
+    return {k: (_rounded(v) if isinstance(v, dict) else v) for k, v in d.items()}
+
+
+def spontaneous_correlation(w: np.ndarray, tau_s: float = 1.0) -> np.ndarray:
+    r"""Correlation matrix of :math:`\tau\dot x = (W - I)x + \xi` driven by independent noise.
+
+    The stationary covariance solves the Lyapunov equation :math:`A C + C A^T + I = 0` with
+    :math:`A = (W - I)/\tau`; its correlation does not depend on :math:`\tau` or the noise
+    level (equal and independent per neuron).
+    """
+    n = w.shape[0]
+    a = (w - np.eye(n)) / tau_s
+    if np.max(np.linalg.eigvals(a).real) >= 0:
+        raise DigiwormError("the network is unstable: no stationary spontaneous activity")
+    cov = scipy.linalg.solve_continuous_lyapunov(a, -np.eye(n))
+    sd = np.sqrt(np.diag(cov))
+    return cov / np.outer(sd, sd)
+
+
+def unwired_removed(w: np.ndarray, wired: np.ndarray) -> np.ndarray:
+    """Keep only couplings on wired pairs (the linear model's unc-31 reading)."""
+    return np.where(wired, w, 0.0)
+
+
+def _change_scores(pred_change: np.ndarray, measured_change: np.ndarray) -> dict:
+    off = ~np.eye(*pred_change.shape, dtype=bool)
+    keep = off & np.isfinite(pred_change) & np.isfinite(measured_change)
+    p, m = pred_change[keep], measured_change[keep]
+    same = np.sign(p) == np.sign(m)
+    return {
+        "pearson_clipped": pearson_clipped(p, m),
+        "pearson_raw": pearson(p, m),
+        "spearman": spearman(p, m),
+        "sign_accuracy": float(same[np.abs(m) > 0].mean()) if np.any(np.abs(m) > 0) else None,
+        "n_pairs": int(keep.sum()),
+    }
+
+
+def run_reproduce(
+    atlas, settings: ReproduceSettings, progress: Callable[[str, float], None] | None = None
+) -> Reproduction:
+    """Run the whole pipeline on the bundled atlas (see the module docstring).
+
+    ``progress(message, fraction_done)`` is called between stages.
+    """
+
+    def report(message: str, done: float) -> None:
+        if progress is not None:
+            progress(message, done)
+
+    names = list(atlas.names)
+    n = len(names)
+    classes = list(atlas.neurons.loc[names, "neuron_class"])
+    wt = check_perturbation(_subset(atlas.functional("wt", kernel_time_s=None)), names)
+    unc = check_perturbation(_subset(atlas.functional("unc31", kernel_time_s=None)), names)
+    dff = wt["dff"].to_numpy()
+    trials = wt["dff_trials"].to_numpy()
+    off = ~np.eye(n, dtype=bool)
+    out = Reproduction(names, {"wt": dff, "unc31": unc["dff"].to_numpy()})
+    scores: dict = {"split": "class", "folds": settings.folds, "settings": settings.describe()}
+
+    report("noise ceiling (split-half reliability of the per-trial data)", 0.02)
+    scores["noise_ceiling"] = split_half_reliability(trials, mask=off, n_splits=10)
+    folds = folds_for(wt, classes, "class", settings.folds, settings.seed)
+    scores["clipping"] = "Pearson r on values clipped to their 0.5-99.5 percentiles"
+
+    report("baselines (class split)", 0.05)
+    ctx = baseline_context(atlas)
+    scores["baselines"] = {}
+    for name, fn in BASELINES.items():
+        if name == "mirror":
+            continue  # meaningless under a class split (the partner is held out too)
+        out.oof[name] = cross_validate(lambda train, fn=fn: fn(train, ctx), wt, folds)
+        scores["baselines"][name] = score(out.oof[name], wt)
+
+    prior = _prior(ctx)
+    edges = off.copy()
+    lin = settings.linear
+    cv = nested_linear_cv(
+        trials, dff, folds, names, classes, edges, prior, lin,
+        progress=lambda m: report(f"linear network, class split: {m}", 0.1),
+    )  # fmt: skip
+    out.oof["linear"], out.lower["linear"], out.upper["linear"] = cv.mean, cv.lower, cv.upper
+    measured_off = np.where(off, dff, np.nan)
+    out.calibration["linear"] = cv.calibration_curve(measured_off)
+    models = {
+        "linear": {
+            "heldout": score(cv.mean, wt),
+            "coverage90": coverage(measured_off, cv.lower, cv.upper),
+            "ridge_chosen_per_fold": cv.ridge,
+            "inner_scores_per_fold": cv.inner_scores,
+            "interval_scale_per_fold": cv.scale,
+            "misfit_variance_per_fold": cv.model_var,
+            "calibration": dict(zip(("nominal", "actual"), out.calibration["linear"])),
+        }
+    }
+
+    ridge = Counter(cv.ridge).most_common(1)[0][0]
+    if settings.neuron_split:
+        report("per-neuron split: linear network and mirror baseline", 0.45)
+        nfolds = folds_for(wt, classes, "neuron", settings.folds, settings.seed)
+        ncv = nested_linear_cv(
+            trials, dff, nfolds, names, classes, edges, prior, replace(lin, members=1)
+        )
+        mirror = cross_validate(lambda train: BASELINES["mirror"](train, ctx), wt, nfolds)
+        responder = cross_validate(
+            lambda train: BASELINES["responder_mean"](train, ctx), wt, nfolds
+        )
+        scores["neuron_split"] = {
+            "linear": score(ncv.mean, wt),
+            "mirror": score(mirror, wt),
+            "responder_mean": score(responder, wt),
+        }
+
+    report("held-out trials split (half of each pair's trials)", 0.6)
+    train_trials, test_trials = split_trials(trials, seed=settings.seed)
+    fit_a = fit_linear_response(
+        train_trials, edges, prior=prior, ridge=ridge, steps=lin.steps,
+        learning_rate=lin.learning_rate, delta=lin.huber_delta,
+    )  # fmt: skip
+    pred_a = np.asarray(response_matrix(fit_a.w))
+    half_a, half_b = _nanmean(train_trials), _nanmean(test_trials)
+    both = off & np.isfinite(half_a) & np.isfinite(half_b)
+    model_r = pearson_clipped(pred_a[both], half_b[both])
+    repro_r = pearson_clipped(half_a[both], half_b[both])
+    models["linear"]["heldout_trials"] = {
+        "pearson_clipped_model_vs_test_half": model_r,
+        "pearson_clipped_train_half_vs_test_half": repro_r,
+        "fraction_of_reproducibility": model_r / repro_r,
+        "n_pairs": int(both.sum()),
+        "peer": "Creamer, Leifer & Pillow 2024: connectome-constrained LDS at 92% of the "
+        "train-test reproducibility (their data and metric)",
+    }
+
+    report("final linear ensemble on every stimulation", 0.7)
+    rng = np.random.default_rng(settings.seed + 1)
+    table = trial_table(trials)
+    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    final = fit_linear_ensemble(table, edges, prior, measured_cols, ridge, lin, rng)
+    w_final = final.w.mean(0)
+    radius = float(np.max(np.abs(np.linalg.eigvals(w_final))))
+    models["linear"]["final"] = {"ridge": ridge, "spectral_radius": radius}
+    out.models["linear"] = w_final
+
+    report("unc-31: knockout in silico vs the measured mutant", 0.85)
+    wired = ctx.weights > 0
+    pred_unc = np.asarray(response_matrix(unwired_removed(w_final, wired)))
+    pred_wt = final.mean
+    out.unc31["linear"] = pred_unc
+    out.unc31_reference["linear"] = pred_wt
+    unc_scores = {
+        "linear_knockout": score(pred_unc, unc),
+        "no_change_linear_wt_prediction": score(pred_wt, unc),
+        "measured_wt_atlas": score(np.where(np.isfinite(dff), dff, np.nan), unc),
+    }
+    measured_change = out.measured["unc31"] - dff
+    unc_scores["change"] = {
+        "linear_knockout": _change_scores(pred_unc - pred_wt, measured_change),
+        "definition": "unc31 - wt on pairs measured in both strains; a 'no change' predictor "
+        "has no correlation to score",
+    }
+    unc_scores["model_reading"] = (
+        "linear: unc-31 abolishes dense-core-vesicle release, read as removing every fitted "
+        "coupling between pairs with no synapse or gap junction (Cook 2019)"
+    )
+    scores["unc31"] = unc_scores
+
+    report("spontaneous activity: predicted correlation matrices", 0.95)
+    out.spontaneous["linear"] = spontaneous_correlation(w_final)
+    models["linear"]["spontaneous"] = {
+        "note": "correlations of noise-driven activity (independent equal noise per neuron); "
+        "no spontaneous recordings are bundled to score them against",
+    }
+    scores["models"] = models
+    out.scores = scores
+    return out
+
+
+def _nanmean(trials: np.ndarray) -> np.ndarray:
+    finite = np.isfinite(trials)
+    count = finite.sum(-1)
+    total = np.where(finite, trials, 0.0).sum(-1)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)

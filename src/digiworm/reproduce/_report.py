@@ -1,0 +1,263 @@
+"""``report.html`` of ``digiworm reproduce``: the scoreboard as figures and tables."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from .._io import atomic_write_text  # noqa: E402
+from ..report._atlas_report import _img, _png, _type_ticks, type_order  # noqa: E402
+from ..validate._metrics import clip_percentiles  # noqa: E402
+
+__all__ = ["write_report"]
+
+METRICS = ("pearson_clipped", "spearman", "sign_accuracy", "auroc")
+
+
+def _measured_cols(measured: np.ndarray) -> np.ndarray:
+    return np.flatnonzero(np.isfinite(measured).any(axis=0))
+
+
+def _fig_matrices(result, atlas) -> bytes:
+    order = type_order(atlas.neurons)
+    idx = np.array([result.names.index(n) for n in order])
+    measured = result.measured["wt"][np.ix_(idx, idx)]
+    panels = [("measured (wild type)", measured)]
+    panels += [(f"{m}: out-of-fold", result.oof[m][np.ix_(idx, idx)]) for m in result.models]
+    fig, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels), 6))
+    axes = np.atleast_1d(axes)
+    for ax, (title, mat) in zip(axes, panels):
+        shown = np.where(np.isfinite(measured), mat, np.nan)  # only measured pairs
+        lim = np.nanpercentile(np.abs(shown), 99) or 1.0
+        cmap = plt.get_cmap("RdBu_r").with_extremes(bad="0.85")
+        im = ax.imshow(shown, cmap=cmap, vmin=-lim, vmax=lim, interpolation="nearest")
+        _type_ticks(ax, atlas.neurons, order)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("stimulated")
+        ax.set_ylabel("responding")
+        fig.colorbar(im, ax=ax, shrink=0.7, label="dF/F")
+    return _png(fig)
+
+
+def _fig_scatter(result) -> bytes:
+    measured = result.measured["wt"]
+    off = ~np.eye(len(measured), dtype=bool)
+    models = list(result.models)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.8), squeeze=False)
+    for ax, m in zip(axes[0], models):
+        pred = result.oof[m]
+        keep = off & np.isfinite(measured) & np.isfinite(pred)
+        x, y = clip_percentiles(pred[keep]), clip_percentiles(measured[keep])
+        ax.scatter(x, y, s=3, alpha=0.25, c="C0")
+        s = result.scores["models"][m]["heldout"]
+        ax.set_title(
+            f"{m}: held-out r = {s['pearson_clipped']:.3f} (clipped), Spearman "
+            f"{s['spearman']:.3f}, n = {s['n_pairs']}",
+            fontsize=9,
+        )
+        ax.set_xlabel("predicted dF/F (out of fold, clipped 0.5–99.5 pct)")
+        ax.set_ylabel("measured dF/F (clipped 0.5–99.5 pct)")
+        ax.axhline(0, c="0.7", lw=0.5)
+        ax.axvline(0, c="0.7", lw=0.5)
+    return _png(fig)
+
+
+def _fig_bars(result) -> bytes:
+    scores = result.scores
+    rows = [(m, scores["models"][m]["heldout"], "C0") for m in result.models]
+    rows += [(b, s, "0.6") for b, s in scores["baselines"].items()]
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(16, 3.8))
+    labels = [r[0] for r in rows]
+    for ax, metric in zip(axes, METRICS):
+        values = [r[1][metric] if r[1][metric] is not None else np.nan for r in rows]
+        ax.barh(labels, values, color=[r[2] for r in rows])
+        ax.invert_yaxis()
+        ax.set_title(metric, fontsize=10)
+        if metric == "pearson_clipped":
+            c = scores["noise_ceiling"]["ceiling"]
+            ax.axvline(c, color="C3", ls="--", label=f"noise ceiling {c:.2f}")
+            ax.axvline(0.9 * c, color="C3", ls=":", label=f"goal 0.9×ceiling {0.9 * c:.2f}")
+            ax.legend(fontsize=7, loc="lower right")
+        if metric in ("sign_accuracy", "auroc"):
+            ax.axvline(0.5, color="0.3", lw=0.6)
+    for ax in axes[1:]:
+        ax.set_yticklabels([])
+    fig.suptitle("Held-out scores, 5-fold split by stimulated class (blue: models)", fontsize=10)
+    return _png(fig)
+
+
+def _fig_calibration(result) -> bytes:
+    fig, ax = plt.subplots(figsize=(4.6, 4.4))
+    ax.plot([0, 1], [0, 1], c="0.6", lw=0.8, label="perfect calibration")
+    for m, (nominal, actual) in result.calibration.items():
+        ax.plot(nominal, actual, "o-", label=m)
+    ax.set_xlabel("nominal coverage of the prediction interval")
+    ax.set_ylabel("actual coverage on held-out pairs")
+    ax.set_xlim(0.4, 1)
+    ax.set_ylim(0.4, 1)
+    ax.legend(fontsize=8)
+    return _png(fig)
+
+
+def _fig_unc31(result) -> bytes:
+    wt, unc = result.measured["wt"], result.measured["unc31"]
+    off = ~np.eye(len(wt), dtype=bool)
+    models = list(result.unc31)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.8), squeeze=False)
+    wt_pred = {m: _wt_prediction(result, m) for m in models}
+    for ax, m in zip(axes[0], models):
+        change = result.unc31[m] - wt_pred[m]
+        measured = unc - wt
+        keep = off & np.isfinite(measured) & np.isfinite(change)
+        ax.scatter(clip_percentiles(change[keep]), clip_percentiles(measured[keep]), s=3,
+                   alpha=0.3)  # fmt: skip
+        s = result.scores["unc31"]["change"][f"{m}_knockout"]
+        ax.set_title(
+            f"{m}: predicted vs measured change wt → unc-31\nr = {s['pearson_clipped']:.3f} "
+            f"clipped, n = {s['n_pairs']} pairs measured in both",
+            fontsize=9,
+        )
+        ax.set_xlabel("predicted change (knockout − wild-type prediction)")
+        ax.set_ylabel("measured change (unc-31 − wild type)")
+    return _png(fig)
+
+
+def _wt_prediction(result, model: str) -> np.ndarray:
+    return result.unc31_reference[model]
+
+
+def _fig_spontaneous(result, atlas) -> bytes:
+    order = type_order(atlas.neurons)
+    idx = np.array([result.names.index(n) for n in order])
+    models = list(result.spontaneous)
+    fig, axes = plt.subplots(1, len(models), figsize=(6.2 * len(models), 6), squeeze=False)
+    for ax, m in zip(axes[0], models):
+        c = result.spontaneous[m][np.ix_(idx, idx)].copy()
+        np.fill_diagonal(c, np.nan)
+        lim = np.nanpercentile(np.abs(c), 99) or 1.0
+        im = ax.imshow(c, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
+        _type_ticks(ax, atlas.neurons, order)
+        ax.set_title(f"{m}: predicted correlation of noise-driven activity", fontsize=10)
+        fig.colorbar(im, ax=ax, shrink=0.7)
+    return _png(fig)
+
+
+def _fig_traces(result, atlas) -> bytes | None:
+    from ..simulate import Protocol, simulate
+
+    models = result.fitted_models()
+    if not models:
+        return None
+    wt = result.measured["wt"]
+    counts = np.isfinite(wt).sum(axis=0)
+    j = int(np.argmax(counts))
+    stim = result.names[j]
+    col = np.where(np.arange(len(wt)) == j, np.nan, wt[:, j])
+    top = np.argsort(-np.nan_to_num(np.abs(col)))[:6]
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    for ax, (name, model) in zip(axes[0], models.items()):
+        protocol = Protocol.single(model.names, [stim], amplitude=1.0, onset_s=2.0,
+                                   duration_s=30.0)  # fmt: skip
+        ds = simulate(model, protocol, 40.0, 0.02, save_dt_s=0.2)
+        var = "activity" if "activity" in ds else "dff"
+        for k, i in enumerate(top):
+            trace = ds[var].isel(condition=0).sel(neuron=result.names[i]).to_numpy()
+            ax.plot(ds["time"], trace - trace[0], c=f"C{k}", label=result.names[i])
+            ax.axhline(wt[i, j], c=f"C{k}", ls=":", lw=0.8)
+        ax.set_title(f"{name}: sustained stimulation of {stim} (dotted: measured mean dF/F)",
+                     fontsize=9)  # fmt: skip
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("model response (baseline subtracted)")
+        ax.legend(fontsize=7, ncol=2)
+    return _png(fig)
+
+
+def _table(result) -> str:
+    s = result.scores
+    head = "".join(f"<th>{m}</th>" for m in (*METRICS, "n_pairs"))
+
+    def row(name, d, extra=""):
+        cells = "".join(
+            f"<td>{d[m]:.3f}</td>" if isinstance(d.get(m), float) else f"<td>{d.get(m)}</td>"
+            for m in (*METRICS, "n_pairs")
+        )
+        return f"<tr><td>{html.escape(name)}{extra}</td>{cells}</tr>"
+
+    rows = [row(m, s["models"][m]["heldout"], " (model)") for m in result.models]
+    rows += [row(b, v) for b, v in s["baselines"].items()]
+    return f"<table><tr><th>predictor</th>{head}</tr>{''.join(rows)}</table>"
+
+
+def write_report(result, atlas, out_dir: Path) -> Path:
+    """Write ``report.html`` (self-contained, figures inline) into ``out_dir``."""
+    s = result.scores
+    c = s["noise_ceiling"]
+    figures = [
+        ("bars", _fig_bars(result), "Held-out scores of every model and baseline, with the "
+         "noise ceiling and the goal (0.9 × ceiling)."),
+        ("scatter", _fig_scatter(result), "Held-out predictions vs measurements."),
+        ("matrices", _fig_matrices(result, atlas), "Measured and out-of-fold predicted "
+         "response matrices (rows respond to columns; grey: not measured)."),
+        ("calibration", _fig_calibration(result), "Calibration of the prediction intervals "
+         "on held-out pairs (each level calibrated inside the training folds)."),
+        ("unc31", _fig_unc31(result), "unc-31: change predicted by knocking out dense-core "
+         "vesicle release in the wild-type fit vs the measured change."),
+        ("spontaneous", _fig_spontaneous(result, atlas), "Predicted correlations of "
+         "spontaneous (noise-driven) activity."),
+    ]  # fmt: skip
+    traces = _fig_traces(result, atlas)
+    if traces is not None:
+        figures.append(("traces", traces, "Example traces of the fitted models."))
+    unc = s["unc31"]
+    unc_rows = "".join(
+        f"<tr><td>{html.escape(k)}</td>"
+        + "".join(f"<td>{v.get(m, float('nan')):.3f}</td>" for m in METRICS)
+        + "</tr>"
+        for k, v in unc.items()
+        if isinstance(v, dict) and "auroc" in v
+    )
+    lin = s["models"].get("linear", {})
+    trials = lin.get("heldout_trials", {})
+    neuron = s.get("neuron_split", {})
+    neuron_rows = "".join(
+        f"<tr><td>{k}</td><td>{v['pearson_clipped']:.3f}</td><td>{v['spearman']:.3f}</td></tr>"
+        for k, v in neuron.items()
+    )
+    body = "\n".join(_img(name, png, cap) for name, png, cap in figures)
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>digiworm reproduce</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1300px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child{{text-align:left}}
+img{{max-width:100%}}figcaption{{font-size:13px;color:#555}}</style></head><body>
+<h1>digiworm reproduce</h1>
+<p>Models fitted to the wild-type signal propagation atlas (Randi et al. 2023) and scored on
+stimulations they never saw: {s["folds"]}-fold cross-validation split by stimulated neuron
+class (left/right and dorsal/ventral members held out together). Pearson r is computed on
+values clipped to their 0.5–99.5 percentiles. Noise ceiling (split-half reliability
+{c["r_half_clipped"]:.3f}, Spearman–Brown {c["reliability"]:.3f}, square root):
+<b>{c["ceiling"]:.3f}</b>. Wall time {s.get("wall_time_s", float("nan")):.0f} s
+{"(quick run)" if s["settings"]["quick"] else ""}.</p>
+<h2>Scoreboard (held-out, class split)</h2>{_table(result)}
+<p>Linear network: coverage of the nominal 90% intervals on held-out pairs
+<b>{lin.get("coverage90", float("nan")):.3f}</b>. Held-out trials split: model vs test half
+r = {trials.get("pearson_clipped_model_vs_test_half", float("nan")):.3f}, train half vs test
+half r = {trials.get("pearson_clipped_train_half_vs_test_half", float("nan")):.3f}
+({trials.get("fraction_of_reproducibility", float("nan")):.0%} of the reproducibility; Creamer,
+Leifer &amp; Pillow 2024 report 92% for their connectome-constrained LDS on their data).</p>
+<h2>Per-neuron split</h2><table><tr><th>predictor</th><th>pearson_clipped</th>
+<th>spearman</th></tr>{neuron_rows}</table>
+<h2>unc-31 (never fitted)</h2><table><tr><th>predictor</th>
+{"".join(f"<th>{m}</th>" for m in METRICS)}</tr>{unc_rows}</table>
+<p>{html.escape(str(unc.get("model_reading", "")))}</p>
+{body}
+</body></html>"""
+    path = Path(out_dir) / "report.html"
+    atomic_write_text(path, page)
+    return path
