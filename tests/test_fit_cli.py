@@ -39,7 +39,7 @@ def test_fit_writes_scores_and_a_loadable_model(atlas, tmp_path):
 
 def test_fit_bad_input(atlas, tmp_path):
     cases = [
-        (["--model", "graded"], "unknown fit model"),
+        (["--model", "kernal"], "unknown fit model"),
         (["--data", str(tmp_path / "missing.nc")], "does not exist"),
         (["--steps", "0"], "--steps"),
     ]
@@ -59,3 +59,24 @@ def test_scores_json_is_strict_json(tmp_path):
         "n": 3,
         "r": 0.5,
     }
+
+
+def test_fit_graded_writes_a_simulatable_network(atlas, tmp_path):
+    fun = atlas.functional("wt", kernel_time_s=None)
+    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR"]
+    data = tmp_path / "subset.nc"
+    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
+    out = tmp_path / "fit"
+    args = ["fit", "--data", str(data), "--model", "graded", "--out", str(out), "--folds", "2",
+            "--steps", "20"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"] == "graded" and scores["readout_gain"] > 0
+    assert np.isfinite(scores["heldout"]["pearson_clipped"])
+    sim = runner.invoke(
+        app,
+        ["simulate", "--model", str(out / "model_graded.dwm"), "--stimulate", "AVAL",
+         "--duration", "10", "--dt", "0.002", "--out", str(tmp_path / "sim.nc")],
+    )  # fmt: skip
+    assert sim.exit_code == 0, sim.output

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from digiworm.fit._linear_cv import LinearCVSettings
-from digiworm.models import LinearModel, load_model
+from digiworm.fit import GradedFitSettings, LinearCVSettings
+from digiworm.models import GradedNetwork, LinearModel, load_model
 from digiworm.reproduce import ReproduceSettings, run_reproduce, write_outputs
 from digiworm.validate import load_perturbation
 
@@ -25,6 +25,7 @@ def reproduced(atlas, tmp_path_factory):
     settings = ReproduceSettings(
         folds=3,
         linear=LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=40),
+        graded=GradedFitSettings(steps=10, scales=(1.0,)),
         neuron_split=False,
         quick=True,
     )
@@ -45,7 +46,10 @@ def test_scores_json_has_the_documented_keys(reproduced):
     linear = scores["models"]["linear"]
     assert set(METRICS) <= set(linear["heldout"])
     assert 0 <= linear["coverage90"] <= 1
-    for predictor in ("linear_knockout", "no_change_linear_wt_prediction", "measured_wt_atlas"):
+    assert set(METRICS) <= set(scores["models"]["graded"]["heldout"])
+    predictors = ("linear_knockout", "no_change_linear_wt_prediction", "measured_wt_atlas",
+                  "graded_knockout", "no_change_graded_wt_prediction")  # fmt: skip
+    for predictor in predictors:
         assert set(METRICS) <= set(scores["unc31"][predictor])
     assert scores["unc31"]["change"]["linear_knockout"]["n_pairs"] > 1000
     fractions = [f for _, f in messages]
@@ -77,6 +81,18 @@ def test_fitted_model_loads_and_matches_its_steady_state(reproduced):
     steady = -np.linalg.solve(a, np.diag(b))  # x* = -A^-1 B u
     want = np.linalg.inv(np.eye(len(a)) - result.models["linear"])
     np.testing.assert_allclose(steady, want, atol=1e-3)
+    graded = load_model(out / "model_graded.dwm")
+    assert isinstance(graded, GradedNetwork)
+    np.testing.assert_array_equal(
+        np.asarray(graded.w_pep_mV), np.asarray(result.models["graded"].w_pep_mV)
+    )
+
+
+def test_graded_unc31_prediction_removes_the_peptide_layer(reproduced):
+    result, _, _ = reproduced
+    assert np.any(np.asarray(result.models["graded"].w_pep_mV) != 0)
+    change = result.unc31["graded"] - result.unc31_reference["graded"]
+    assert np.nanmax(np.abs(change)) > 0
 
 
 def test_report_has_every_figure(reproduced):

@@ -299,7 +299,7 @@ def fit_command(
     data: Path | None = typer.Option(
         None, "--data", help="Perturbation NetCDF (default: the bundled wild-type atlas)."
     ),
-    model: str = typer.Option("linear", "--model", help="Model to identify: linear."),
+    model: str = typer.Option("linear", "--model", help="Model to identify: linear | graded."),
     out: Path = typer.Option(..., "--out", help="Output folder (model file + scores.json)."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds over neuron classes."),
     steps: int = typer.Option(300, "--steps", help="Optimiser steps per fit."),
@@ -337,10 +337,11 @@ def fit_command(
     console.print(
         f"held-out ({folds}-fold class split): Pearson clipped {h['pearson_clipped']:.3f}, "
         f"Spearman {h['spearman']:.3f}, sign accuracy {h['sign_accuracy']:.3f}, AUROC "
-        f"{h['auroc']:.3f} over {h['n_pairs']} pairs; coverage of 90% intervals "
-        f"{result['coverage90']:.3f}"
-    )
-    console.print(f"wrote {out / 'model_linear.dwm'} (load with digiworm simulate --model) and "
+        f"{h['auroc']:.3f} over {h['n_pairs']} pairs"
+        + ("" if result["coverage90"] is None else
+           f"; coverage of 90% intervals {result['coverage90']:.3f}")
+    )  # fmt: skip
+    console.print(f"wrote {out / f'model_{model}.dwm'} (load with digiworm simulate --model) and "
                   f"{out / 'scores.json'}")  # fmt: skip
 
 

@@ -1,6 +1,7 @@
 """System identification: transforms, robust losses and fitting routines."""
 
 from ._command import FIT_MODELS, fit_dataset
+from ._graded_fit import GradedFit, GradedFitSettings, fit_graded, rest_of, small_signal_response
 from ._linear_cv import LinearCVSettings, LinearEnsemble, fit_linear_ensemble, nested_linear_cv
 from ._linear_response import (
     LinearResponseFit,
@@ -14,6 +15,8 @@ from ._losses import huber, trial_loss
 from ._transforms import Identity, Interval, Positive
 
 __all__ = [
+    "GradedFit",
+    "GradedFitSettings",
     "FIT_MODELS",
     "Identity",
     "LinearCVSettings",
@@ -23,12 +26,15 @@ __all__ = [
     "Positive",
     "TrialTable",
     "fit_dataset",
+    "fit_graded",
     "fit_linear_batch",
     "fit_linear_ensemble",
     "fit_linear_response",
     "huber",
     "nested_linear_cv",
     "response_matrix",
+    "rest_of",
+    "small_signal_response",
     "trial_loss",
     "trial_table",
 ]

@@ -55,11 +55,12 @@ class TrialTable(NamedTuple):
         return int(self.values.shape[0])
 
 
-def trial_table(trials: np.ndarray) -> TrialTable:
+def trial_table(trials: np.ndarray, diagonal: bool = False) -> TrialTable:
     """Flatten NaN-padded trials ``(responding, stimulated, trial)`` into a :class:`TrialTable`.
 
-    The diagonal (a neuron's response to its own stimulation) is the input, not a response,
-    and is left out.
+    The diagonal (a neuron's response to its own stimulation) is left out unless ``diagonal``:
+    the linear response model fixes it (unit input), while models with a readout gain use it
+    to identify that gain.
     """
     trials = np.asarray(trials, dtype=float)
     if trials.ndim != 3 or trials.shape[0] != trials.shape[1]:
@@ -68,7 +69,8 @@ def trial_table(trials: np.ndarray) -> TrialTable:
             f"got shape {trials.shape}"
         )
     keep = np.isfinite(trials)
-    keep[np.arange(trials.shape[0]), np.arange(trials.shape[0]), :] = False
+    if not diagonal:
+        keep[np.arange(trials.shape[0]), np.arange(trials.shape[0]), :] = False
     rows, cols, _ = np.nonzero(keep)
     return TrialTable(rows.astype(np.int32), cols.astype(np.int32), trials[keep])
 

@@ -5,7 +5,6 @@ from ._pipeline import (
     ReproduceSettings,
     Reproduction,
     run_reproduce,
-    spontaneous_correlation,
     unwired_removed,
 )
 
@@ -14,7 +13,6 @@ __all__ = [
     "Reproduction",
     "predictions_dataset",
     "run_reproduce",
-    "spontaneous_correlation",
     "unwired_removed",
     "write_outputs",
 ]

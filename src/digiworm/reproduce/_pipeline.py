@@ -8,16 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
-import scipy.linalg
 
-from .._errors import DigiwormError
+from ..fit._graded_fit import GradedFitSettings, fit_graded, rest_of
 from ..fit._linear_cv import LinearCVSettings, fit_linear_ensemble, nested_linear_cv
 from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
 from ..fit._uncertainty import coverage
 from ..models import linear_from_couplings
+from ..simulate import spontaneous_correlation
 from ..validate import (
     BASELINES,
     baseline_context,
@@ -42,15 +42,24 @@ class ReproduceSettings:
 
     folds: int = 5
     linear: LinearCVSettings = LinearCVSettings()
+    graded: GradedFitSettings | None = GradedFitSettings()
+    """Settings of the graded-network fit (None: skip it)."""
+    graded_peptide_pairs: str = "all"
+    """Pairs the graded network's peptide layer may couple: ``all`` (every ordered pair) or an
+    extrasynaptic network (``ripoll_sanchez_short|mid|long``)."""
     neuron_split: bool = True
     seed: int = 0
     quick: bool = False
 
     @classmethod
     def quick_settings(cls) -> ReproduceSettings:
-        """Ridge fixed at 1 (inner CV only calibrates), 2 inner folds, 3 ensemble members."""
+        """Return the ``--quick`` settings.
+
+        Linear: ridge fixed at 1 (inner CV only calibrates), 2 inner folds, 3 ensemble members;
+        graded: 100 optimiser steps instead of 300.
+        """
         linear = LinearCVSettings(ridges=(1.0,), inner_folds=2, members=3)
-        return cls(linear=linear, quick=True)
+        return cls(linear=linear, graded=replace(GradedFitSettings(), steps=100), quick=True)
 
     def describe(self) -> dict:
         lin = self.linear
@@ -68,6 +77,9 @@ class ReproduceSettings:
                 "prior": f"signed Cook 2019 connectome scaled to spectral radius {PRIOR_RADIUS}",
                 "interval_level": lin.level,
             },
+            "graded": None
+            if self.graded is None
+            else {**asdict(self.graded), "peptide_pairs": self.graded_peptide_pairs},
             "seed": self.seed,
         }
 
@@ -79,6 +91,7 @@ class Reproduction:
     names: list[str]
     measured: dict[str, np.ndarray]
     """Measured trial means: ``wt``, ``unc31``."""
+
     oof: dict[str, np.ndarray] = field(default_factory=dict)
     """Out-of-fold predictions per predictor (class split)."""
     lower: dict[str, np.ndarray] = field(default_factory=dict)
@@ -91,6 +104,8 @@ class Reproduction:
     models: dict[str, object] = field(default_factory=dict)
     calibration: dict[str, list[float]] = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
+    readout_gain: dict[str, float] = field(default_factory=dict)
+    """ΔF/F per unit of each model's readout (graded: activity; linear: 1)."""
 
     def fitted_models(self) -> dict:
         """Return the fitted models as simulator models (the linear couplings as a LinearModel)."""
@@ -112,22 +127,6 @@ def _prior(ctx) -> np.ndarray:
 
 def _rounded(d):
     return {k: (_rounded(v) if isinstance(v, dict) else v) for k, v in d.items()}
-
-
-def spontaneous_correlation(w: np.ndarray, tau_s: float = 1.0) -> np.ndarray:
-    r"""Correlation matrix of :math:`\tau\dot x = (W - I)x + \xi` driven by independent noise.
-
-    The stationary covariance solves the Lyapunov equation :math:`A C + C A^T + I = 0` with
-    :math:`A = (W - I)/\tau`; its correlation does not depend on :math:`\tau` or the noise
-    level (equal and independent per neuron).
-    """
-    n = w.shape[0]
-    a = (w - np.eye(n)) / tau_s
-    if np.max(np.linalg.eigvals(a).real) >= 0:
-        raise DigiwormError("the network is unstable: no stationary spontaneous activity")
-    cov = scipy.linalg.solve_continuous_lyapunov(a, -np.eye(n))
-    sd = np.sqrt(np.diag(cov))
-    return cov / np.outer(sd, sd)
 
 
 def unwired_removed(w: np.ndarray, wired: np.ndarray) -> np.ndarray:
@@ -170,6 +169,7 @@ def run_reproduce(
     trials = wt["dff_trials"].to_numpy()
     off = ~np.eye(n, dtype=bool)
     out = Reproduction(names, {"wt": dff, "unc31": unc["dff"].to_numpy()})
+
     scores: dict = {"split": "class", "folds": settings.folds, "settings": settings.describe()}
 
     report("noise ceiling (split-half reliability of the per-trial data)", 0.02)
@@ -276,10 +276,12 @@ def run_reproduce(
         "linear: unc-31 abolishes dense-core-vesicle release, read as removing every fitted "
         "coupling between pairs with no synapse or gap junction (Cook 2019)"
     )
+    if settings.graded is not None:
+        _graded(atlas, settings, out, models, unc_scores, folds, trials, (wt, unc), report)
     scores["unc31"] = unc_scores
 
-    report("spontaneous activity: predicted correlation matrices", 0.95)
-    out.spontaneous["linear"] = spontaneous_correlation(w_final)
+    report("spontaneous activity: predicted correlation matrices", 0.96)
+    out.spontaneous["linear"] = spontaneous_correlation(linear_from_couplings(names, w_final))
     models["linear"]["spontaneous"] = {
         "note": "correlations of noise-driven activity (independent equal noise per neuron); "
         "no spontaneous recordings are bundled to score them against",
@@ -294,3 +296,65 @@ def _nanmean(trials: np.ndarray) -> np.ndarray:
     count = finite.sum(-1)
     total = np.where(finite, trials, 0.0).sum(-1)
     return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _peptide_pairs(atlas, which: str, n: int) -> np.ndarray:
+    off = ~np.eye(n, dtype=bool)
+    if which == "all":
+        return off
+    return (np.nan_to_num(atlas.extrasynaptic(which).to_numpy(), nan=0.0) > 0) & off
+
+
+def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, report) -> None:
+    """Fit the graded network per fold and on everything; its unc-31 and spontaneous output."""
+    from ..experiments import Knockout
+    from ..models import graded_from_atlas
+
+    wt, unc = data
+    n = len(out.names)
+    dff = out.measured["wt"]
+    base = graded_from_atlas(atlas, peptides=None)
+    pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
+    table = trial_table(trials, diagonal=True)
+    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    oof = np.full((n, n), np.nan)
+    per_fold = []
+    for f, held in enumerate(folds):
+        report(f"graded network, class split: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f)
+        fit = fit_graded(
+            base, table, train_cols=np.setdiff1d(measured_cols, held), peptide_pairs=pairs,
+            settings=settings.graded,
+        )  # fmt: skip
+        oof[:, held] = fit.response()[:, held]
+        per_fold.append({"start_scale": fit.scale, "gain": fit.gain})
+    out.oof["graded"] = oof
+    report("graded network: final fit on every stimulation", 0.93)
+    final = fit_graded(base, table, peptide_pairs=pairs, settings=settings.graded)
+    out.models["graded"] = final.model
+    out.readout_gain["graded"] = final.gain
+    pred_wt = final.response()
+    knocked = Knockout("unc-31", atlas)(final.model)
+    pred_unc = final.response(knocked)
+    out.unc31["graded"], out.unc31_reference["graded"] = pred_unc, pred_wt
+    unc_scores["graded_knockout"] = score(pred_unc, unc)
+    unc_scores["no_change_graded_wt_prediction"] = score(pred_wt, unc)
+    unc_scores["change"]["graded_knockout"] = _change_scores(
+        pred_unc - pred_wt, out.measured["unc31"] - dff
+    )
+    out.spontaneous["graded"] = spontaneous_correlation(
+        final.model, rest_of(final.model, final.v_rest_mV)
+    )
+    models["graded"] = {
+        "heldout": score(oof, wt),
+        "coverage90": None,
+        "coverage_note": "no prediction intervals for the graded fit yet (one fit per fold)",
+        "per_fold": per_fold,
+        "final": {
+            "gain": final.gain,
+            "start_scale": final.scale,
+            "rest_residual_mV": final.residual_mV,
+            "loss_first_last": [float(final.loss[0]), float(final.loss[-1])],
+        },
+        "fit": "small-signal steady state of the graded network (Newton rest + autodiff "
+        "Jacobian of its vector field), per-synapse conductances, peptide drives, readout gain",
+    }

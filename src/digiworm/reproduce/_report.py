@@ -164,16 +164,19 @@ def _fig_traces(result, atlas) -> bytes | None:
     for ax, (name, model) in zip(axes[0], models.items()):
         protocol = Protocol.single(model.names, [stim], amplitude=1.0, onset_s=2.0,
                                    duration_s=30.0)  # fmt: skip
-        ds = simulate(model, protocol, 40.0, 0.02, save_dt_s=0.2)
+        rate = model.max_rate()  # None for exact (matrix-exponential) steppers
+        dt = 0.02 if rate is None else 0.2 / max(10, int(np.ceil(0.2 * float(rate))))
+        ds = simulate(model, protocol, 40.0, dt, save_dt_s=0.2)
         var = "activity" if "activity" in ds else "dff"
+        gain = result.readout_gain.get(name, 1.0)
         for k, i in enumerate(top):
             trace = ds[var].isel(condition=0).sel(neuron=result.names[i]).to_numpy()
-            ax.plot(ds["time"], trace - trace[0], c=f"C{k}", label=result.names[i])
+            ax.plot(ds["time"], gain * (trace - trace[0]), c=f"C{k}", label=result.names[i])
             ax.axhline(wt[i, j], c=f"C{k}", ls=":", lw=0.8)
-        ax.set_title(f"{name}: sustained stimulation of {stim} (dotted: measured mean dF/F)",
-                     fontsize=9)  # fmt: skip
+        ax.set_title(f"{name}: 1 mV sustained input to {stim} from t = 2 s\n(dotted: measured "
+                     "mean dF/F of the same pairs)", fontsize=9)  # fmt: skip
         ax.set_xlabel("time (s)")
-        ax.set_ylabel("model response (baseline subtracted)")
+        ax.set_ylabel(f"predicted dF/F ({var} change × fitted gain {gain:.3g})")
         ax.legend(fontsize=7, ncol=2)
     return _png(fig)
 
