@@ -76,11 +76,14 @@ def test_fitted_model_loads_and_matches_its_steady_state(reproduced):
     result, out, _ = reproduced
     model = load_model(out / "model_linear.dwm")
     assert isinstance(model, LinearModel)
+    np.testing.assert_array_equal(np.asarray(model.a_per_s), result.models["linear"].a_per_s)
     a = np.asarray(model.a_per_s, dtype=float)
     b = np.asarray(model.b_per_s, dtype=float)
     steady = -np.linalg.solve(a, np.diag(b))  # x* = -A^-1 B u
-    want = np.linalg.inv(np.eye(len(a)) - result.models["linear"])
-    np.testing.assert_allclose(steady, want, atol=1e-3)
+    off = ~np.eye(len(a), dtype=bool)
+    # the mean coupling's steady state vs the ensemble's mean steady state
+    r = np.corrcoef(steady[off], result.unc31_reference["linear"][off])[0, 1]
+    assert r > 0.99
     graded = load_model(out / "model_graded.dwm")
     assert isinstance(graded, GradedNetwork)
     np.testing.assert_array_equal(

@@ -78,11 +78,11 @@ def fit_dataset(
     classes = list(atlas.neurons.loc[names, "neuron_class"])
     split = folds_for(ds, classes, "class", folds, seed)
     cv = nested_linear_cv(trials, dff, split, names, classes, edges, prior, settings)
-    ridge = Counter(cv.ridge).most_common(1)[0][0]
+    unit, ridge = Counter(zip(cv.unit, cv.ridge)).most_common(1)[0][0]
     measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     final = fit_linear_ensemble(
         trial_table(trials), edges, prior, measured_cols, ridge, settings,
-        np.random.default_rng(seed + 1),
+        np.random.default_rng(seed + 1), unit,
     )  # fmt: skip
     w = final.w.mean(0)
     radius = float(np.max(np.abs(np.linalg.eigvals(w))))
@@ -92,7 +92,7 @@ def fit_dataset(
             "use larger --ridges"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    save_model(out_dir / "model_linear.dwm", linear_from_couplings(names, w))
+    save_model(out_dir / "model_linear.dwm", linear_from_couplings(names, w, unit=unit))
     off = ~np.eye(n, dtype=bool)
     result = {
         "model": model,
@@ -101,9 +101,12 @@ def fit_dataset(
         "heldout": score(cv.mean, ds),
         "coverage90": coverage(np.where(off, dff, np.nan), cv.lower, cv.upper),
         "ridge_chosen_per_fold": cv.ridge,
+        "unit_chosen_per_fold": cv.unit,
         "spectral_radius": radius,
         "settings": {
             "ridges": list(settings.ridges),
+            "units": list(settings.units),
+            "final_unit": unit,
             "inner_folds": settings.inner_folds,
             "ensemble_members": settings.members,
             "steps": settings.steps,

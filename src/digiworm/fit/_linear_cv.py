@@ -1,8 +1,8 @@
 """Nested cross-validation of the linear network, with a bootstrap ensemble and intervals.
 
-For every outer fold (stimulated classes held out): the ridge strength is chosen by an inner
-class-split cross-validation on the training stimulations only; then a Bayesian-bootstrap
-ensemble (exponential weights on the trials) is fitted at that ridge to all training
+For every outer fold (stimulated classes held out): the ridge strength and the response unit
+are chosen by an inner class-split cross-validation on the training stimulations only; then a
+Bayesian-bootstrap ensemble (exponential weights on the trials) is fitted with them to all training
 stimulations; its mean predicts the held-out columns and its spread, the responders' trial
 noise and the inner-CV misfit give calibrated intervals (:mod:`._uncertainty`). The held-out
 columns are never seen: not by the fits, not by the ridge choice, not by the calibration.
@@ -31,6 +31,8 @@ class LinearCVSettings:
 
     ridges: tuple[float, ...] = (0.3, 1.0, 3.0)
     """Ridge strengths the inner cross-validation chooses among."""
+    units: tuple[float, ...] = (1.0, 2.0)
+    """Response units (ΔF/F per unit input, see :func:`fit_linear_response`) it chooses among."""
     inner_folds: int = 3
     members: int = 8
     """Bootstrap ensemble size."""
@@ -44,6 +46,8 @@ class LinearCVSettings:
     def __post_init__(self):
         if not self.ridges or min(self.ridges) < 0:
             raise DigiwormError(f"ridges must be one or more values >= 0; got {self.ridges}")
+        if not self.units or min(self.units) <= 0:
+            raise DigiwormError(f"units must be one or more values > 0; got {self.units}")
         if self.inner_folds < 2:
             raise DigiwormError(f"inner_folds must be >= 2; got {self.inner_folds}")
         if self.members < 1:
@@ -59,13 +63,15 @@ class LinearEnsemble:
     w: np.ndarray
     """Couplings ``W[member, post, pre]``."""
     ridge: float
+    unit: float = 1.0
+    """Response unit: predictions are ``unit * (I - W)^-1``."""
     mean: np.ndarray = field(init=False)
     """Ensemble-mean response matrix ``[responding, stimulated]``."""
     var: np.ndarray = field(init=False)
     """Ensemble variance of the response matrix."""
 
     def __post_init__(self):
-        r = np.asarray(response_matrix(jnp.asarray(self.w)), dtype=float)
+        r = self.unit * np.asarray(response_matrix(jnp.asarray(self.w)), dtype=float)
         self.mean = r.mean(0)
         self.var = r.var(0, ddof=1) if len(r) > 1 else np.zeros_like(self.mean)
 
@@ -90,6 +96,7 @@ def fit_linear_ensemble(
     ridge: float,
     settings: LinearCVSettings,
     rng: np.random.Generator,
+    unit: float = 1.0,
 ) -> LinearEnsemble:
     """Fit ``settings.members`` bootstrap replicates on the stimulated columns ``train_cols``."""
     n = edges.shape[0]
@@ -99,32 +106,41 @@ def fit_linear_ensemble(
         train=np.broadcast_to(_columns_mask(n, train_cols), (m, n, n)),
         ridge=np.full(m, ridge), weights=_bootstrap_weights(rng, m, table.size),
         delta=settings.huber_delta, steps=settings.steps, learning_rate=settings.learning_rate,
+        unit=np.full(m, unit),
     )  # fmt: skip
-    return LinearEnsemble(fit.w, ridge)
+    return LinearEnsemble(fit.w, ridge, unit)
 
 
 def _inner_cv(table, edges, prior, dff, train_cols, inner, settings):
-    """Inner out-of-fold predictions on the training columns, for every ridge (one batch)."""
+    """Inner out-of-fold predictions on the training columns, for every (unit, ridge) pair."""
     n = edges.shape[0]
-    masks, ridges = [], []
-    for ridge in settings.ridges:
+    configs = _configs(settings)
+    masks, ridges, units = [], [], []
+    for unit, ridge in configs:
         for held in inner:
             masks.append(_columns_mask(n, np.setdiff1d(train_cols, held)))
             ridges.append(ridge)
+            units.append(unit)
     fit = fit_linear_batch(
         table, edges, prior=prior, train=np.stack(masks), ridge=np.array(ridges),
         delta=settings.huber_delta, steps=settings.steps, learning_rate=settings.learning_rate,
+        unit=np.array(units),
     )  # fmt: skip
-    r = np.asarray(response_matrix(jnp.asarray(fit.w)), dtype=float)
-    oof = np.full((len(settings.ridges), n, n), np.nan)
+    r = np.asarray(units)[:, None, None] * np.asarray(response_matrix(jnp.asarray(fit.w)), float)
+    oof = np.full((len(configs), n, n), np.nan)
     k = 0
-    for a in range(len(settings.ridges)):
+    for a in range(len(configs)):
         for held in inner:
             oof[a][:, held] = r[k][:, held]
             k += 1
     keep = ~np.eye(n, dtype=bool)[:, train_cols]
     scores = [pearson_clipped(o[:, train_cols][keep], dff[:, train_cols][keep]) for o in oof]
     return oof, np.asarray(scores)
+
+
+def _configs(settings: LinearCVSettings) -> list[tuple[float, float]]:
+    """Every (unit, ridge) pair the inner cross-validation compares."""
+    return [(u, r) for u in settings.units for r in settings.ridges]
 
 
 @dataclass
@@ -136,6 +152,7 @@ class LinearCV:
     upper: np.ndarray
     sd: np.ndarray
     ridge: list[float]
+    unit: list[float]
     inner_scores: list[list[float]]
     scale: list[float]
     model_var: list[float]
@@ -199,7 +216,7 @@ def nested_linear_cv(
     table = trial_table(trials)
     measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     rng = np.random.default_rng(settings.seed)
-    out = LinearCV(*(np.full((n, n), np.nan) for _ in range(4)), [], [], [], [])
+    out = LinearCV(*(np.full((n, n), np.nan) for _ in range(4)), [], [], [], [], [])
     for f, held in enumerate(folds):
         train_cols = np.setdiff1d(measured_cols, held)
         n_classes = len({classes[j] for j in train_cols})
@@ -212,8 +229,8 @@ def nested_linear_cv(
         inner = _fold_classes(names, classes, train_cols, k_inner, settings.seed + f)
         inner_oof, scores = _inner_cv(table, edges, prior, dff, train_cols, inner, settings)
         best = int(np.argmax(scores))
-        ridge = settings.ridges[best]
-        ens = fit_linear_ensemble(table, edges, prior, train_cols, ridge, settings, rng)
+        unit, ridge = _configs(settings)[best]
+        ens = fit_linear_ensemble(table, edges, prior, train_cols, ridge, settings, rng, unit)
         noise = noise_variance(trials, _columns_mask(n, train_cols))
         off = ~np.eye(n, dtype=bool)
         in_train = _columns_mask(n, train_cols) & off & np.isfinite(dff)
@@ -227,11 +244,15 @@ def nested_linear_cv(
         out.lower[:, held] = (ens.mean - scale * sd)[:, held]
         out.upper[:, held] = (ens.mean + scale * sd)[:, held]
         out.ridge.append(ridge)
+        out.unit.append(unit)
         out.inner_scores.append([float(s) for s in scores])
         out.scale.append(scale)
         out.model_var.append(model_var)
         out.z_inner.append(resid / sd_inner)
         out.folds.append(np.asarray(held))
         if progress is not None:
-            progress(f"fold {f + 1}/{len(folds)}: ridge {ridge:g} (inner r {scores[best]:.3f})")
+            progress(
+                f"fold {f + 1}/{len(folds)}: unit {unit:g}, ridge {ridge:g} "
+                f"(inner r {scores[best]:.3f})"
+            )
     return out

@@ -95,8 +95,9 @@ def fit_linear_response(
     steps: int = 2000,
     learning_rate: float = 1e-2,
     weights: np.ndarray | None = None,
+    unit: float = 1.0,
 ) -> LinearResponseFit:
-    """Fit ``W`` so that ``(I - W)^{-1}`` matches per-trial responses.
+    """Fit ``W`` so that ``unit * (I - W)^{-1}`` matches per-trial responses.
 
     Parameters
     ----------
@@ -116,6 +117,10 @@ def fit_linear_response(
         Adam iterations and step size.
     weights : array (n_table_rows,), optional
         Per-trial weights (e.g. bootstrap); default 1.
+    unit : float
+        Response (ΔF/F) of a stimulated neuron to a unit input in the uncoupled network: the
+        data are divided by it before fitting (with ``delta``). It trades off against the
+        learning rate and the ridge, so it is a hyperparameter to choose by cross-validation.
     """
     table = trials if isinstance(trials, TrialTable) else trial_table(trials)
     n = edges.shape[0]
@@ -124,6 +129,7 @@ def fit_linear_response(
     fit = fit_linear_batch(
         table, edges, train=train[None], prior=prior, ridge=np.array([ridge]),
         weights=weights[None], delta=delta, steps=steps, learning_rate=learning_rate,
+        unit=np.array([unit]),
     )  # fmt: skip
     return LinearResponseFit(fit.w[0], fit.loss[0])
 
@@ -139,6 +145,7 @@ def fit_linear_batch(
     delta: float = 0.1,
     steps: int = 300,
     learning_rate: float = 3e-4,
+    unit: np.ndarray | None = None,
 ) -> LinearResponseFit:
     """Run a batch of :func:`fit_linear_response` fits as one vectorised computation.
 
@@ -156,6 +163,8 @@ def fit_linear_batch(
         Per-trial weights of each fit (bootstrap); default 1.
     prior, delta, steps, learning_rate
         As in :func:`fit_linear_response`, shared by the batch.
+    unit : array (batch,), optional
+        Each fit's response unit (see :func:`fit_linear_response`); default 1.
 
     Returns
     -------
@@ -178,6 +187,9 @@ def fit_linear_batch(
         )
     if not np.all(np.isfinite(weights)) or np.any(weights < 0):
         raise DigiwormError("trial weights must be finite and >= 0")
+    unit = np.ones(batch) if unit is None else np.asarray(unit, dtype=float)
+    if unit.shape != (batch,) or not np.all(unit > 0):
+        raise DigiwormError(f"unit must be (batch={batch},) positive values; got {unit}")
     entry_weights = weights * train[:, table.rows, table.cols]
     edges = jnp.asarray(edges, dtype=bool)
     target = jnp.zeros((n, n)) if prior is None else jnp.asarray(prior, dtype=jnp.float32)
@@ -186,34 +198,38 @@ def fit_linear_batch(
     theta, history = _run_batch(
         theta0, jnp.asarray(table.rows), jnp.asarray(table.cols),
         jnp.asarray(table.values, dtype=jnp.float32), jnp.asarray(entry_weights, jnp.float32),
-        edges, target, jnp.asarray(ridge, jnp.float32), delta, learning_rate, steps,
+        edges, target, jnp.asarray(ridge, jnp.float32), jnp.asarray(unit, jnp.float32),
+        jnp.float32(delta), learning_rate, steps,
     )  # fmt: skip
     w = np.asarray(jnp.where(edges, theta, 0.0))
     return LinearResponseFit(w, np.asarray(history))
 
 
-def _objective(theta, rows, cols, values, entry_weights, edges, target, ridge, delta):
+def _objective(theta, rows, cols, values, entry_weights, edges, target, ridge, unit, delta):
     w = jnp.where(edges, theta, 0.0)
     pred = response_matrix(w)[rows, cols]
-    fit = jnp.sum(entry_weights * huber(values - pred, delta)) / jnp.maximum(
+    fit = jnp.sum(entry_weights * huber(values / unit - pred, delta / unit)) / jnp.maximum(
         jnp.sum(entry_weights), 1e-12
     )
     penalty = jnp.sum(jnp.where(edges, theta - target, 0.0) ** 2) / jnp.maximum(edges.sum(), 1)
     return fit + ridge * penalty
 
 
-@functools.partial(jax.jit, static_argnames=("delta", "learning_rate", "steps"))
+@functools.partial(jax.jit, static_argnames=("learning_rate", "steps"))
 def _run_batch(
-    theta, rows, cols, values, entry_weights, edges, target, ridge, delta, learning_rate, steps
-):
+    theta, rows, cols, values, entry_weights, edges, target, ridge, unit, delta, learning_rate,
+    steps,
+):  # fmt: skip
     opt = optax.adam(learning_rate)
     grad_fn = jax.vmap(
-        jax.value_and_grad(_objective), in_axes=(0, None, None, None, 0, None, None, 0, None)
+        jax.value_and_grad(_objective), in_axes=(0, None, None, None, 0, None, None, 0, 0, None)
     )
 
     def step(carry, _):
         theta, state = carry
-        value, grad = grad_fn(theta, rows, cols, values, entry_weights, edges, target, ridge, delta)
+        value, grad = grad_fn(
+            theta, rows, cols, values, entry_weights, edges, target, ridge, unit, delta
+        )
         updates, state = opt.update(grad, state)
         return (optax.apply_updates(theta, updates), state), value
 

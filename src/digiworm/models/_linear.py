@@ -203,21 +203,23 @@ def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelMod
     )
 
 
-def linear_from_couplings(names, w, tau_s: float = 1.0, dtype=jnp.float32) -> LinearModel:
+def linear_from_couplings(
+    names, w, tau_s: float = 1.0, unit: float = 1.0, dtype=jnp.float32
+) -> LinearModel:
     r"""Return the :class:`LinearModel` :math:`\tau\dot x = (W - I)x + u` of couplings ``W``.
 
-    Its steady-state response to a sustained input at *j* is column *j* of
-    :math:`(I - W)^{-1}` (what :func:`digiworm.fit.fit_linear_response` identifies);
-    ``tau_s`` sets the speed only and is not identified by steady-state data.
+    Its steady-state response to a sustained unit input at *j* is column *j* of
+    ``unit`` × :math:`(I - W)^{-1}` (what :func:`digiworm.fit.fit_linear_response`
+    identifies); ``tau_s`` sets the speed only and is not identified by steady-state data.
     """
     w = np.asarray(w, dtype=float)
     n = len(names)
     if w.shape != (n, n):
         raise ValueError(f"couplings must be ({n}, {n}) for {n} neurons; got {w.shape}")
-    if not tau_s > 0:
-        raise ValueError(f"tau_s must be > 0; got {tau_s}")
+    if not tau_s > 0 or not unit > 0:
+        raise ValueError(f"tau_s and unit must be > 0; got {tau_s}, {unit}")
     return LinearModel(
         names=tuple(names),
         a_per_s=jnp.asarray((w - np.eye(n)) / tau_s, dtype=dtype),
-        b_per_s=jnp.asarray(np.full(n, 1.0 / tau_s), dtype=dtype),
+        b_per_s=jnp.asarray(np.full(n, unit / tau_s), dtype=dtype),
     )

@@ -55,10 +55,10 @@ class ReproduceSettings:
     def quick_settings(cls) -> ReproduceSettings:
         """Return the ``--quick`` settings.
 
-        Linear: ridge fixed at 1 (inner CV only calibrates), 2 inner folds, 3 ensemble members;
+        Linear: ridge and unit fixed at 1 (inner CV only calibrates), 2 inner folds, 3 members;
         graded: 100 optimiser steps instead of 300.
         """
-        linear = LinearCVSettings(ridges=(1.0,), inner_folds=2, members=3)
+        linear = LinearCVSettings(ridges=(1.0,), units=(1.0,), inner_folds=2, members=3)
         return cls(linear=linear, graded=replace(GradedFitSettings(), steps=100), quick=True)
 
     def describe(self) -> dict:
@@ -69,6 +69,7 @@ class ReproduceSettings:
             "split": "class",
             "linear": {
                 "ridges": list(lin.ridges),
+                "units": list(lin.units),
                 "inner_folds": lin.inner_folds,
                 "ensemble_members": lin.members,
                 "steps": lin.steps,
@@ -108,11 +109,8 @@ class Reproduction:
     """ΔF/F per unit of each model's readout (graded: activity; linear: 1)."""
 
     def fitted_models(self) -> dict:
-        """Return the fitted models as simulator models (the linear couplings as a LinearModel)."""
-        return {
-            k: linear_from_couplings(self.names, v) if isinstance(v, np.ndarray) else v
-            for k, v in self.models.items()
-        }
+        """Return the fitted models (simulator models)."""
+        return dict(self.models)
 
 
 def _subset(ds):
@@ -201,6 +199,7 @@ def run_reproduce(
             "heldout": score(cv.mean, wt),
             "coverage90": coverage(measured_off, cv.lower, cv.upper),
             "ridge_chosen_per_fold": cv.ridge,
+            "unit_chosen_per_fold": cv.unit,
             "inner_scores_per_fold": cv.inner_scores,
             "interval_scale_per_fold": cv.scale,
             "misfit_variance_per_fold": cv.model_var,
@@ -208,7 +207,7 @@ def run_reproduce(
         }
     }
 
-    ridge = Counter(cv.ridge).most_common(1)[0][0]
+    unit, ridge = Counter(zip(cv.unit, cv.ridge)).most_common(1)[0][0]
     if settings.neuron_split:
         report("per-neuron split: linear network and mirror baseline", 0.45)
         nfolds = folds_for(wt, classes, "neuron", settings.folds, settings.seed)
@@ -229,9 +228,9 @@ def run_reproduce(
     train_trials, test_trials = split_trials(trials, seed=settings.seed)
     fit_a = fit_linear_response(
         train_trials, edges, prior=prior, ridge=ridge, steps=lin.steps,
-        learning_rate=lin.learning_rate, delta=lin.huber_delta,
+        learning_rate=lin.learning_rate, delta=lin.huber_delta, unit=unit,
     )  # fmt: skip
-    pred_a = np.asarray(response_matrix(fit_a.w))
+    pred_a = unit * np.asarray(response_matrix(fit_a.w))
     half_a, half_b = _nanmean(train_trials), _nanmean(test_trials)
     both = off & np.isfinite(half_a) & np.isfinite(half_b)
     model_r = pearson_clipped(pred_a[both], half_b[both])
@@ -249,15 +248,15 @@ def run_reproduce(
     rng = np.random.default_rng(settings.seed + 1)
     table = trial_table(trials)
     measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
-    final = fit_linear_ensemble(table, edges, prior, measured_cols, ridge, lin, rng)
+    final = fit_linear_ensemble(table, edges, prior, measured_cols, ridge, lin, rng, unit)
     w_final = final.w.mean(0)
     radius = float(np.max(np.abs(np.linalg.eigvals(w_final))))
-    models["linear"]["final"] = {"ridge": ridge, "spectral_radius": radius}
-    out.models["linear"] = w_final
+    models["linear"]["final"] = {"ridge": ridge, "unit": unit, "spectral_radius": radius}
+    out.models["linear"] = linear_from_couplings(names, w_final, unit=unit)
 
     report("unc-31: knockout in silico vs the measured mutant", 0.85)
     wired = ctx.weights > 0
-    pred_unc = np.asarray(response_matrix(unwired_removed(w_final, wired)))
+    pred_unc = unit * np.asarray(response_matrix(unwired_removed(w_final, wired)))
     pred_wt = final.mean
     out.unc31["linear"] = pred_unc
     out.unc31_reference["linear"] = pred_wt
@@ -281,7 +280,7 @@ def run_reproduce(
     scores["unc31"] = unc_scores
 
     report("spontaneous activity: predicted correlation matrices", 0.96)
-    out.spontaneous["linear"] = spontaneous_correlation(linear_from_couplings(names, w_final))
+    out.spontaneous["linear"] = spontaneous_correlation(out.models["linear"])
     models["linear"]["spontaneous"] = {
         "note": "correlations of noise-driven activity (independent equal noise per neuron); "
         "no spontaneous recordings are bundled to score them against",
