@@ -31,8 +31,10 @@ class LinearCVSettings:
 
     ridges: tuple[float, ...] = (0.3, 1.0, 3.0)
     """Ridge strengths the inner cross-validation chooses among."""
-    units: tuple[float, ...] = (1.0, 2.0)
-    """Response units (ΔF/F per unit input, see :func:`fit_linear_response`) it chooses among."""
+    units: tuple[float, ...] = (1.0,)
+    """Response units (ΔF/F per unit input, see :func:`fit_linear_response`) it chooses among.
+    On the wild-type atlas the grid (1, 2) scored 0.238 against 0.244 for 1 alone (nested,
+    class split) at 30 % more time, so the default is fixed at 1."""
     inner_folds: int = 3
     members: int = 8
     """Bootstrap ensemble size."""
