@@ -47,6 +47,7 @@ def test_scores_json_has_the_documented_keys(reproduced):
     assert set(METRICS) <= set(linear["heldout"])
     assert 0 <= linear["coverage90"] <= 1
     assert set(METRICS) <= set(scores["models"]["graded"]["heldout"])
+    assert 0 <= scores["models"]["graded"]["coverage90"] <= 1
     predictors = ("linear_knockout", "no_change_linear_wt_prediction", "measured_wt_atlas",
                   "graded_knockout", "no_change_graded_wt_prediction")  # fmt: skip
     for predictor in predictors:

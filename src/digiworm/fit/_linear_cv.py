@@ -179,7 +179,8 @@ class LinearCV:
         return list(levels), actual
 
 
-def _fold_classes(names: Sequence[str], classes: Sequence[str], cols: np.ndarray, k, seed):
+def class_folds_within(names: Sequence[str], classes: Sequence[str], cols: np.ndarray, k, seed):
+    """Class folds over the stimulated columns ``cols`` (indices into ``names``)."""
     return [
         cols[f] for f in class_folds([names[j] for j in cols], [classes[j] for j in cols], k, seed)
     ]
@@ -228,7 +229,7 @@ def nested_linear_cv(
                 "cross-validation needs >= 2 (use fewer folds or more stimulated classes)"
             )
         k_inner = min(settings.inner_folds, n_classes)
-        inner = _fold_classes(names, classes, train_cols, k_inner, settings.seed + f)
+        inner = class_folds_within(names, classes, train_cols, k_inner, settings.seed + f)
         inner_oof, scores = _inner_cv(table, edges, prior, dff, train_cols, inner, settings)
         best = int(np.argmax(scores))
         unit, ridge = _configs(settings)[best]

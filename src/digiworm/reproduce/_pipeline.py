@@ -13,9 +13,14 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from ..fit._graded_fit import GradedFitSettings, fit_graded, rest_of
-from ..fit._linear_cv import LinearCVSettings, fit_linear_ensemble, nested_linear_cv
+from ..fit._linear_cv import (
+    LinearCVSettings,
+    class_folds_within,
+    fit_linear_ensemble,
+    nested_linear_cv,
+)
 from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
-from ..fit._uncertainty import coverage
+from ..fit._uncertainty import coverage, interval_scale, noise_variance, predictive_sd
 from ..models import linear_from_couplings
 from ..simulate import spontaneous_correlation
 from ..validate import (
@@ -44,6 +49,9 @@ class ReproduceSettings:
     linear: LinearCVSettings = LinearCVSettings()
     graded: GradedFitSettings | None = GradedFitSettings()
     """Settings of the graded-network fit (None: skip it)."""
+    graded_intervals: bool = True
+    """Calibrate the graded fit's 90 % intervals by inner cross-validation (2 more fits per
+    fold)."""
     graded_peptide_pairs: str = "all"
     """Pairs the graded network's peptide layer may couple: ``all`` (every ordered pair) or an
     extrasynaptic network (``ripoll_sanchez_short|mid|long``)."""
@@ -59,7 +67,8 @@ class ReproduceSettings:
         graded: 100 optimiser steps instead of 300.
         """
         linear = LinearCVSettings(ridges=(1.0,), units=(1.0,), inner_folds=2, members=3)
-        return cls(linear=linear, graded=replace(GradedFitSettings(), steps=100), quick=True)
+        graded = replace(GradedFitSettings(), steps=100)
+        return cls(linear=linear, graded=graded, graded_intervals=False, quick=True)
 
     def describe(self) -> dict:
         lin = self.linear
@@ -80,7 +89,11 @@ class ReproduceSettings:
             },
             "graded": None
             if self.graded is None
-            else {**asdict(self.graded), "peptide_pairs": self.graded_peptide_pairs},
+            else {
+                **asdict(self.graded),
+                "peptide_pairs": self.graded_peptide_pairs,
+                "intervals": self.graded_intervals,
+            },
             "seed": self.seed,
         }
 
@@ -317,16 +330,41 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
     table = trial_table(trials, diagonal=True)
     measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     oof = np.full((n, n), np.nan)
+    lower, upper = np.full((n, n), np.nan), np.full((n, n), np.nan)
     per_fold = []
+    classes = list(atlas.neurons.loc[out.names, "neuron_class"])
+    off = ~np.eye(n, dtype=bool)
     for f, held in enumerate(folds):
         report(f"graded network, class split: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f)
-        fit = fit_graded(
-            base, table, train_cols=np.setdiff1d(measured_cols, held), peptide_pairs=pairs,
-            settings=settings.graded,
-        )  # fmt: skip
-        oof[:, held] = fit.response()[:, held]
-        per_fold.append({"start_scale": fit.scale, "gain": fit.gain})
+        train_cols = np.setdiff1d(measured_cols, held)
+
+        def fit_on(cols):
+            return fit_graded(base, table, train_cols=cols, peptide_pairs=pairs,
+                              settings=settings.graded)  # fmt: skip
+
+        fit = fit_on(train_cols)
+        pred = fit.response()
+        oof[:, held] = pred[:, held]
+        info = {"start_scale": fit.scale, "gain": fit.gain}
+        if settings.graded_intervals:  # split-conformal on inner class-split residuals
+            inner_oof = np.full((n, n), np.nan)
+            for inner in class_folds_within(out.names, classes, train_cols, 2, settings.seed + f):
+                inner_oof[:, inner] = fit_on(np.setdiff1d(train_cols, inner)).response()[:, inner]
+            train_mask = np.zeros((n, n), dtype=bool)
+            train_mask[:, train_cols] = True
+            noise = noise_variance(trials, train_mask)
+            keep = train_mask & off & np.isfinite(dff) & np.isfinite(inner_oof)
+            resid = (dff - inner_oof)[keep]
+            model_var = max(0.0, float(np.mean(resid**2) - np.mean(noise[keep])))
+            sd = predictive_sd(0.0, noise, model_var)
+            scale = interval_scale(resid, sd[keep], settings.linear.level)
+            lower[:, held] = (pred - scale * sd)[:, held]
+            upper[:, held] = (pred + scale * sd)[:, held]
+            info.update(interval_scale=scale, misfit_variance=model_var)
+        per_fold.append(info)
     out.oof["graded"] = oof
+    if settings.graded_intervals:
+        out.lower["graded"], out.upper["graded"] = lower, upper
     report("graded network: final fit on every stimulation", 0.93)
     final = fit_graded(base, table, peptide_pairs=pairs, settings=settings.graded)
     out.models["graded"] = final.model
@@ -345,8 +383,13 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
     )
     models["graded"] = {
         "heldout": score(oof, wt),
-        "coverage90": None,
-        "coverage_note": "no prediction intervals for the graded fit yet (one fit per fold)",
+        "coverage90": coverage(np.where(off, dff, np.nan), lower, upper)
+        if settings.graded_intervals
+        else None,
+        "intervals": "measurement noise + misfit variance, split-conformal scale from inner "
+        "class-split CV (no parameter ensemble)"
+        if settings.graded_intervals
+        else "not computed (quick run)",
         "per_fold": per_fold,
         "final": {
             "gain": final.gain,
