@@ -173,8 +173,9 @@ def _fig_traces(result, atlas) -> bytes | None:
             trace = ds[var].isel(condition=0).sel(neuron=result.names[i]).to_numpy()
             ax.plot(ds["time"], gain * (trace - trace[0]), c=f"C{k}", label=result.names[i])
             ax.axhline(wt[i, j], c=f"C{k}", ls=":", lw=0.8)
-        ax.set_title(f"{name}: 1 mV sustained input to {stim} from t = 2 s\n(dotted: measured "
-                     "mean dF/F of the same pairs)", fontsize=9)  # fmt: skip
+        unit = "1 mV" if var == "activity" else "a unit"
+        ax.set_title(f"{name}: {unit} sustained input to {stim} from t = 2 s (in-sample fit)"
+                     "\n(dotted: measured mean dF/F of the same pairs)", fontsize=9)  # fmt: skip
         ax.set_xlabel("time (s)")
         ax.set_ylabel(f"predicted dF/F ({var} change × fitted gain {gain:.3g})")
         ax.legend(fontsize=7, ncol=2)
