@@ -406,6 +406,63 @@ def _print_scoreboard(scores: dict) -> None:
             console.print(f"unc-31 {name}: r {s['pearson_clipped']:.3f} clipped")
 
 
+# -- digiworm design ------------------------------------------------------------------------
+design_app = typer.Typer(help="Experiment design: how much data identifies the worm.")
+app.add_typer(design_app, name="design")
+
+
+@design_app.command("error")
+@_user_errors
+def design_error_command(
+    p: int = typer.Option(..., "--p", help="Number of inputs (coefficients per output)."),
+    n: float = typer.Option(..., "--n", help="Number of samples."),
+    sigma: float = typer.Option(..., "--sigma", help="Noise s.d. per output sample."),
+    decay: float | None = typer.Option(
+        None, "--decay", help="Input eigenvalues decay as decay^k (random basis, seed 0)."
+    ),
+    cond: Path | None = typer.Option(
+        None, "--cond", help="Input covariance (p x p) as .npy or .csv."
+    ),
+    target: float | None = typer.Option(None, "--target", help="Also: samples for this error."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+):
+    """Print the expected least-squares error of y = A x + noise, and samples for a target."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    from .design import decaying_covariance, expected_error, samples_needed
+
+    if decay is not None and cond is not None:
+        raise DigiwormError("give either --decay or --cond, not both")
+    cov = None
+    if decay is not None:
+        cov = decaying_covariance(p, decay)
+    elif cond is not None:
+        if not cond.is_file():
+            raise DigiwormError(f"--cond file {str(cond)!r} does not exist")
+        try:
+            cov = np.load(cond) if cond.suffix == ".npy" else np.loadtxt(cond, delimiter=",")
+        except ValueError as exc:
+            raise DigiwormError(f"cannot read {str(cond)!r} as a matrix ({exc})") from None
+    est = expected_error(p, n, sigma, cov)
+    result = dataclasses.asdict(est)
+    if target is not None:
+        result["samples_for_target"] = samples_needed(target, p, sigma, cov)
+        result["target"] = target
+    if json_out:
+        typer.echo(json.dumps(result, allow_nan=False if np.isfinite(est.exact_gaussian) else True))
+        return
+    console.print(
+        f"expected error per output row (large-n): {est.approx:.4g}; exact for Gaussian inputs: "
+        f"{est.exact_gaussian:.4g}\n tr(Σ⁻¹)/p = {est.trace_inv_per_p:.4g}, condition number "
+        f"{est.condition_number:.3g}"
+    )
+    if target is not None:
+        console.print(f"samples for error {target:g}: {result['samples_for_target']:.0f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digiworm`` console script."""
     try:
