@@ -108,3 +108,19 @@ def test_cli_design_error(tmp_path):
               "--cond", str(cov)],
     )  # fmt: skip
     assert both.exit_code == 2 and "either" in both.output
+
+
+def test_formula_table_and_figure(tmp_path):
+    from digiworm.design import formula_vs_monte_carlo, plot_formula_check
+
+    cases = [(10, n, "isotropic", None) for n in (13, 40, 400)]
+    cases += [(10, n, "decay 0.7", 0.7) for n in (13, 40, 400)]
+    table = formula_vs_monte_carlo(cases, reps=30, seed=1)
+    assert list(table["n"]) == [13, 40, 400] * 2
+    far = table[table["n"] == 400]
+    np.testing.assert_allclose(far["formula_over_mc"], 1.0, atol=0.08)
+    near = table[table["n"] == 13]
+    assert np.all(near["formula_over_mc"] < 0.7)  # n close to p: the 1/n law under-predicts
+    np.testing.assert_allclose(table["exact_over_mc"], 1.0, atol=0.2)
+    png = plot_formula_check(table, tmp_path / "check.png")
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

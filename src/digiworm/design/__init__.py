@@ -1,5 +1,6 @@
 """Experiment design: how much data identifies the worm, and which experiment to run next."""
 
+from ._check import formula_vs_monte_carlo, plot_formula_check
 from ._linear import (
     ErrorEstimate,
     decaying_covariance,
@@ -12,6 +13,8 @@ __all__ = [
     "ErrorEstimate",
     "decaying_covariance",
     "expected_error",
+    "formula_vs_monte_carlo",
     "monte_carlo_error",
+    "plot_formula_check",
     "samples_needed",
 ]
