@@ -1,6 +1,7 @@
 """Experiment design: how much data identifies the worm, and which experiment to run next."""
 
 from ._check import formula_vs_monte_carlo, plot_formula_check
+from ._fisher import GreedyDesign, experiment_fisher, greedy_design, response_column_jacobian
 from ._linear import (
     ErrorEstimate,
     decaying_covariance,
@@ -10,11 +11,15 @@ from ._linear import (
 )
 
 __all__ = [
+    "GreedyDesign",
     "ErrorEstimate",
     "decaying_covariance",
     "expected_error",
+    "experiment_fisher",
     "formula_vs_monte_carlo",
+    "greedy_design",
     "monte_carlo_error",
     "plot_formula_check",
+    "response_column_jacobian",
     "samples_needed",
 ]
