@@ -463,6 +463,54 @@ def design_error_command(
         console.print(f"samples for error {target:g}: {result['samples_for_target']:.0f}")
 
 
+@design_app.command("next")
+@_user_errors
+def design_next_command(
+    model: Path = typer.Option(..., "--model", help="Fitted linear model (.dwm)."),
+    k: int = typer.Option(10, "--k", help="Stimulation trials to choose."),
+    criterion: str = typer.Option("A", "--criterion", help="A (variance) or D (log det)."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):
+    """Rank the next single-neuron stimulations that best pin down each neuron's output gain."""
+    from .design import atlas_design, next_stimulations
+    from .models import LinearModel, load_model
+    from .validate import check_perturbation
+
+    if not model.is_file():
+        raise DigiwormError(f"--model file {str(model)!r} does not exist")
+    fitted = load_model(model)
+    if not isinstance(fitted, LinearModel):
+        raise DigiwormError(
+            f"design next needs a linear model (digiworm reproduce/fit writes model_linear.dwm); "
+            f"{model.name} holds a {type(fitted).__name__}"
+        )
+    atl = _atlas()
+    if tuple(fitted.names) != tuple(atl.names):
+        raise DigiwormError(
+            f"{model.name} covers {len(fitted.names)} neurons; design next needs a model on the "
+            f"atlas's {len(atl.names)} neurons in atlas order (as digiworm reproduce writes)"
+        )
+    fun = atl.functional("wt", kernel_time_s=None)
+    ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
+    sigma, done, observed = atlas_design(ds)
+    with console.status(f"greedy {criterion}-optimal design over {len(atl.names)} neurons…"):
+        table = next_stimulations(fitted, sigma, done, k=k, criterion=criterion,
+                                  observed=observed)  # fmt: skip
+    if json_out:
+        typer.echo(table.to_json(orient="records"))
+        return
+    out = Table(title=f"next {k} stimulation trials ({criterion}-optimal, output gains; "
+                "responders as imaged in the atlas)", title_justify="left")  # fmt: skip
+    for col in ("rank", "neuron", "trials done", "reduction"):
+        out.add_column(col, justify="right" if col != "neuron" else "left")
+    for row in table.itertuples():
+        out.add_row(str(row.rank), row.neuron, str(row.trials_done), f"{row.reduction:.4f}")
+    console.print(out)
+    never = int((done == 0).sum())
+    console.print(f"{never} of {len(done)} neurons were never stimulated in the atlas; "
+                  f"{int((~observed).sum())} were never recorded as responders")  # fmt: skip
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``digiworm`` console script."""
     try:

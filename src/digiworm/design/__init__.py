@@ -9,16 +9,20 @@ from ._linear import (
     monte_carlo_error,
     samples_needed,
 )
+from ._next import atlas_design, gain_fishers, next_stimulations
 
 __all__ = [
+    "atlas_design",
     "GreedyDesign",
     "ErrorEstimate",
     "decaying_covariance",
     "expected_error",
     "experiment_fisher",
     "formula_vs_monte_carlo",
+    "gain_fishers",
     "greedy_design",
     "monte_carlo_error",
+    "next_stimulations",
     "plot_formula_check",
     "response_column_jacobian",
     "samples_needed",

@@ -1,0 +1,159 @@
+r"""Which neuron to stimulate next: greedy optimal design on a fitted linear network.
+
+The fitted :class:`~digiworm.models.LinearModel` predicts the steady response to stimulating
+neuron *j* as column *j* of :math:`R = -A^{-1}\mathrm{diag}(b)`. Its uncertain quantity here is
+each neuron's *output gain* :math:`g_j` — how strongly it drives the others — parameterised as
+:math:`A_{ij} \to A_{ij} e^{\theta_j}` for :math:`i \ne j` (302 parameters, :math:`\theta = 0`
+at the fit). Stimulating *j* for one trial observes every responder's column-*j* response with
+the responder's trial noise :math:`\sigma_i`, giving Fisher information :math:`J_j^T
+\mathrm{diag}(\sigma^{-2}) J_j` with :math:`J_j = \partial R_{:,j}/\partial\theta` from JAX
+autodiff of that prediction. The information already in hand is the atlas's own design (trials
+per stimulated neuron) plus a weak prior; :func:`greedy_design` then picks the next *k* trials.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pandas as pd
+
+from .._errors import DigiwormError
+from ._fisher import greedy_design
+
+__all__ = ["atlas_design", "gain_fishers", "next_stimulations"]
+
+
+def _predict(a, b):
+    n = a.shape[0]
+    off = ~jnp.eye(n, dtype=bool)
+
+    def predict(theta):
+        scaled = jnp.where(off, a * jnp.exp(theta)[None, :], a)
+        return -jnp.linalg.solve(scaled, jnp.diag(b))
+
+    return predict
+
+
+def gain_fishers(model, sigma: np.ndarray, observed: np.ndarray | None = None) -> np.ndarray:
+    """Per-trial Fisher information of the output gains for stimulating each neuron.
+
+    Parameters
+    ----------
+    model : LinearModel
+        The fitted network.
+    sigma : array (n,)
+        Trial noise s.d. of each responder (ΔF/F), > 0.
+    observed : bool array (n,), optional
+        Responders an experiment records (default all; the atlas imaged head neurons only).
+
+    Returns
+    -------
+    array (n, n, n)
+        ``F[j]``: information about the n log output gains from one trial stimulating ``j``
+        (the stimulated neuron's own response is not counted).
+    """
+    a = jnp.asarray(model.a_per_s, dtype=jnp.float64 if jax.config.jax_enable_x64 else None)
+    b = jnp.asarray(model.b_per_s, dtype=a.dtype)
+    n = a.shape[0]
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.shape != (n,) or not np.all(sigma > 0):
+        raise DigiwormError(f"sigma must be {n} positive values (one per responder)")
+    jac = np.asarray(jax.jacfwd(_predict(a, b))(jnp.zeros(n, dtype=a.dtype)), dtype=float)
+    observed = np.ones(n, dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+    out = np.empty((n, n, n))
+    weights = np.where(observed, 1.0 / sigma**2, 0.0)
+    for j in range(n):
+        w = weights.copy()
+        w[j] = 0.0  # the stimulated neuron's own response is the input, not a readout
+        out[j] = (jac[:, j, :] * w[:, None]).T @ jac[:, j, :]
+    return out
+
+
+def next_stimulations(
+    model,
+    sigma: np.ndarray,
+    trials_done: np.ndarray,
+    k: int = 10,
+    criterion: str = "A",
+    prior_sd: float = 1.0,
+    observed: np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Rank the next ``k`` single-neuron stimulation trials by greedy optimal design.
+
+    Parameters
+    ----------
+    model : LinearModel
+        Fitted network (e.g. ``model_linear.dwm`` of ``digiworm reproduce``).
+    sigma : array (n,)
+        Responder trial noise s.d.
+    trials_done : array (n,)
+        Trials already run stimulating each neuron (the atlas's design).
+    k : int
+        Trials to choose (a neuron may be chosen more than once).
+    criterion : {"A", "D"}
+    prior_sd : float
+        Prior s.d. of each log output gain (weak; keeps unstimulated neurons finite).
+    observed : bool array (n,), optional
+        Responders recorded (see :func:`gain_fishers`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per chosen trial: ``rank``, ``neuron``, ``trials_done`` (before this design),
+        ``criterion`` after the choice and ``reduction`` — the fraction of the summed
+        gain variance (A) removed so far, or the log-det information gained (D).
+    """
+    n = len(model.names)
+    trials_done = np.asarray(trials_done, dtype=float)
+    if trials_done.shape != (n,) or np.any(trials_done < 0):
+        raise DigiwormError(f"trials_done must be {n} counts >= 0")
+    if not prior_sd > 0:
+        raise DigiwormError(f"prior_sd must be > 0; got {prior_sd}")
+    fishers = gain_fishers(model, sigma, observed)
+    info = np.eye(n) / prior_sd**2 + np.einsum("j,jpq->pq", trials_done, fishers)
+    start = np.trace(np.linalg.inv(info)) if criterion == "A" else np.linalg.slogdet(info)[1]
+    design = greedy_design(fishers, info, k, criterion=criterion)
+    rows = []
+    for rank, (j, value) in enumerate(zip(design.chosen, design.criterion), start=1):
+        reduction = 1 - value / start if criterion == "A" else value - start
+        rows.append({"rank": rank, "neuron": model.names[j], "trials_done": int(trials_done[j]),
+                     "criterion": value, "reduction": reduction})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def atlas_design(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Responder noise, trials done per stimulated neuron and recorded responders of a dataset.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Checked perturbation dataset with ``dff_trials`` (see :mod:`digiworm.validate`).
+
+    Returns
+    -------
+    sigma : array (n,)
+        Median within-pair trial s.d. of each responder (the median over responders where a
+        responder has no pair with two or more trials).
+    trials_done : array (n,)
+        Median trial count over the recorded responders of each stimulated neuron (0 if never
+        stimulated).
+    observed : bool array (n,)
+        Responders with any measurement.
+    """
+    if "dff_trials" not in ds:
+        raise DigiwormError("the dataset has no per-trial values ('dff_trials'); noise unknown")
+    trials = ds["dff_trials"].to_numpy()
+    finite = np.isfinite(trials)
+    count = finite.sum(-1)
+    mean = np.where(finite, trials, 0.0).sum(-1) / np.maximum(count, 1)
+    var = np.where(finite, (trials - mean[..., None]) ** 2, 0.0).sum(-1) / np.maximum(count - 1, 1)
+    usable = count >= 2
+    sd = np.sqrt(var)
+    sigma = np.array(
+        [np.median(sd[i, usable[i]]) if usable[i].any() else np.nan for i in range(len(sd))]
+    )
+    sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.median(sd[usable]))
+    trials_done = np.array([np.median(c[c > 0]) if (c > 0).any() else 0.0 for c in count.T])
+    observed = (count > 0).any(axis=1)
+    return sigma, trials_done, observed
