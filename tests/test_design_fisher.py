@@ -160,3 +160,48 @@ def test_cli_design_next(tmp_path, atlas):
     other = save_model(tmp_path / "small.dwm", _linear(np.zeros((3, 3))))
     bad = runner.invoke(app, ["design", "next", "--model", str(other)])
     assert bad.exit_code == 2 and "302" in bad.output
+
+
+def test_fisher_covariance_matches_the_spread_of_refits():
+    """Cramér–Rao: refits of the output gains on simulated data scatter as (sum m F)^-1."""
+    import jax
+    from scipy.optimize import least_squares
+
+    from digiworm.design import gain_fishers
+
+    rng = np.random.default_rng(5)
+    n = 6
+    w = np.where(rng.random((n, n)) < 0.5, 0.3 * rng.standard_normal((n, n)), 0.0)
+    np.fill_diagonal(w, 0.0)
+    model = _linear(w)
+    sigma = np.full(n, 0.05)
+    trials = np.array([4, 4, 8, 2, 6, 4])
+    fishers = gain_fishers(model, sigma)
+    cov = np.linalg.inv(np.einsum("j,jpq->pq", trials, fishers))
+
+    a = jnp.asarray(model.a_per_s, dtype=jnp.float32)
+    b = jnp.asarray(model.b_per_s, dtype=jnp.float32)
+    off = ~np.eye(n, dtype=bool)
+
+    def predict(theta):
+        scaled = jnp.where(jnp.asarray(off), a * jnp.exp(theta)[None, :], a)
+        return -jnp.linalg.solve(scaled, jnp.diag(b))
+
+    truth = np.asarray(predict(jnp.zeros(n)), dtype=float)
+    jac_fn = jax.jit(jax.jacfwd(predict))
+    rows = [(i, j, t) for j in range(n) for t in range(trials[j]) for i in range(n) if i != j]
+    ri = np.array([r[0] for r in rows])
+    cj = np.array([r[1] for r in rows])
+    estimates = []
+    for _ in range(300):
+        y = truth[ri, cj] + 0.05 * rng.standard_normal(len(rows))
+        fit = least_squares(
+            lambda th, y=y: (np.asarray(predict(jnp.asarray(th)), float)[ri, cj] - y) / 0.05,
+            np.zeros(n),
+            jac=lambda th: np.asarray(jac_fn(jnp.asarray(th)), float)[ri, cj, :] / 0.05,
+        )
+        estimates.append(fit.x)
+    empirical = np.cov(np.array(estimates).T)
+    sd_ratio = np.sqrt(np.diag(empirical) / np.diag(cov))
+    print("refit s.d. / Fisher s.d.:", np.round(sd_ratio, 3))
+    np.testing.assert_allclose(sd_ratio, 1.0, atol=0.15)  # 300 refits: s.d. of s.d. ~ 4 %
