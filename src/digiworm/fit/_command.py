@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -13,7 +12,13 @@ from .._io import atomic_write_json
 from ..models import linear_from_couplings, save_model
 from ..validate import baseline_context, folds_for, score
 from ._graded_fit import GradedFitSettings, fit_graded
-from ._linear_cv import LinearCVSettings, fit_linear_ensemble, nested_linear_cv
+from ._linear_cv import (
+    PRIOR_RADIUS,
+    LinearCVSettings,
+    connectome_prior,
+    fit_linear_ensemble,
+    nested_linear_cv,
+)
 from ._linear_response import trial_table
 from ._uncertainty import coverage
 
@@ -71,14 +76,12 @@ def fit_dataset(
     n = len(names)
     trials = _trials(ds)
     dff = ds["dff"].to_numpy()
-    ctx = baseline_context(atlas)
-    rho = np.max(np.abs(np.linalg.eigvals(ctx.signed)))
-    prior = ctx.signed * (0.3 / rho)
+    prior = connectome_prior(baseline_context(atlas).signed)
     edges = ~np.eye(n, dtype=bool)
     classes = list(atlas.neurons.loc[names, "neuron_class"])
     split = folds_for(ds, classes, "class", folds, seed)
     cv = nested_linear_cv(trials, dff, split, names, classes, edges, prior, settings)
-    unit, ridge = Counter(zip(cv.unit, cv.ridge)).most_common(1)[0][0]
+    unit, ridge = cv.consensus()
     measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     final = fit_linear_ensemble(
         trial_table(trials), edges, prior, measured_cols, ridge, settings,
@@ -115,7 +118,7 @@ def fit_dataset(
             "final_ridge": ridge,
             "tau_s": 1.0,
             "seed": seed,
-            "prior": "signed Cook 2019, spectral radius 0.3",
+            "prior": f"signed Cook 2019, spectral radius {PRIOR_RADIUS}",
         },
     }
     atomic_write_json(out_dir / "scores.json", result)

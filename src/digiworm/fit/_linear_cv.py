@@ -10,6 +10,7 @@ columns are never seen: not by the fits, not by the ridge choice, not by the cal
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +23,23 @@ from ..validate._metrics import pearson_clipped
 from ._linear_response import TrialTable, fit_linear_batch, response_matrix, trial_table
 from ._uncertainty import interval_scale, noise_variance, predictive_sd
 
-__all__ = ["LinearCVSettings", "LinearEnsemble", "fit_linear_ensemble", "nested_linear_cv"]
+__all__ = [
+    "PRIOR_RADIUS",
+    "LinearCVSettings",
+    "LinearEnsemble",
+    "connectome_prior",
+    "fit_linear_ensemble",
+    "nested_linear_cv",
+]
+
+PRIOR_RADIUS = 0.3
+"""Spectral radius the signed connectome is scaled to as the linear fit's prior."""
+
+
+def connectome_prior(signed: np.ndarray, radius: float = PRIOR_RADIUS) -> np.ndarray:
+    """Scale the signed connectome ``[post, pre]`` to spectral radius ``radius`` (ridge target)."""
+    rho = np.max(np.abs(np.linalg.eigvals(signed)))
+    return signed * (radius / rho)
 
 
 @dataclass(frozen=True)
@@ -161,6 +178,10 @@ class LinearCV:
     z_inner: list[np.ndarray] = field(default_factory=list)
     """Per fold: inner-CV residuals over their predictive sd (calibration data)."""
     folds: list[np.ndarray] = field(default_factory=list)
+
+    def consensus(self) -> tuple[float, float]:
+        """Return the (unit, ridge) chosen by the most outer folds (for the final fit)."""
+        return Counter(zip(self.unit, self.ridge)).most_common(1)[0][0]
 
     def calibration_curve(
         self, measured: np.ndarray, levels=(0.5, 0.6, 0.7, 0.8, 0.9, 0.95)

@@ -63,7 +63,7 @@ def write_outputs(result: Reproduction, out_dir: Path, atlas, wall_s: float) -> 
 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, model in result.fitted_models().items():
+    for name, model in result.models.items():
         written.append(save_model(out_dir / f"model_{name}.dwm", model))
     path = out_dir / "predictions.nc"
     with atomic_path(path) as tmp:

@@ -6,7 +6,6 @@ dicts); :func:`write_outputs` writes it (scores.json, predictions.nc, fitted mod
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 
@@ -14,8 +13,10 @@ import numpy as np
 
 from ..fit._graded_fit import GradedFitSettings, fit_graded, rest_of
 from ..fit._linear_cv import (
+    PRIOR_RADIUS,
     LinearCVSettings,
     class_folds_within,
+    connectome_prior,
     fit_linear_ensemble,
     nested_linear_cv,
 )
@@ -33,12 +34,9 @@ from ..validate import (
     split_half_reliability,
     split_trials,
 )
-from ..validate._metrics import pearson, pearson_clipped, spearman
+from ..validate._metrics import nanmean, pearson, pearson_clipped, spearman
 
 __all__ = ["ReproduceSettings", "Reproduction", "run_reproduce"]
-
-PRIOR_RADIUS = 0.3
-"""Spectral radius the signed connectome is scaled to as the linear fit's prior."""
 
 
 @dataclass(frozen=True)
@@ -116,28 +114,16 @@ class Reproduction:
     """The same fit's wild-type prediction (the 'no change' predictor)."""
     spontaneous: dict[str, np.ndarray] = field(default_factory=dict)
     models: dict[str, object] = field(default_factory=dict)
+    """The fitted models (simulator models: LinearModel, GradedNetwork)."""
     calibration: dict[str, list[float]] = field(default_factory=dict)
     scores: dict = field(default_factory=dict)
     readout_gain: dict[str, float] = field(default_factory=dict)
     """ΔF/F per unit of each model's readout (graded: activity; linear: 1)."""
 
-    def fitted_models(self) -> dict:
-        """Return the fitted models (simulator models)."""
-        return dict(self.models)
-
 
 def _subset(ds):
     keep = [v for v in ("dff", "dff_trials", "n_trials", "q", "q_eq") if v in ds]
     return ds[keep]
-
-
-def _prior(ctx) -> np.ndarray:
-    rho = np.max(np.abs(np.linalg.eigvals(ctx.signed)))
-    return ctx.signed * (PRIOR_RADIUS / rho)
-
-
-def _rounded(d):
-    return {k: (_rounded(v) if isinstance(v, dict) else v) for k, v in d.items()}
 
 
 def unwired_removed(w: np.ndarray, wired: np.ndarray) -> np.ndarray:
@@ -197,7 +183,7 @@ def run_reproduce(
         out.oof[name] = cross_validate(lambda train, fn=fn: fn(train, ctx), wt, folds)
         scores["baselines"][name] = score(out.oof[name], wt)
 
-    prior = _prior(ctx)
+    prior = connectome_prior(ctx.signed)
     edges = off.copy()
     lin = settings.linear
     cv = nested_linear_cv(
@@ -220,7 +206,7 @@ def run_reproduce(
         }
     }
 
-    unit, ridge = Counter(zip(cv.unit, cv.ridge)).most_common(1)[0][0]
+    unit, ridge = cv.consensus()
     if settings.neuron_split:
         report("per-neuron split: linear network and mirror baseline", 0.45)
         nfolds = folds_for(wt, classes, "neuron", settings.folds, settings.seed)
@@ -244,7 +230,7 @@ def run_reproduce(
         learning_rate=lin.learning_rate, delta=lin.huber_delta, unit=unit,
     )  # fmt: skip
     pred_a = unit * np.asarray(response_matrix(fit_a.w))
-    half_a, half_b = _nanmean(train_trials), _nanmean(test_trials)
+    half_a, half_b = nanmean(train_trials), nanmean(test_trials)
     both = off & np.isfinite(half_a) & np.isfinite(half_b)
     model_r = pearson_clipped(pred_a[both], half_b[both])
     repro_r = pearson_clipped(half_a[both], half_b[both])
@@ -301,13 +287,6 @@ def run_reproduce(
     scores["models"] = models
     out.scores = scores
     return out
-
-
-def _nanmean(trials: np.ndarray) -> np.ndarray:
-    finite = np.isfinite(trials)
-    count = finite.sum(-1)
-    total = np.where(finite, trials, 0.0).sum(-1)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
 
 
 def _peptide_pairs(atlas, which: str, n: int) -> np.ndarray:

@@ -110,9 +110,8 @@ def _fig_unc31(result) -> bytes:
     off = ~np.eye(len(wt), dtype=bool)
     models = list(result.unc31)
     fig, axes = plt.subplots(1, len(models), figsize=(5.5 * len(models), 4.8), squeeze=False)
-    wt_pred = {m: _wt_prediction(result, m) for m in models}
     for ax, m in zip(axes[0], models):
-        change = result.unc31[m] - wt_pred[m]
+        change = result.unc31[m] - result.unc31_reference[m]
         measured = unc - wt
         keep = off & np.isfinite(measured) & np.isfinite(change)
         ax.scatter(clip_percentiles(change[keep]), clip_percentiles(measured[keep]), s=3,
@@ -126,10 +125,6 @@ def _fig_unc31(result) -> bytes:
         ax.set_xlabel("predicted change (knockout − wild-type prediction)")
         ax.set_ylabel("measured change (unc-31 − wild type)")
     return _png(fig)
-
-
-def _wt_prediction(result, model: str) -> np.ndarray:
-    return result.unc31_reference[model]
 
 
 def _fig_spontaneous(result, atlas) -> bytes:
@@ -151,7 +146,7 @@ def _fig_spontaneous(result, atlas) -> bytes:
 def _fig_traces(result, atlas) -> bytes | None:
     from ..simulate import Protocol, simulate
 
-    models = result.fitted_models()
+    models = result.models
     if not models:
         return None
     wt = result.measured["wt"]

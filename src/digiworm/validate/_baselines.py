@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ._metrics import pearson_clipped
+from ._metrics import nanmean, pearson_clipped
 
 __all__ = [
     "BaselineContext",
@@ -71,14 +71,6 @@ def anatomy_steady_state(
     return best
 
 
-def _nanmean(x: np.ndarray, axis: int, keepdims: bool = False) -> np.ndarray:
-    """Mean over finite values; NaN (silently) where there are none."""
-    finite = np.isfinite(x)
-    total = np.where(finite, x, 0.0).sum(axis=axis, keepdims=keepdims)
-    count = finite.sum(axis=axis, keepdims=keepdims)
-    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
-
-
 def _offdiag(m: np.ndarray) -> np.ndarray:
     out = m.astype(float).copy()
     np.fill_diagonal(out, np.nan)
@@ -87,7 +79,7 @@ def _offdiag(m: np.ndarray) -> np.ndarray:
 
 def responder_mean(train: np.ndarray, ctx: BaselineContext) -> np.ndarray:
     """Predict each responder's mean measured response over the training stimulations."""
-    mean = _nanmean(_offdiag(train), axis=1, keepdims=True)
+    mean = nanmean(_offdiag(train), axis=1, keepdims=True)
     return np.broadcast_to(np.nan_to_num(mean), train.shape).copy()
 
 
@@ -110,7 +102,7 @@ def nearest_neighbour(train: np.ndarray, ctx: BaselineContext, k_choices=(1, 3, 
         for j in cols:
             cand = pool[pool != j]
             nearest = cand[np.argsort(-sim[j, cand])[:k]]
-            out[:, j] = np.nan_to_num(_nanmean(train[:, nearest], axis=1))
+            out[:, j] = np.nan_to_num(nanmean(train[:, nearest], axis=1))
         return out
 
     best_k, best_r = k_choices[0], -np.inf

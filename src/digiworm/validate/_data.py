@@ -23,6 +23,7 @@ import xarray as xr
 
 from .._errors import DigiwormError, UnknownNameError
 from ..atlas._names import to_canonical
+from ._metrics import nanmean
 
 __all__ = ["SchemaError", "check_perturbation", "load_perturbation"]
 
@@ -120,11 +121,9 @@ def check_perturbation(ds: xr.Dataset, names: list[str], what: str = "dataset") 
     if "trial" in dff.dims:
         trials = dff.transpose(*DIMS, "trial")
         out["dff_trials"] = trials.reindex(responding=names, stimulated=names)
-        finite = np.isfinite(out["dff_trials"].to_numpy())
-        total = np.where(finite, out["dff_trials"].to_numpy(), 0.0).sum(-1)
-        count = finite.sum(-1)
-        out["dff"] = (DIMS, np.where(count > 0, total / np.maximum(count, 1), np.nan))
-        out["n_trials"] = (DIMS, count.astype(np.int64))
+        values = out["dff_trials"].to_numpy()
+        out["dff"] = (DIMS, nanmean(values, axis=-1))
+        out["n_trials"] = (DIMS, np.isfinite(values).sum(-1).astype(np.int64))
     else:
         out["dff"] = dff.transpose(*DIMS).reindex(responding=names, stimulated=names)
         if "dff_trials" in ds:  # trial means given beside the per-trial values

@@ -24,6 +24,14 @@ __all__ = [
 CLIP_PERCENTILES = (0.5, 99.5)
 
 
+def nanmean(x: np.ndarray, axis: int = -1, keepdims: bool = False) -> np.ndarray:
+    """Mean over finite values along ``axis``; NaN (silently) where there are none."""
+    finite = np.isfinite(x)
+    total = np.where(finite, x, 0.0).sum(axis=axis, keepdims=keepdims)
+    count = finite.sum(axis=axis, keepdims=keepdims)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
 def _pairs(*arrays):
     arrays = [np.asarray(a, dtype=float).ravel() for a in arrays]
     shapes = {a.shape for a in arrays}
