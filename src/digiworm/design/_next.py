@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DigiwormError
+from ..fit._uncertainty import pair_trial_variance, row_medians
 from ._fisher import greedy_design
 
 __all__ = ["atlas_design", "gain_fishers", "next_stimulations"]
@@ -143,16 +144,10 @@ def atlas_design(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """
     if "dff_trials" not in ds:
         raise DigiwormError("the dataset has no per-trial values ('dff_trials'); noise unknown")
-    trials = ds["dff_trials"].to_numpy()
-    finite = np.isfinite(trials)
-    count = finite.sum(-1)
-    mean = np.where(finite, trials, 0.0).sum(-1) / np.maximum(count, 1)
-    var = np.where(finite, (trials - mean[..., None]) ** 2, 0.0).sum(-1) / np.maximum(count - 1, 1)
+    var, count = pair_trial_variance(ds["dff_trials"].to_numpy())
     usable = count >= 2
     sd = np.sqrt(var)
-    sigma = np.array(
-        [np.median(sd[i, usable[i]]) if usable[i].any() else np.nan for i in range(len(sd))]
-    )
+    sigma = row_medians(sd, usable)
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, np.median(sd[usable]))
     trials_done = np.array([np.median(c[c > 0]) if (c > 0).any() else 0.0 for c in count.T])
     observed = (count > 0).any(axis=1)

@@ -21,7 +21,7 @@ from .._errors import DigiwormError
 from ..validate import class_folds
 from ..validate._metrics import pearson_clipped
 from ._linear_response import TrialTable, fit_linear_batch, response_matrix, trial_table
-from ._uncertainty import interval_scale, noise_variance, predictive_sd
+from ._uncertainty import calibrate, interval_scale
 
 __all__ = [
     "PRIOR_RADIUS",
@@ -255,24 +255,17 @@ def nested_linear_cv(
         best = int(np.argmax(scores))
         unit, ridge = _configs(settings)[best]
         ens = fit_linear_ensemble(table, edges, prior, train_cols, ridge, settings, rng, unit)
-        noise = noise_variance(trials, _columns_mask(n, train_cols))
-        off = ~np.eye(n, dtype=bool)
-        in_train = _columns_mask(n, train_cols) & off & np.isfinite(dff)
-        resid = (dff - inner_oof[best])[in_train]
-        model_var = max(0.0, float(np.mean(resid**2) - np.mean(noise[in_train])))
-        sd_inner = predictive_sd(ens.var, noise, model_var)[in_train]
-        scale = interval_scale(resid, sd_inner, settings.level)
-        sd = predictive_sd(ens.var, noise, model_var)
+        cal = calibrate(dff, inner_oof[best], trials, train_cols, ens.var, settings.level)
         out.mean[:, held] = ens.mean[:, held]
-        out.sd[:, held] = sd[:, held]
-        out.lower[:, held] = (ens.mean - scale * sd)[:, held]
-        out.upper[:, held] = (ens.mean + scale * sd)[:, held]
+        out.sd[:, held] = cal.sd[:, held]
+        out.lower[:, held] = (ens.mean - cal.scale * cal.sd)[:, held]
+        out.upper[:, held] = (ens.mean + cal.scale * cal.sd)[:, held]
         out.ridge.append(ridge)
         out.unit.append(unit)
         out.inner_scores.append([float(s) for s in scores])
-        out.scale.append(scale)
-        out.model_var.append(model_var)
-        out.z_inner.append(resid / sd_inner)
+        out.scale.append(cal.scale)
+        out.model_var.append(cal.model_var)
+        out.z_inner.append(cal.z)
         out.folds.append(np.asarray(held))
         if progress is not None:
             progress(

@@ -19,9 +19,40 @@ Nothing here looks at held-out data.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
-__all__ = ["coverage", "interval_scale", "noise_variance", "predictive_sd"]
+__all__ = [
+    "Calibration",
+    "calibrate",
+    "coverage",
+    "interval_scale",
+    "noise_variance",
+    "pair_trial_variance",
+    "predictive_sd",
+    "row_medians",
+]
+
+
+def pair_trial_variance(trials: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unbiased within-pair variance of NaN-padded trials ``(..., trial)`` and the trial counts.
+
+    The variance is NaN where a pair has fewer than two trials.
+    """
+    finite = np.isfinite(trials)
+    count = finite.sum(-1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(finite, trials, 0.0).sum(-1) / np.maximum(count, 1)
+        var = np.where(finite, (trials - mean[..., None]) ** 2, 0.0).sum(-1) / (count - 1)
+    return np.where(count >= 2, var, np.nan), count
+
+
+def row_medians(values: np.ndarray, usable: np.ndarray) -> np.ndarray:
+    """Median of each row's ``usable`` entries (NaN for a row with none)."""
+    return np.array(
+        [np.median(v[u]) if u.any() else np.nan for v, u in zip(values, usable, strict=True)]
+    )
 
 
 def noise_variance(trials: np.ndarray, train: np.ndarray) -> np.ndarray:
@@ -41,17 +72,11 @@ def noise_variance(trials: np.ndarray, train: np.ndarray) -> np.ndarray:
         variance of responder *i* over training pairs with at least two trials (the median over
         all responders where a responder has none).
     """
-    finite = np.isfinite(trials)
-    count = finite.sum(-1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.where(finite, trials, 0.0).sum(-1) / np.maximum(count, 1)
-        var = np.where(finite, (trials - mean[..., None]) ** 2, 0.0).sum(-1) / (count - 1)
+    var, count = pair_trial_variance(trials)
     usable = train & (count >= 2) & ~np.eye(*count.shape, dtype=bool)
     if not usable.any():
         raise ValueError("no training pair has two or more trials; cannot estimate noise")
-    per_row = np.array(
-        [np.median(var[i, usable[i]]) if usable[i].any() else np.nan for i in range(len(var))]
-    )
+    per_row = row_medians(var, usable)
     per_row = np.where(np.isfinite(per_row), per_row, np.median(var[usable]))
     return per_row[:, None] / np.maximum(count, 1)
 
@@ -70,6 +95,55 @@ def interval_scale(residual: np.ndarray, sd: np.ndarray, level: float = 0.9) -> 
     n = z.size  # finite-sample split-conformal quantile
     q = min(1.0, np.ceil((n + 1) * level) / n)
     return float(np.quantile(z, q, method="higher"))
+
+
+class Calibration(NamedTuple):
+    """Predictive s.d. and conformal scale of one training fold (see module docstring)."""
+
+    sd: np.ndarray
+    """Predictive s.d. of every pair (responding, stimulated)."""
+    scale: float
+    """Interval half-width in units of ``sd``."""
+    model_var: float
+    """Misfit variance (method of moments)."""
+    z: np.ndarray
+    """Inner residuals over their predictive s.d. (to re-calibrate at other levels)."""
+
+
+def calibrate(
+    measured: np.ndarray,
+    inner_pred: np.ndarray,
+    trials: np.ndarray,
+    train_cols: np.ndarray,
+    ens_var: np.ndarray | float = 0.0,
+    level: float = 0.9,
+) -> Calibration:
+    """Calibrate intervals on inner-CV predictions of the training columns only.
+
+    Parameters
+    ----------
+    measured : array (n, n)
+        Trial means; only the training columns are read.
+    inner_pred : array (n, n)
+        Inner cross-validation predictions of the training columns.
+    trials : array (n, n, trial)
+        Per-trial responses (noise from the training columns only).
+    train_cols : int array
+        Training stimulated columns.
+    ens_var : array (n, n) or float
+        Parameter-ensemble variance of the prediction (0 without an ensemble).
+    level : float
+        Nominal coverage.
+    """
+    n = measured.shape[0]
+    train = np.zeros((n, n), dtype=bool)
+    train[:, train_cols] = True
+    noise = noise_variance(trials, train)
+    keep = train & ~np.eye(n, dtype=bool) & np.isfinite(measured) & np.isfinite(inner_pred)
+    resid = (measured - inner_pred)[keep]
+    model_var = max(0.0, float(np.mean(resid**2) - np.mean(noise[keep])))
+    sd = predictive_sd(ens_var, noise, model_var)
+    return Calibration(sd, interval_scale(resid, sd[keep], level), model_var, resid / sd[keep])
 
 
 def coverage(measured: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:

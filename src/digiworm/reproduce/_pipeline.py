@@ -21,7 +21,7 @@ from ..fit._linear_cv import (
     nested_linear_cv,
 )
 from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
-from ..fit._uncertainty import coverage, interval_scale, noise_variance, predictive_sd
+from ..fit._uncertainty import calibrate, coverage
 from ..models import linear_from_couplings
 from ..simulate import spontaneous_correlation
 from ..validate import (
@@ -329,17 +329,10 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
             inner_oof = np.full((n, n), np.nan)
             for inner in class_folds_within(out.names, classes, train_cols, 2, settings.seed + f):
                 inner_oof[:, inner] = fit_on(np.setdiff1d(train_cols, inner)).response()[:, inner]
-            train_mask = np.zeros((n, n), dtype=bool)
-            train_mask[:, train_cols] = True
-            noise = noise_variance(trials, train_mask)
-            keep = train_mask & off & np.isfinite(dff) & np.isfinite(inner_oof)
-            resid = (dff - inner_oof)[keep]
-            model_var = max(0.0, float(np.mean(resid**2) - np.mean(noise[keep])))
-            sd = predictive_sd(0.0, noise, model_var)
-            scale = interval_scale(resid, sd[keep], settings.linear.level)
-            lower[:, held] = (pred - scale * sd)[:, held]
-            upper[:, held] = (pred + scale * sd)[:, held]
-            info.update(interval_scale=scale, misfit_variance=model_var)
+            cal = calibrate(dff, inner_oof, trials, train_cols, level=settings.linear.level)
+            lower[:, held] = (pred - cal.scale * cal.sd)[:, held]
+            upper[:, held] = (pred + cal.scale * cal.sd)[:, held]
+            info.update(interval_scale=cal.scale, misfit_variance=cal.model_var)
         per_fold.append(info)
     out.oof["graded"] = oof
     if settings.graded_intervals:
