@@ -11,7 +11,7 @@ from .._errors import DigiwormError
 from .._io import atomic_write_json
 from ..models import linear_from_couplings, save_model
 from ..validate import baseline_context, folds_for, score
-from ._graded_fit import GradedFitSettings, fit_graded
+from ._graded_fit import GradedFitSettings, fit_graded, graded_cross_validation
 from ._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
@@ -132,27 +132,21 @@ def _fit_graded_dataset(atlas, ds, out_dir: Path, *, folds: int, seed: int, step
     names = list(atlas.names)
     n = len(names)
     dff = ds["dff"].to_numpy()
-    table = trial_table(_trials(ds), diagonal=True)
+    trials = _trials(ds)
     classes = list(atlas.neurons.loc[names, "neuron_class"])
     split = folds_for(ds, classes, "class", folds, seed)
-    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     base = graded_from_atlas(atlas, peptides=None)
     pairs = ~np.eye(n, dtype=bool)
     settings = GradedFitSettings(steps=steps)
-    oof = np.full((n, n), np.nan)
-    for held in split:
-        train_cols = np.setdiff1d(measured_cols, held)
-        fit = fit_graded(base, table, train_cols=train_cols, peptide_pairs=pairs,
-                         settings=settings)  # fmt: skip
-        oof[:, held] = fit.response()[:, held]
-    final = fit_graded(base, table, peptide_pairs=pairs, settings=settings)
+    cv = graded_cross_validation(base, trials, dff, split, peptide_pairs=pairs, settings=settings)
+    final = fit_graded(base, trials, peptide_pairs=pairs, settings=settings)
     out_dir.mkdir(parents=True, exist_ok=True)
     save_model(out_dir / "model_graded.dwm", final.model)
     result = {
         "model": "graded",
         "split": "class",
         "folds": folds,
-        "heldout": score(oof, ds),
+        "heldout": score(cv.mean, ds),
         "coverage90": None,
         "readout_gain": final.gain,
         "rest_residual_mV": final.residual_mV,

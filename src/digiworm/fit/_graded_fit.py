@@ -47,8 +47,10 @@ from ._losses import huber
 
 __all__ = [
     "GradedFit",
+    "GradedCV",
     "GradedFitSettings",
     "fit_graded",
+    "graded_cross_validation",
     "rest_of",
     "small_signal_response",
 ]
@@ -285,3 +287,82 @@ def _run(params, base, structure, v0, rows, cols, values, weights, ridge_g, ridg
     init = (params, opt.init(params), v0)
     (params, _, v), history = jax.lax.scan(step, init, None, length=steps)
     return params, history, v
+
+
+@dataclass
+class GradedCV:
+    """Out-of-fold predictions of :func:`graded_cross_validation` (NaN bounds without intervals)."""
+
+    mean: np.ndarray
+    lower: np.ndarray
+    upper: np.ndarray
+    per_fold: list[dict]
+
+
+def graded_cross_validation(
+    base: GradedNetwork,
+    trials: np.ndarray,
+    dff: np.ndarray,
+    folds,
+    *,
+    peptide_pairs: np.ndarray,
+    settings: GradedFitSettings,
+    classes=None,
+    level: float | None = None,
+    seed: int = 0,
+    progress=None,
+) -> GradedCV:
+    """Fit the graded network without each fold's stimulated columns and predict them.
+
+    Parameters
+    ----------
+    base : GradedNetwork
+        Starting network (see :func:`fit_graded`).
+    trials, dff : arrays (n, n, trial) and (n, n)
+        Per-trial responses (the diagonal included) and their means.
+    folds : list of int arrays
+        Held-out stimulated columns of each fold.
+    peptide_pairs, settings
+        As in :func:`fit_graded`.
+    classes : sequence of str, optional
+        Neuron classes (needed with ``level``).
+    level : float, optional
+        Calibrate intervals at this nominal coverage per fold, on a 2-fold inner class split
+        of the training columns (noise + misfit, split-conformal; see
+        :func:`~digiworm.fit._uncertainty.calibrate`).
+    seed : int
+        Seed of the inner folds.
+    progress : callable, optional
+        Called with the fold index before each fold.
+    """
+    from ._linear_cv import class_folds_within
+    from ._uncertainty import calibrate
+
+    names = list(base.names)
+    n = len(names)
+    table = trial_table(trials, diagonal=True)
+    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    out = GradedCV(*(np.full((n, n), np.nan) for _ in range(3)), [])
+
+    def fit_on(cols):
+        return fit_graded(base, table, train_cols=cols, peptide_pairs=peptide_pairs,
+                          settings=settings)  # fmt: skip
+
+    for f, held in enumerate(folds):
+        if progress is not None:
+            progress(f)
+        train_cols = np.setdiff1d(measured_cols, held)
+        fit = fit_on(train_cols)
+        pred = fit.response()
+        out.mean[:, held] = pred[:, held]
+        info = {"start_scale": fit.scale, "gain": fit.gain}
+        if level is not None:
+            inner_oof = np.full((n, n), np.nan)
+            for inner in class_folds_within(names, classes, train_cols, 2, seed + f):
+                inner_oof[:, inner] = fit_on(np.setdiff1d(train_cols, inner)).response()[:, inner]
+            cal = calibrate(dff, inner_oof, trials, train_cols, level=level)
+            out.lower[:, held] = (pred - cal.scale * cal.sd)[:, held]
+            out.upper[:, held] = (pred + cal.scale * cal.sd)[:, held]
+            info.update(interval_scale=cal.scale, misfit_variance=cal.model_var)
+        out.per_fold.append(info)
+    return out

@@ -11,17 +11,21 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from ..fit._graded_fit import GradedFitSettings, fit_graded, rest_of
+from ..fit._graded_fit import (
+    GradedFitSettings,
+    fit_graded,
+    graded_cross_validation,
+    rest_of,
+)
 from ..fit._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
-    class_folds_within,
     connectome_prior,
     fit_linear_ensemble,
     nested_linear_cv,
 )
 from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
-from ..fit._uncertainty import calibrate, coverage
+from ..fit._uncertainty import coverage
 from ..models import linear_from_couplings
 from ..simulate import spontaneous_correlation
 from ..validate import (
@@ -306,39 +310,21 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
     dff = out.measured["wt"]
     base = graded_from_atlas(atlas, peptides=None)
     pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
-    table = trial_table(trials, diagonal=True)
-    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
-    oof = np.full((n, n), np.nan)
-    lower, upper = np.full((n, n), np.nan), np.full((n, n), np.nan)
-    per_fold = []
     classes = list(atlas.neurons.loc[out.names, "neuron_class"])
-    off = ~np.eye(n, dtype=bool)
-    for f, held in enumerate(folds):
-        report(f"graded network, class split: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f)
-        train_cols = np.setdiff1d(measured_cols, held)
-
-        def fit_on(cols):
-            return fit_graded(base, table, train_cols=cols, peptide_pairs=pairs,
-                              settings=settings.graded)  # fmt: skip
-
-        fit = fit_on(train_cols)
-        pred = fit.response()
-        oof[:, held] = pred[:, held]
-        info = {"start_scale": fit.scale, "gain": fit.gain}
-        if settings.graded_intervals:  # split-conformal on inner class-split residuals
-            inner_oof = np.full((n, n), np.nan)
-            for inner in class_folds_within(out.names, classes, train_cols, 2, settings.seed + f):
-                inner_oof[:, inner] = fit_on(np.setdiff1d(train_cols, inner)).response()[:, inner]
-            cal = calibrate(dff, inner_oof, trials, train_cols, level=settings.linear.level)
-            lower[:, held] = (pred - cal.scale * cal.sd)[:, held]
-            upper[:, held] = (pred + cal.scale * cal.sd)[:, held]
-            info.update(interval_scale=cal.scale, misfit_variance=cal.model_var)
-        per_fold.append(info)
-    out.oof["graded"] = oof
+    level = settings.linear.level if settings.graded_intervals else None
+    cv = graded_cross_validation(
+        base, trials, dff, folds, peptide_pairs=pairs, settings=settings.graded,
+        classes=classes, level=level, seed=settings.seed,
+        progress=lambda f: report(
+            f"graded network, class split: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f
+        ),
+    )  # fmt: skip
+    out.oof["graded"] = cv.mean
     if settings.graded_intervals:
-        out.lower["graded"], out.upper["graded"] = lower, upper
+        out.lower["graded"], out.upper["graded"] = cv.lower, cv.upper
+    off = ~np.eye(n, dtype=bool)
     report("graded network: final fit on every stimulation", 0.93)
-    final = fit_graded(base, table, peptide_pairs=pairs, settings=settings.graded)
+    final = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
     out.models["graded"] = final.model
     out.readout_gain["graded"] = final.gain
     pred_wt = final.response()
@@ -354,15 +340,15 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         final.model, rest_of(final.model, final.v_rest_mV)
     )
     models["graded"] = {
-        "heldout": score(oof, wt),
-        "coverage90": coverage(np.where(off, dff, np.nan), lower, upper)
+        "heldout": score(cv.mean, wt),
+        "coverage90": coverage(np.where(off, dff, np.nan), cv.lower, cv.upper)
         if settings.graded_intervals
         else None,
         "intervals": "measurement noise + misfit variance, split-conformal scale from inner "
         "class-split CV (no parameter ensemble)"
         if settings.graded_intervals
         else "not computed (quick run)",
-        "per_fold": per_fold,
+        "per_fold": cv.per_fold,
         "final": {
             "gain": final.gain,
             "start_scale": final.scale,
