@@ -105,6 +105,10 @@ def next_stimulations(
         ``criterion`` after the choice and ``reduction`` — the fraction of the summed
         gain variance (A) removed so far, or the log-det information gained (D).
     """
+    if criterion not in ("A", "D"):  # checked before the Fisher matrices are built
+        raise DigiwormError(f"criterion must be 'A' or 'D'; got {criterion!r}")
+    if k < 1:
+        raise DigiwormError(f"k must be >= 1; got {k}")
     n = len(model.names)
     trials_done = np.asarray(trials_done, dtype=float)
     if trials_done.shape != (n,) or np.any(trials_done < 0):
