@@ -80,3 +80,51 @@ def test_fit_graded_writes_a_simulatable_network(atlas, tmp_path):
          "--duration", "10", "--dt", "0.002", "--out", str(tmp_path / "sim.nc")],
     )  # fmt: skip
     assert sim.exit_code == 0, sim.output
+
+
+def test_fit_kernel_fits_time_constants_and_keeps_the_steady_state(atlas, tmp_path):
+    fun = atlas.functional("wt")
+    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
+    sub = fun.sel(stimulated=stim)
+    data = tmp_path / "subset.nc"
+    xr.Dataset({"dff": sub.dff_trials, "kernel": sub.kernel}).to_netcdf(data, engine="h5netcdf")
+    out = tmp_path / "fit"
+    args = ["fit", "--data", str(data), "--model", "kernel", "--out", str(out), "--folds", "2",
+            "--steps", "40", "--members", "2", "--kernel-steps", "8"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["model"] == "kernel"
+    kernels = scores["heldout_kernels"]
+    assert set(kernels) == {"model", "shared_tau", "tau_1s", "responder_mean"}
+    assert kernels["model"]["n_pairs"] > 1000
+    from digiworm.models import load_model
+
+    model = load_model(out / "model_kernel.dwm")
+    tau = -1.0 / np.diag(np.asarray(model.a_per_s))
+    assert np.ptp(tau) > 0  # time constants were fitted (tau = 1 s is the start)
+    assert np.all((tau >= 0.25) & (tau <= 30.0))  # within the transform's interval
+
+
+def test_fit_kernel_needs_kernels_and_checks_them(atlas, tmp_path):
+    fun = atlas.functional("wt")
+    stim = ["AVAL", "AVAR", "ASHL", "ASHR"]
+    sub = fun.sel(stimulated=stim)
+    plain = tmp_path / "plain.nc"
+    xr.Dataset({"dff": sub.dff}).to_netcdf(plain, engine="h5netcdf")
+    args = ["fit", "--model", "kernel", "--out", str(tmp_path / "o"), "--folds", "2"]
+    result = runner.invoke(app, [*args, "--data", str(plain)])
+    assert result.exit_code == 2 and "'kernel' variable" in result.output
+    partial = sub.kernel.copy()
+    partial[0, 0, 3] = np.nan
+    i, j = np.argwhere(np.isfinite(sub.kernel.to_numpy()).all(-1))[0]
+    partial[i, j, 3] = np.nan
+    bad = tmp_path / "bad.nc"
+    xr.Dataset({"dff": sub.dff, "kernel": partial}).to_netcdf(bad, engine="h5netcdf")
+    result = runner.invoke(app, [*args, "--data", str(bad)])
+    assert result.exit_code == 2 and "NaN at some times only" in result.output
+    shifted = sub.kernel.assign_coords(time=sub.time + 1.0)
+    late = tmp_path / "late.nc"
+    xr.Dataset({"dff": sub.dff, "kernel": shifted}).to_netcdf(late, engine="h5netcdf")
+    result = runner.invoke(app, [*args, "--data", str(late)])
+    assert result.exit_code == 2 and "evenly spaced seconds from 0" in result.output

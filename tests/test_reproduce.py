@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from digiworm.fit import GradedFitSettings, LinearCVSettings
+from digiworm.fit import GradedFitSettings, KernelFitSettings, LinearCVSettings
 from digiworm.models import GradedNetwork, LinearModel, load_model
 from digiworm.reproduce import ReproduceSettings, run_reproduce, write_outputs
 from digiworm.validate import load_perturbation
@@ -26,6 +26,7 @@ def reproduced(atlas, tmp_path_factory):
         folds=3,
         linear=LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=40),
         graded=GradedFitSettings(steps=10, scales=(1.0,)),
+        kernel=KernelFitSettings(steps=3, batch=8),
         neuron_split=False,
         quick=True,
     )
@@ -53,6 +54,11 @@ def test_scores_json_has_the_documented_keys(reproduced):
     for predictor in predictors:
         assert set(METRICS) <= set(scores["unc31"][predictor])
     assert scores["unc31"]["change"]["linear_knockout"]["n_pairs"] > 1000
+    kernels = scores["models"]["kernel"]["heldout_kernels"]
+    assert set(kernels) == {"model", "shared_tau", "tau_1s", "responder_mean"}
+    for name, values in kernels.items():
+        assert -1 <= values["pearson_clipped"] <= 1, name
+        assert values["n_pairs"] > 20_000  # every measured off-diagonal pair is held out once
     fractions = [f for _, f in messages]
     assert fractions == sorted(fractions)  # progress only moves forward
 
@@ -85,6 +91,12 @@ def test_fitted_model_loads_and_matches_its_steady_state(reproduced):
     # the mean coupling's steady state vs the ensemble's mean steady state
     r = np.corrcoef(steady[off], result.unc31_reference["linear"][off])[0, 1]
     assert r > 0.99
+    kernel = load_model(out / "model_kernel.dwm")  # same couplings, fitted time constants
+    a_k = np.asarray(kernel.a_per_s, dtype=float)
+    steady_k = -np.linalg.solve(a_k, np.diag(np.asarray(kernel.b_per_s, dtype=float)))
+    np.testing.assert_allclose(steady_k, steady, rtol=1e-3, atol=1e-5)
+    # no self-couplings, so A_ii = -1/tau_i
+    np.testing.assert_allclose(-1.0 / np.diag(a_k), result.kernel.tau_s, rtol=1e-5)
     graded = load_model(out / "model_graded.dwm")
     assert isinstance(graded, GradedNetwork)
     np.testing.assert_array_equal(
@@ -102,5 +114,7 @@ def test_graded_unc31_prediction_removes_the_peptide_layer(reproduced):
 def test_report_has_every_figure(reproduced):
     _, out, _ = reproduced
     page = (out / "report.html").read_text()
-    for fig in ("bars", "scatter", "matrices", "calibration", "unc31", "spontaneous", "traces"):
+    figures = ("bars", "scatter", "matrices", "calibration", "unc31", "spontaneous", "traces",
+               "kernels")  # fmt: skip
+    for fig in figures:
         assert f'id="{fig}"' in page

@@ -299,7 +299,9 @@ def fit_command(
     data: Path | None = typer.Option(
         None, "--data", help="Perturbation NetCDF (default: the bundled wild-type atlas)."
     ),
-    model: str = typer.Option("linear", "--model", help="Model to identify: linear | graded."),
+    model: str = typer.Option(
+        "linear", "--model", help="Model to identify: linear | graded | kernel."
+    ),
     out: Path = typer.Option(..., "--out", help="Output folder (model file + scores.json)."),
     folds: int = typer.Option(5, "--folds", help="Cross-validation folds over neuron classes."),
     steps: int = typer.Option(300, "--steps", help="Optimiser steps per fit."),
@@ -310,6 +312,9 @@ def fit_command(
         "inner cross-validation chooses among, comma-separated.",
     ),
     members: int = typer.Option(8, "--members", help="Bootstrap ensemble size (intervals)."),
+    kernel_steps: int = typer.Option(
+        80, "--kernel-steps", help="kernel: optimiser steps of each time-constant fit."
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the folds and the bootstrap."),
 ):
     """Identify a model from perturbation data; write it and its cross-validated scores."""
@@ -318,8 +323,8 @@ def fit_command(
 
     if out.exists() and not out.is_dir():
         raise DigiwormError(f"--out {str(out)!r} exists and is not a folder")
-    if steps < 1:
-        raise DigiwormError(f"--steps must be >= 1; got {steps}")
+    if steps < 1 or kernel_steps < 1:
+        raise DigiwormError(f"--steps and --kernel-steps must be >= 1; got {steps}, {kernel_steps}")
     try:
         ridge_values = tuple(float(r) for r in ridges.split(","))
     except ValueError:
@@ -327,12 +332,16 @@ def fit_command(
     settings = LinearCVSettings(ridges=ridge_values, members=members, steps=steps, seed=seed)
     atl = _atlas()
     if data is None:
-        fun = atl.functional("wt", kernel_time_s=None)
-        ds = check_perturbation(fun[["dff", "dff_trials", "n_trials", "q", "q_eq"]], atl.names)
+        keep = ["dff", "dff_trials", "n_trials", "q", "q_eq"] + (["kernel"] * (model == "kernel"))
+        fun = atl.functional("wt")
+        ds = check_perturbation(fun[keep], atl.names)
     else:
         ds = load_perturbation(data, atl.names)
     with console.status(f"fitting {model} model ({folds}-fold class split + final fit)…"):
-        result = fit_dataset(atl, ds, out, model=model, folds=folds, settings=settings, seed=seed)
+        result = fit_dataset(
+            atl, ds, out, model=model, folds=folds, settings=settings, seed=seed,
+            kernel_steps=kernel_steps,
+        )  # fmt: skip
     h = result["heldout"]
     console.print(
         f"held-out ({folds}-fold class split): Pearson clipped {h['pearson_clipped']:.3f}, "
@@ -341,6 +350,13 @@ def fit_command(
         + ("" if result["coverage90"] is None else
            f"; coverage of 90% intervals {result['coverage90']:.3f}")
     )  # fmt: skip
+    if "heldout_kernels" in result:
+        k = result["heldout_kernels"]
+        console.print(
+            "held-out kernel shapes (median r): "
+            + ", ".join(f"{name} {v['shape_r_median']:.3f}" for name, v in k.items())
+            + f"; median tau {result['tau_s_median']:.2f} s"
+        )
     console.print(f"wrote {out / f'model_{model}.dwm'} (load with digiworm simulate --model) and "
                   f"{out / 'scores.json'}")  # fmt: skip
 

@@ -2,6 +2,14 @@
 
 from ._command import FIT_MODELS, fit_dataset
 from ._graded_fit import GradedFit, GradedFitSettings, fit_graded, rest_of, small_signal_response
+from ._kernel_fit import (
+    KernelFit,
+    KernelFitSettings,
+    clamped_kernels,
+    fit_kernel_taus,
+    kernel_cross_validation,
+    kernel_scores,
+)
 from ._linear_cv import LinearCVSettings, LinearEnsemble, fit_linear_ensemble, nested_linear_cv
 from ._linear_response import (
     LinearResponseFit,
@@ -19,6 +27,12 @@ __all__ = [
     "GradedFitSettings",
     "FIT_MODELS",
     "Identity",
+    "KernelFit",
+    "KernelFitSettings",
+    "clamped_kernels",
+    "fit_kernel_taus",
+    "kernel_cross_validation",
+    "kernel_scores",
     "LinearCVSettings",
     "LinearEnsemble",
     "Interval",

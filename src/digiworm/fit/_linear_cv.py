@@ -178,6 +178,8 @@ class LinearCV:
     z_inner: list[np.ndarray] = field(default_factory=list)
     """Per fold: inner-CV residuals over their predictive sd (calibration data)."""
     folds: list[np.ndarray] = field(default_factory=list)
+    w: list[np.ndarray] = field(default_factory=list)
+    """Per fold: the ensemble-mean couplings fitted without that fold's stimulations."""
 
     def consensus(self) -> tuple[float, float]:
         """Return the (unit, ridge) chosen by the most outer folds (for the final fit)."""
@@ -267,6 +269,7 @@ def nested_linear_cv(
         out.model_var.append(cal.model_var)
         out.z_inner.append(cal.z)
         out.folds.append(np.asarray(held))
+        out.w.append(ens.w.mean(0))
         if progress is not None:
             progress(
                 f"fold {f + 1}/{len(folds)}: unit {unit:g}, ridge {ridge:g} "

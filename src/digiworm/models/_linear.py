@@ -204,22 +204,27 @@ def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelMod
 
 
 def linear_from_couplings(
-    names, w, tau_s: float = 1.0, unit: float = 1.0, dtype=jnp.float32
+    names, w, tau_s: float | np.ndarray = 1.0, unit: float = 1.0, dtype=jnp.float32
 ) -> LinearModel:
-    r"""Return the :class:`LinearModel` :math:`\tau\dot x = (W - I)x + u` of couplings ``W``.
+    r"""Return the :class:`LinearModel` :math:`\tau_i\dot x_i = [(W - I)x]_i + \mathrm{unit}\,u_i`.
 
     Its steady-state response to a sustained unit input at *j* is column *j* of
     ``unit`` × :math:`(I - W)^{-1}` (what :func:`digiworm.fit.fit_linear_response`
-    identifies); ``tau_s`` sets the speed only and is not identified by steady-state data.
+    identifies), whatever the time constants ``tau_s`` (one for all neurons, or one each:
+    :func:`digiworm.fit.fit_kernel_taus` identifies them from the response kernels).
     """
     w = np.asarray(w, dtype=float)
     n = len(names)
     if w.shape != (n, n):
         raise ValueError(f"couplings must be ({n}, {n}) for {n} neurons; got {w.shape}")
-    if not tau_s > 0 or not unit > 0:
-        raise ValueError(f"tau_s and unit must be > 0; got {tau_s}, {unit}")
+    tau = np.asarray(tau_s, dtype=float)
+    tau = np.full(n, float(tau)) if tau.ndim == 0 else tau
+    if tau.shape != (n,):
+        raise ValueError(f"tau_s must be a number or ({n},); got shape {tau.shape}")
+    if not np.all(tau > 0) or not unit > 0:
+        raise ValueError(f"tau_s and unit must be > 0; got {tau.min():g}, {unit}")
     return LinearModel(
         names=tuple(names),
-        a_per_s=jnp.asarray((w - np.eye(n)) / tau_s, dtype=dtype),
-        b_per_s=jnp.asarray(np.full(n, unit / tau_s), dtype=dtype),
+        a_per_s=jnp.asarray((w - np.eye(n)) / tau[:, None], dtype=dtype),
+        b_per_s=jnp.asarray(unit / tau, dtype=dtype),
     )

@@ -49,6 +49,11 @@ def predictions_dataset(result: Reproduction) -> xr.Dataset:
             "neuron_": names,
         },
     )
+    if result.kernel is not None:
+        ds["kernel_tau_s"] = ("neuron", result.kernel.tau_s)
+        ds["kernel_tau_s"].attrs["description"] = (
+            "time constant of each neuron, fitted to the shapes of the measured response kernels"
+        )
     ds["dff"].attrs["description"] = "out-of-fold prediction (5-fold class split), wild type"
     ds["dff_lower"].attrs["description"] = "lower bound of the nominal 90% prediction interval"
     ds["dff_upper"].attrs["description"] = "upper bound of the nominal 90% prediction interval"
@@ -65,6 +70,8 @@ def write_outputs(result: Reproduction, out_dir: Path, atlas, wall_s: float) -> 
     written = []
     for name, model in result.models.items():
         written.append(save_model(out_dir / f"model_{name}.dwm", model))
+    if result.kernel is not None:
+        written.append(save_model(out_dir / "model_kernel.dwm", result.kernel.model))
     path = out_dir / "predictions.nc"
     with atomic_path(path) as tmp:
         predictions_dataset(result).to_netcdf(tmp, engine="h5netcdf")

@@ -177,6 +177,49 @@ def _fig_traces(result, atlas) -> bytes | None:
     return _png(fig)
 
 
+def _fig_kernels(result) -> bytes:
+    """Held-out kernels of example pairs, the fitted time constants, and the kernel scores."""
+    k = result.kernel
+    names, t = result.names, k.times_s
+    meas, pred, flat = k.measured, k.oof["model"], k.oof["tau_1s"]
+    off = ~np.eye(len(names), dtype=bool)
+    usable = off & np.isfinite(meas).all(-1) & np.isfinite(pred).all(-1)
+    amp = np.where(usable, np.nan_to_num(np.abs(meas)).max(-1), 0.0)
+    # typical strong responses: the pairs just below the 99th percentile of amplitude
+    cut = np.percentile(amp[amp > 0], 99)
+    flat_idx = np.argsort(-np.where(amp <= cut, amp, 0.0), axis=None)[:6]
+    fig, axes = plt.subplots(
+        1, 8, figsize=(24, 3.2), gridspec_kw={"width_ratios": [1] * 6 + [1.2, 1.6]}
+    )
+    for ax, flat_i in zip(axes[:6], flat_idx):
+        i, j = np.unravel_index(flat_i, amp.shape)
+        scale = np.abs(meas[i, j]).max() or 1.0
+        ax.plot(t, meas[i, j] / scale, "k", lw=1.5, label="measured")
+        for curve, style, lab in ((pred, "C0", "fitted τ"), (flat, "C1--", "τ = 1 s")):
+            c = curve[i, j]
+            ax.plot(t, c / (np.abs(c).max() or 1.0), style, lw=1, label=lab)
+        ax.set_title(f"{names[j]} → {names[i]}", fontsize=9)
+        ax.set_xlabel("time (s)")
+        ax.set_xlim(0, 15)
+    axes[0].set_ylabel("kernel / its peak")
+    axes[0].legend(fontsize=7)
+    axes[6].hist(np.log10(k.tau_s), bins=30, color="C0")
+    axes[6].set_xlabel("log10 τ (s), final fit")
+    axes[6].set_ylabel("neurons")
+    scores = result.scores["models"]["kernel"]["heldout_kernels"]
+    keys = list(scores)
+    x = np.arange(len(keys))
+    for off_x, metric, col in ((-0.2, "pearson_clipped", "C0"), (0.0, "shape_r_median", "C2"),
+                               (0.2, "peak_within_1s", "C3")):  # fmt: skip
+        axes[7].bar(x + off_x, [scores[q].get(metric, np.nan) for q in keys], 0.2, color=col,
+                    label=metric)  # fmt: skip
+    axes[7].set_xticks(x, keys, fontsize=8, rotation=20)
+    axes[7].legend(fontsize=7)
+    axes[7].set_title("held-out kernel scores", fontsize=9)
+    fig.tight_layout()
+    return _png(fig)
+
+
 def _table(result) -> str:
     s = result.scores
     head = "".join(f"<th>{m}</th>" for m in (*METRICS, "n_pairs"))
@@ -210,6 +253,13 @@ def write_report(result, atlas, out_dir: Path) -> Path:
         ("spontaneous", _fig_spontaneous(result, atlas), "Predicted correlations of "
          "spontaneous (noise-driven) activity."),
     ]  # fmt: skip
+    if result.kernel is not None:
+        caption = (
+            "Kernel model: held-out response kernels (each curve over its own peak; stimulated "
+            "neuron clamped) of strong pairs, the fitted time constants, and held-out kernel "
+            "scores beside a shared τ, τ = 1 s and each responder's mean kernel."
+        )
+        figures.append(("kernels", _fig_kernels(result), caption))
     traces = _fig_traces(result, atlas)
     if traces is not None:
         figures.append(("traces", traces, "Example traces of the fitted models."))
@@ -228,6 +278,23 @@ def write_report(result, atlas, out_dir: Path) -> Path:
         f"<tr><td>{k}</td><td>{v['pearson_clipped']:.3f}</td><td>{v['spearman']:.3f}</td></tr>"
         for k, v in neuron.items()
     )
+    kernel_html = ""
+    if "kernel" in s["models"]:
+        ks = s["models"]["kernel"]
+        kmetrics = ("pearson_clipped", "shape_r_median", "peak_within_1s", "n_pairs")
+        krows = "".join(
+            f"<tr><td>{html.escape(k)}</td>"
+            + "".join(f"<td>{v.get(m, float('nan')):.3g}</td>" for m in kmetrics)
+            + "</tr>"
+            for k, v in ks["heldout_kernels"].items()
+        )
+        kernel_html = (
+            "<h2>Kernel model (held-out response kernels, class split)</h2><table><tr>"
+            "<th>predictor</th>" + "".join(f"<th>{m}</th>" for m in kmetrics) + "</tr>"
+            f"{krows}</table><p>{html.escape(ks['note'])} Fitted time constants: median "
+            f"{ks['tau_s']['median']:.2f} s (5–95%: {ks['tau_s']['p05']:.2f}–"
+            f"{ks['tau_s']['p95']:.2f} s).</p>"
+        )
     body = "\n".join(_img(name, png, cap) for name, png, cap in figures)
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>digiworm reproduce</title>
@@ -255,6 +322,7 @@ Leifer &amp; Pillow 2024 report 92% for their connectome-constrained LDS on thei
 <h2>unc-31 (never fitted)</h2><table><tr><th>predictor</th>
 {"".join(f"<th>{m}</th>" for m in METRICS)}</tr>{unc_rows}</table>
 <p>{html.escape(str(unc.get("model_reading", "")))}</p>
+{kernel_html}
 {body}
 </body></html>"""
     path = Path(out_dir) / "report.html"

@@ -7,7 +7,11 @@ Schema (dims ``stimulated``, ``responding``, optional ``trial``; coordinates are
   ``(responding, stimulated, trial)`` (NaN-padded), from which the means are taken;
 * ``dff_trials`` (optional, with trial-mean ``dff``) — the per-trial values beside the means;
 * ``n_trials`` (optional, >= 0) — trials per pair;
-* ``q`` and ``q_eq`` (optional, in [0, 1]) — FDR q of a response and of a confident absence.
+* ``q`` and ``q_eq`` (optional, in [0, 1]) — FDR q of a response and of a confident absence;
+* ``kernel`` (optional, ``(responding, stimulated, time)``, coordinate ``time`` in s, evenly
+  spaced from 0) — the response kernel of each pair: the response of ``responding`` per unit
+  activity of ``stimulated`` (Randi et al. 2023 fit one per measured pair); NaN where none.
+  ``digiworm fit --model kernel`` needs it.
 
 Neuron ids are matched case-insensitively to the 302 canonical names (AWCON → AWCR, VB01 → VB1);
 an unknown id is an error with a suggestion. The data are placed on the canonical index (NaN
@@ -152,5 +156,40 @@ def check_perturbation(ds: xr.Dataset, names: list[str], what: str = "dataset") 
             if bad.any():
                 raise SchemaError(f"{what}: {var!r} must lie in [0, 1]; found {q[bad][0]:g}")
             out[var] = ds[var].transpose(*DIMS).reindex(responding=names, stimulated=names)
+    if "kernel" in ds:
+        out["kernel"] = _checked_kernel(ds, what).reindex(responding=names, stimulated=names)
     out.attrs.update(ds.attrs)
     return out
+
+
+def _checked_kernel(ds: xr.Dataset, what: str) -> xr.DataArray:
+    kernel = ds["kernel"]
+    if set(kernel.dims) != {*DIMS, "time"}:
+        raise SchemaError(
+            f"{what}: 'kernel' must have dims (responding, stimulated, time); got {kernel.dims}"
+        )
+    if "time" not in ds.coords:
+        raise SchemaError(f"{what}: 'kernel' needs a 'time' coordinate (s)")
+    t = np.asarray(ds["time"].values, dtype=float)
+    step = np.diff(t)
+    if (
+        t.size < 2
+        or not np.all(np.isfinite(t))
+        or t[0] != 0
+        or step[0] <= 0
+        or not np.allclose(step, step[0], rtol=1e-6)
+    ):
+        raise SchemaError(
+            f"{what}: kernel 'time' must be evenly spaced seconds from 0; got {t[:4]}..."
+        )
+    kernel = kernel.transpose(*DIMS, "time")
+    values = kernel.to_numpy()
+    partial = np.isfinite(values).any(-1) & ~np.isfinite(values).all(-1)
+    if partial.any():
+        i, j = np.argwhere(partial)[0]
+        raise SchemaError(
+            f"{what}: the kernel of ({kernel['responding'].values[i]}, "
+            f"{kernel['stimulated'].values[j]}) is NaN at some times only; a pair's kernel is "
+            "all finite or all NaN"
+        )
+    return kernel
