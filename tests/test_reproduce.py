@@ -118,3 +118,12 @@ def test_report_has_every_figure(reproduced):
                "kernels")  # fmt: skip
     for fig in figures:
         assert f'id="{fig}"' in page
+
+
+def test_cli_prints_the_scoreboard_of_every_model(reproduced, capsys):
+    from digiworm.cli import _print_scoreboard
+
+    result, _, _ = reproduced
+    _print_scoreboard(result.scores)
+    printed = capsys.readouterr().out
+    assert "linear" in printed and "graded" in printed and "kernel model" in printed

@@ -405,7 +405,7 @@ def _print_scoreboard(scores: dict) -> None:
     table.add_column("predictor")
     for metric in metrics:
         table.add_column(metric, justify="right")
-    rows = [(f"[bold]{m}[/]", v["heldout"]) for m, v in scores["models"].items()]
+    rows = [(f"[bold]{m}[/]", v["heldout"]) for m, v in scores["models"].items() if "heldout" in v]
     rows += list(scores["baselines"].items())
     for name, s in rows:
         table.add_row(name, *(f"{s[m]:.3f}" for m in metrics))
@@ -416,6 +416,13 @@ def _print_scoreboard(scores: dict) -> None:
     for m, v in scores["models"].items():
         if v.get("coverage90") is not None:
             console.print(f"{m}: coverage of nominal 90% intervals {v['coverage90']:.3f}")
+    kernel = scores["models"].get("kernel")
+    if kernel is not None:
+        k = kernel["heldout_kernels"]
+        console.print(
+            "kernel model, held-out kernel shapes (median r): "
+            + ", ".join(f"{name} {v['shape_r_median']:.3f}" for name, v in k.items())
+        )
     unc = scores["unc31"]
     for name, s in unc.items():
         if isinstance(s, dict) and "pearson_clipped" in s and "auroc" in s:
@@ -484,40 +491,57 @@ def design_error_command(
 def design_next_command(
     model: Path = typer.Option(..., "--model", help="Fitted linear model (.dwm)."),
     k: int = typer.Option(10, "--k", help="Stimulation trials to choose."),
-    criterion: str = typer.Option("A", "--criterion", help="A (variance) or D (log det)."),
+    criterion: str = typer.Option(
+        "A", "--criterion",
+        help="A (gain variance), D (log det information) or V (predictive variance of the "
+        "pairs the atlas never measured).",
+    ),
+    sets: str = typer.Option(
+        "single", "--sets",
+        help="single (one neuron per trial) or classes (also every neuron class's members "
+        "stimulated together).",
+    ),
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
-):
-    """Rank the next single-neuron stimulations that best pin down each neuron's output gain."""
+):  # fmt: skip
+    """Rank the next stimulations that best pin down the output gains (or the predictions)."""
+    import numpy as np
+
     from .design import atlas_design, next_stimulations
-    from .models import LinearModel, load_model
     from .validate import check_perturbation
 
-    if not model.is_file():
-        raise DigiwormError(f"--model file {str(model)!r} does not exist")
-    fitted = load_model(model)
-    if not isinstance(fitted, LinearModel):
-        raise DigiwormError(
-            f"design next needs a linear model (digiworm reproduce/fit writes model_linear.dwm); "
-            f"{model.name} holds a {type(fitted).__name__}"
-        )
     atl = _atlas()
-    if tuple(fitted.names) != tuple(atl.names):
-        raise DigiwormError(
-            f"{model.name} covers {len(fitted.names)} neurons; design next needs a model on the "
-            f"atlas's {len(atl.names)} neurons in atlas order (as digiworm reproduce writes)"
-        )
+    fitted = _design_model(model, atl)
     fun = atl.functional("wt", kernel_time_s=None)
     ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
     sigma, done, observed = atlas_design(ds)
+    if sets not in ("single", "classes"):
+        raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
+    candidates = None
+    if sets == "classes":
+        classes = atl.neurons.loc[list(atl.names), "neuron_class"].to_numpy()
+        candidates = {
+            f"{c} (all {int((classes == c).sum())})": np.flatnonzero(classes == c)
+            for c in dict.fromkeys(classes)
+            if (classes == c).sum() > 1
+        }
+    unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
+    np.fill_diagonal(unmeasured, False)
     with console.status(f"greedy {criterion}-optimal design over {len(atl.names)} neurons…"):
         table = next_stimulations(fitted, sigma, done, k=k, criterion=criterion,
-                                  observed=observed)  # fmt: skip
+                                  observed=observed, sets=candidates,
+                                  target_pairs=unmeasured)  # fmt: skip
     if json_out:
         typer.echo(table.to_json(orient="records"))
         return
-    out = Table(title=f"next {k} stimulation trials ({criterion}-optimal, output gains; "
+    what = "predictions of unmeasured pairs" if criterion == "V" else "output gains"
+    out = Table(title=f"next {k} stimulation trials ({criterion}-optimal, {what}; "
                 "responders as imaged in the atlas)", title_justify="left")  # fmt: skip
-    for col in ("rank", "neuron", "trials done", "reduction"):
+    for col in (
+        "rank",
+        "neuron",
+        "trials done",
+        "reduction" if criterion != "D" else "log det gain",
+    ):
         out.add_column(col, justify="right" if col != "neuron" else "left")
     for row in table.itertuples():
         out.add_row(str(row.rank), row.neuron, str(row.trials_done), f"{row.reduction:.4f}")
@@ -525,6 +549,90 @@ def design_next_command(
     never = int((done == 0).sum())
     console.print(f"{never} of {len(done)} neurons were never stimulated in the atlas; "
                   f"{int((~observed).sum())} were never recorded as responders")  # fmt: skip
+
+
+@design_app.command("study")
+@_user_errors
+def design_study_command(
+    model: Path | None = typer.Option(
+        None, "--model", help="Fitted linear model (.dwm); default: fit one to the atlas now."
+    ),
+    out: Path = typer.Option(Path("digiworm-design"), "--out", help="Output folder."),
+    quick: bool = typer.Option(
+        False, "--quick", help="3 seeds up to 1500 trials, smaller formula check (~2 min)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the formula check and shared drive."),
+):
+    """Random vs designed stimulation on synthetic worms, with the formula and input checks."""
+    import time
+
+    from .design import atlas_design
+    from .design._report import run_design_report, write_design_report
+    from .validate import check_perturbation
+
+    if out.exists() and not out.is_dir():
+        raise DigiwormError(f"--out {str(out)!r} exists and is not a folder")
+    atl = _atlas()
+    fitted = _design_model(model, atl)
+    fun = atl.functional("wt", kernel_time_s=None)
+    ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
+    sigma, done, observed = atlas_design(ds)
+    start = time.perf_counter()
+    with console.status("design study…") as status:
+        report = run_design_report(
+            fitted, sigma, done, observed, quick=quick, seed=seed,
+            progress=lambda m: status.update(f"design study: {m}"),
+        )  # fmt: skip
+    wall = time.perf_counter() - start
+    write_design_report(report, out, wall)
+    summary = report.study.summary()
+    if summary["ratio_mean"] is None:
+        console.print("designed order never reached random's final error")
+    else:
+        console.print(
+            f"trials random needs / trials designed needs for the same gain error: "
+            f"{summary['ratio_mean']:.2f} ± {summary['ratio_sd'] or 0:.2f} "
+            f"({summary['seeds_reaching_target']}/{summary['seeds']} seeds)"
+        )
+    console.print(f"wrote {out / 'report.html'}, study.json, curves.csv ({wall:.0f} s)")
+
+
+def _design_model(path: Path | None, atl):
+    """Return the linear model a design command works on: a file, or a fit to the atlas now."""
+    from .models import LinearModel, load_model
+
+    if path is None:
+        import numpy as np
+
+        from .fit import LinearCVSettings, fit_linear_response
+        from .fit._linear_cv import connectome_prior
+        from .models import linear_from_couplings
+        from .validate import baseline_context
+
+        lin = LinearCVSettings()
+        with console.status("fitting the linear network to the wild-type atlas (ridge 1)…"):
+            fun = atl.functional("wt", kernel_time_s=None)
+            n = len(atl.names)
+            fit = fit_linear_response(
+                fun["dff_trials"].to_numpy(), ~np.eye(n, dtype=bool),
+                prior=connectome_prior(baseline_context(atl).signed), ridge=1.0,
+                steps=lin.steps, learning_rate=lin.learning_rate, delta=lin.huber_delta,
+            )  # fmt: skip
+        return linear_from_couplings(atl.names, np.asarray(fit.w))
+    if not path.is_file():
+        raise DigiwormError(f"--model file {str(path)!r} does not exist")
+    fitted = load_model(path)
+    if not isinstance(fitted, LinearModel):
+        raise DigiwormError(
+            f"design needs a linear model (digiworm reproduce/fit writes model_linear.dwm); "
+            f"{path.name} holds a {type(fitted).__name__}"
+        )
+    if tuple(fitted.names) != tuple(atl.names):
+        raise DigiwormError(
+            f"{path.name} covers {len(fitted.names)} neurons; design needs a model on the "
+            f"atlas's {len(atl.names)} neurons in atlas order (as digiworm reproduce writes)"
+        )
+    return fitted
 
 
 def main(argv: list[str] | None = None) -> int:

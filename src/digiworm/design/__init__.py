@@ -10,9 +10,19 @@ from ._linear import (
     samples_needed,
 )
 from ._next import atlas_design, gain_fishers, next_stimulations
+from ._spontaneous import shared_drive_covariance, spontaneous_vs_stimulation, stationary_covariance
+from ._study import StudyResult, StudySettings, design_study, greedy_a_order, refit_gains
 
 __all__ = [
+    "StudyResult",
+    "StudySettings",
     "atlas_design",
+    "design_study",
+    "greedy_a_order",
+    "refit_gains",
+    "shared_drive_covariance",
+    "spontaneous_vs_stimulation",
+    "stationary_covariance",
     "GreedyDesign",
     "ErrorEstimate",
     "decaying_covariance",

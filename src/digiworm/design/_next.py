@@ -20,7 +20,6 @@ import pandas as pd
 
 from .._errors import DigiwormError
 from ..fit._uncertainty import pair_trial_variance, row_medians
-from ._fisher import greedy_design
 
 __all__ = ["atlas_design", "gain_fishers", "next_stimulations"]
 
@@ -79,8 +78,10 @@ def next_stimulations(
     criterion: str = "A",
     prior_sd: float = 1.0,
     observed: np.ndarray | None = None,
+    sets: dict[str, np.ndarray] | None = None,
+    target_pairs: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """Rank the next ``k`` single-neuron stimulation trials by greedy optimal design.
+    r"""Rank the next ``k`` stimulation trials by greedy optimal design.
 
     Parameters
     ----------
@@ -89,24 +90,38 @@ def next_stimulations(
     sigma : array (n,)
         Responder trial noise s.d.
     trials_done : array (n,)
-        Trials already run stimulating each neuron (the atlas's design).
+        Single-neuron trials already run stimulating each neuron (the atlas's design).
     k : int
-        Trials to choose (a neuron may be chosen more than once).
-    criterion : {"A", "D"}
+        Trials to choose (a candidate may be chosen more than once).
+    criterion : {"A", "D", "V"}
+        A: summed variance of the output gains; D: log det of their information; V: summed
+        predictive variance of the responses on ``target_pairs`` (for a linear-Gaussian model
+        the expected information gain about predictions :math:`z = G\theta` equals the D
+        criterion whenever *G* has full column rank, so V is the criterion that weighs
+        predictions differently from parameters).
     prior_sd : float
         Prior s.d. of each log output gain (weak; keeps unstimulated neurons finite).
     observed : bool array (n,), optional
         Responders recorded (see :func:`gain_fishers`).
+    sets : dict of name -> int array, optional
+        Extra candidates: neurons stimulated together in one trial (e.g. a class's members),
+        beside every single neuron.
+    target_pairs : bool array (n, n), optional
+        Responses whose predictive variance V sums (default: every off-diagonal pair of
+        observed responders).
 
     Returns
     -------
     pandas.DataFrame
-        One row per chosen trial: ``rank``, ``neuron``, ``trials_done`` (before this design),
-        ``criterion`` after the choice and ``reduction`` — the fraction of the summed
-        gain variance (A) removed so far, or the log-det information gained (D).
+        One row per chosen trial: ``rank``, ``neuron`` (or set name), ``size`` (neurons
+        stimulated), ``trials_done`` (before this design, single neurons), ``criterion``
+        after the choice and ``reduction`` — the fraction of the criterion's variance removed
+        so far (A, V), or the log det information gained (D).
     """
-    if criterion not in ("A", "D"):  # checked before the Fisher matrices are built
-        raise DigiwormError(f"criterion must be 'A' or 'D'; got {criterion!r}")
+    from ._study import CRITERIA, fisher_factors, greedy_a_order, prediction_weight
+
+    if criterion not in CRITERIA:  # checked before the Fisher matrices are built
+        raise DigiwormError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
     if k < 1:
         raise DigiwormError(f"k must be >= 1; got {k}")
     n = len(model.names)
@@ -115,15 +130,46 @@ def next_stimulations(
         raise DigiwormError(f"trials_done must be {n} counts >= 0")
     if not prior_sd > 0:
         raise DigiwormError(f"prior_sd must be > 0; got {prior_sd}")
-    fishers = gain_fishers(model, sigma, observed)
-    info = np.eye(n) / prior_sd**2 + np.einsum("j,jpq->pq", trials_done, fishers)
-    start = np.trace(np.linalg.inv(info)) if criterion == "A" else np.linalg.slogdet(info)[1]
-    design = greedy_design(fishers, info, k, criterion=criterion)
+    sigma = np.asarray(sigma, dtype=float)
+    if sigma.shape != (n,) or not np.all(sigma > 0):
+        raise DigiwormError(f"sigma must be {n} positive values (one per responder)")
+    observed = np.ones(n, dtype=bool) if observed is None else np.asarray(observed, dtype=bool)
+    a = np.asarray(model.a_per_s, dtype=float)
+    b = np.asarray(model.b_per_s, dtype=float)
+    singles = fisher_factors(a, b, sigma, observed, energy=1.0)
+    names = list(model.names)
+    sizes = [1] * n
+    factors = singles
+    if sets:
+        extra = fisher_factors(a, b, sigma, observed, energy=1.0, sets=list(sets.values()))
+        r = max(singles.shape[2], extra.shape[2])
+        pad = lambda f: np.pad(f, ((0, 0), (0, 0), (0, r - f.shape[2])))  # noqa: E731
+        factors = np.concatenate([pad(singles), pad(extra)])
+        names += list(sets)
+        sizes += [len(v) for v in sets.values()]
+    info = np.eye(n) / prior_sd**2 + np.einsum("j,jpr,jqr->pq", trials_done, singles, singles)
+    weight = None
+    if criterion == "V":
+        pairs = observed[:, None] & ~np.eye(n, dtype=bool)
+        pairs = pairs if target_pairs is None else np.asarray(target_pairs, bool)
+        weight = prediction_weight(a, b, pairs)
+
+    def value(m):
+        if criterion == "D":
+            return float(np.linalg.slogdet(m)[1])
+        cov = np.linalg.inv(m)
+        return float(np.trace(cov) if criterion == "A" else np.sum(weight * cov))
+
+    start = value(info)
+    order = greedy_a_order(factors, info, k, criterion=criterion, weight=weight)
     rows = []
-    for rank, (j, value) in enumerate(zip(design.chosen, design.criterion), start=1):
-        reduction = 1 - value / start if criterion == "A" else value - start
-        rows.append({"rank": rank, "neuron": model.names[j], "trials_done": int(trials_done[j]),
-                     "criterion": value, "reduction": reduction})  # fmt: skip
+    for rank, e in enumerate(order, start=1):
+        info = info + factors[e] @ factors[e].T
+        v = value(info)
+        reduction = v - start if criterion == "D" else 1 - v / start
+        done = int(trials_done[e]) if e < n else 0
+        rows.append({"rank": rank, "neuron": names[e], "size": sizes[e], "trials_done": done,
+                     "criterion": v, "reduction": reduction})  # fmt: skip
     return pd.DataFrame(rows)
 
 

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import jax
 import jax.numpy as jnp
@@ -335,13 +335,17 @@ def kernel_cross_validation(
     n = kernels.shape[0]
     measured_cols = np.flatnonzero(np.isfinite(kernels).all(-1).any(0))
     names = ("model", "shared_tau", "tau_1s", "responder_mean")
+    # the shared-tau baseline has one parameter: a third of the steps
+    shared_settings = replace(s, steps=max(1, s.steps // 3))
     out = KernelCV({k: np.full(kernels.shape, np.nan) for k in names})
     for f, held in enumerate(folds):
         train = np.setdiff1d(measured_cols, held)
         held = np.asarray(held)
         w = w_folds[f]
         fit = fit_kernel_taus(w, kernels, times_s, train, weights=weights, settings=s)
-        one = fit_kernel_taus(w, kernels, times_s, train, weights=weights, settings=s, shared=True)
+        one = fit_kernel_taus(
+            w, kernels, times_s, train, weights=weights, settings=shared_settings, shared=True
+        )
         out.pred["model"][:, held] = fit.predict(w, held, times_s, s.dt_s)
         out.pred["shared_tau"][:, held] = one.predict(w, held, times_s, s.dt_s)
         out.pred["tau_1s"][:, held] = KernelFit(np.ones(n), []).predict(w, held, times_s, s.dt_s)

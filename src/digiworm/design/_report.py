@@ -1,0 +1,268 @@
+"""``digiworm design study``: the synthetic study, the error formula and the input comparison.
+
+:func:`run_design_report` computes, for one fitted linear network on the atlas's neurons:
+
+1. the error formula against Monte-Carlo least squares (isotropic, eigenvalue decay, and the
+   model's own spontaneous covariance with a shared drive);
+2. spontaneous activity against random single-neuron stimulation as the input for
+   identifying the couplings (:func:`~digiworm.design._spontaneous.spontaneous_vs_stimulation`);
+3. the random-vs-designed synthetic study (:func:`~digiworm.design._study.design_study`);
+4. the next stimulations for the real atlas (:func:`~digiworm.design.next_stimulations`);
+
+and :func:`write_design_report` writes ``report.html`` (figures inline), ``study.json``,
+``curves.csv`` and ``formula_check.csv`` into a folder, each atomically.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._io import atomic_path, atomic_write_json, atomic_write_text
+from ._check import formula_vs_monte_carlo
+from ._next import next_stimulations
+from ._spontaneous import shared_drive_covariance, spontaneous_vs_stimulation
+from ._study import StudyResult, StudySettings, design_study
+
+__all__ = ["DesignReport", "run_design_report", "write_design_report"]
+
+
+@dataclass
+class DesignReport:
+    """Everything ``digiworm design study`` computed."""
+
+    formula: pd.DataFrame
+    inputs: pd.DataFrame
+    study: StudyResult
+    next_trials: pd.DataFrame
+    quick: bool
+
+
+def _formula_cases(a: np.ndarray, quick: bool, seed: int):
+    p = min(50 if quick else 100, a.shape[0])
+    ratios = (1.2, 2.0, 5.0, 20.0) if quick else (1.2, 1.5, 2.0, 5.0, 20.0, 50.0)
+    spont, _ = shared_drive_covariance(a, 0.7, seed=seed)
+    rng = np.random.default_rng(seed)
+    idx = np.sort(rng.choice(a.shape[0], p, replace=False))
+    sub = spont[np.ix_(idx, idx)]
+    sub = sub * (p / np.trace(sub))
+    kinds = (("isotropic", None), ("decay 0.95", 0.95), ("model spontaneous", sub))
+    return [(p, int(round(r * p)), label, cov) for label, cov in kinds for r in ratios]
+
+
+def run_design_report(
+    model,
+    sigma: np.ndarray,
+    trials_done: np.ndarray,
+    observed: np.ndarray,
+    *,
+    quick: bool = False,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
+) -> DesignReport:
+    """Run the four parts (see the module docstring) on a fitted ``LinearModel``."""
+
+    def say(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    a = np.asarray(model.a_per_s, dtype=float)
+    b = np.asarray(model.b_per_s, dtype=float)
+    say("error formula against Monte-Carlo least squares")
+    formula = formula_vs_monte_carlo(_formula_cases(a, quick, seed), reps=10 if quick else 20,
+                                     seed=seed)  # fmt: skip
+    say("spontaneous activity vs random stimulation as inputs")
+    inputs = spontaneous_vs_stimulation(a, seed=seed)
+    settings = (
+        StudySettings(seeds=3, max_trials=1500, checkpoints=7)
+        if quick
+        else StudySettings(seeds=5, max_trials=3000, checkpoints=10)
+    )
+    say(f"synthetic study: {settings.seeds} seeds, up to {settings.max_trials} trials")
+    study = design_study(a, b, sigma, observed, settings, progress=say)
+    say("next stimulations for the real atlas")
+    nxt = next_stimulations(model, sigma, trials_done, k=10, observed=observed)
+    return DesignReport(formula, inputs, study, nxt, quick)
+
+
+def _png(fig) -> bytes:
+    import io
+
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _fig_study(study: StudyResult) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
+    for k, (order, group) in enumerate(study.curves.groupby("order", sort=False)):
+        for ax, metric in zip(axes[:2], ("gain_rmse", "prediction_r")):
+            table = group.pivot(index="trials", columns="seed", values=metric)
+            mean, sd = table.mean(axis=1), table.std(axis=1)
+            ax.plot(table.index, mean, "o-", c=f"C{k}", label=order)
+            ax.fill_between(table.index, mean - sd, mean + sd, color=f"C{k}", alpha=0.2)
+    for ax, label in zip(axes[:2], ("output-gain error (RMSE of log gains)",
+                                    "prediction r vs true responses")):  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_xlabel("stimulation trials")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=8)
+    axes[0].axhline(study.settings.prior_sd, c="0.6", lw=0.8, ls=":")
+    counts = np.sort(study.designed_counts)[::-1]
+    axes[2].bar(np.arange(counts.size), counts, color="C1", width=1.0)
+    axes[2].axhline(study.settings.max_trials / counts.size, c="C0", ls="--",
+                    label="random (expected, every neuron)")  # fmt: skip
+    axes[2].set_xlabel("neurons, by designed trials")
+    axes[2].set_ylabel("trials at the full budget")
+    axes[2].set_yscale("symlog")
+    axes[2].legend(fontsize=8)
+    fig.suptitle("Random vs designed (greedy A-optimal) stimulation order: mean ± s.d. over "
+                 f"{study.settings.seeds} ground-truth worms", fontsize=10)  # fmt: skip
+    fig.tight_layout()
+    return _png(fig)
+
+
+def _fig_formula(formula: pd.DataFrame) -> bytes:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for k, (label, group) in enumerate(formula.groupby("inputs", sort=False)):
+        g = group.sort_values("n_over_p")
+        ax.plot(g["n_over_p"], g["formula_over_mc"], "o-", c=f"C{k}", label=f"{label}: large-n")
+        ax.plot(g["n_over_p"], g["exact_over_mc"], "s--", c=f"C{k}", alpha=0.6,
+                label=f"{label}: exact (Gaussian)")  # fmt: skip
+    ax.axhline(1.0, c="0.5", lw=0.8)
+    ax.set_xscale("log")
+    ax.set_xlabel("samples per input, n / p")
+    ax.set_ylabel("formula / Monte-Carlo error")
+    ax.legend(fontsize=7)
+    return _png(fig)
+
+
+def _table(df: pd.DataFrame, columns: list[str]) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    body = ""
+    for row in df[columns].itertuples(index=False):
+        cells = "".join(
+            f"<td>{v:.4g}</td>" if isinstance(v, (float, np.floating)) else f"<td>{v}</td>"
+            for v in row
+        )
+        body += f"<tr>{cells}</tr>"
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def write_design_report(report: DesignReport, out_dir: Path, wall_s: float) -> list[Path]:
+    """Write report.html, study.json, curves.csv and formula_check.csv into ``out_dir``."""
+    import base64
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = report.study.summary()
+    study_json = {
+        "quick": report.quick,
+        "wall_time_s": wall_s,
+        "random_vs_designed": {**summary, "per_seed": report.study.needed.to_dict("records")},
+        "spontaneous_vs_stimulation": report.inputs.to_dict("records"),
+        "formula_vs_monte_carlo": report.formula.to_dict("records"),
+        "next_stimulations": report.next_trials.to_dict("records"),
+    }
+    written = []
+    atomic_write_json(out_dir / "study.json", study_json)
+    written.append(out_dir / "study.json")
+    for name, df in (("curves.csv", report.study.curves), ("formula_check.csv", report.formula)):
+        with atomic_path(out_dir / name) as tmp:
+            df.to_csv(tmp, index=False)
+        written.append(out_dir / name)
+
+    def img(png: bytes, caption: str) -> str:
+        data = base64.b64encode(png).decode()
+        return (f'<figure><img src="data:image/png;base64,{data}"><figcaption>'
+                f"{html.escape(caption)}</figcaption></figure>")  # fmt: skip
+
+    ratio = summary["ratio_mean"]
+    ratio_text = (
+        "designed never reached random's final error"
+        if ratio is None
+        else f"{ratio:.2f} ± {summary['ratio_sd'] or 0:.2f} (range {summary['ratio_min']:.2f}"
+        f"–{summary['ratio_max']:.2f}, {summary['seeds_reaching_target']}/{summary['seeds']} "
+        "seeds)"
+    )
+    s = report.study.settings
+    page = f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>digiworm design study</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1300px;margin:2em auto;color:#222}}
+table{{border-collapse:collapse;font-size:13px;margin:1em 0}}
+td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}img{{max-width:100%}}
+figcaption{{font-size:13px;color:#555}}</style></head><body>
+<h1>digiworm design study{" (quick)" if report.quick else ""}</h1>
+<p>Wall time {wall_s:.0f} s.</p>
+<h2>Random vs designed stimulation (synthetic worms)</h2>
+<p>Ground truth: the fitted linear network with every neuron's output gain perturbed
+(log-normal, s.d. {s.truth_sd}); trials stimulate one neuron and record the atlas's responders
+with the atlas's trial noise; gains refitted (MAP, prior s.d. {s.prior_sd}) at each checkpoint.
+Designed: greedy A-optimal order from the Fisher information of the starting model.
+Trials random stimulation needs to reach its error at {s.max_trials} trials, over the trials
+the designed order needs: <b>{ratio_text}</b>.</p>
+{_table(report.study.needed, ["seed", "target_gain_rmse", "random", "designed", "ratio"])}
+{
+        img(
+            _fig_study(report.study),
+            "Gain error and prediction of the true response matrix "
+            "against trials; designed trials per neuron.",
+        )
+    }
+<h2>Spontaneous activity vs single-neuron stimulation as inputs</h2>
+<p>Samples needed for the same coupling error, spontaneous over random stimulation, at equal
+input power (tr Σ⁻¹·tr Σ/p²; 1 is stimulation's). Spontaneous activity: the fitted network's
+stationary activity under private noise, alone or plus shared fluctuations along 3 random
+directions scaled to put the stated fraction of the variance in the top 3 modes (whole-brain
+imaging finds a few brain-wide modes dominating, Kato et al. 2015). Samples are taken as
+independent; autocorrelated recordings make spontaneous data worth fewer still.</p>
+{_table(report.inputs, ["setting", "top_modes_fraction", "condition_number", "trace_inv_per_p"])}
+<h2>Error formula vs Monte-Carlo</h2>
+{
+        _table(
+            report.formula,
+            [
+                "inputs",
+                "p",
+                "n",
+                "n_over_p",
+                "condition_number",
+                "formula",
+                "exact_gaussian",
+                "monte_carlo",
+                "formula_over_mc",
+                "exact_over_mc",
+            ],
+        )
+    }
+{
+        img(
+            _fig_formula(report.formula),
+            "σ·√(p/n)·√(tr Σ⁻¹/p) (large-n) and its exact Gaussian "
+            "form σ·√(tr Σ⁻¹/(n−p−1)) over least-squares Monte-Carlo.",
+        )
+    }
+<h2>Next stimulations for the real atlas (A-optimal, output gains)</h2>
+{_table(report.next_trials, ["rank", "neuron", "trials_done", "reduction"])}
+</body></html>"""
+    atomic_write_text(out_dir / "report.html", page)
+    written.append(out_dir / "report.html")
+    return written

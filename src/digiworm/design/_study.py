@@ -1,0 +1,391 @@
+r"""The synthetic study: random against designed stimulation order, refitted after each batch.
+
+Ground truth: a fitted linear network (:class:`~digiworm.models.LinearModel`, steady-state
+responses :math:`R = -A^{-1}\mathrm{diag}(b)`) whose neurons' *output gains* are perturbed,
+:math:`A_{ij} \to A_{ij} e^{\theta^*_j}` (:math:`i \ne j`), with :math:`\theta^* \sim
+N(0, s^2)` drawn per seed — the parameters :mod:`digiworm.design._next` designs for. A trial
+stimulates one neuron *j* and records every observed responder's steady response
+:math:`R_{ij}(\theta^*)` plus Gaussian trial noise :math:`\sigma_i` (the atlas's responder
+noise). After each batch of trials the gains are refitted (MAP: weighted least squares plus the
+Gaussian prior :math:`N(0, s_0^2)`, L-BFGS with the exact gradient below), starting from the
+fitted model :math:`\theta = 0` that the experimenter knows.
+
+Two orders of the same trials are compared: **random** (each trial stimulates a neuron drawn
+uniformly) and **designed** (greedy A-optimal: each trial is the one that most reduces the
+summed posterior variance of the gains, from the Fisher information at :math:`\theta = 0` —
+a locally optimal design, computed before any data, as an experimenter would). Reported: the
+gain error and the prediction of the true response matrix against trials, and the trials each
+order needs to reach the error random stimulation reaches with its whole budget.
+
+The steady-state derivatives are closed form: with :math:`P = A^{-1} A_{\mathrm{off}}`,
+:math:`\partial R_{ij}/\partial\theta_k = -P_{ik} R_{kj}`, so one trial stimulating *j* has
+Fisher information :math:`F_j = M_j^T M_j`, :math:`M_j = \mathrm{diag}(\sigma^{-1}_{obs})
+P\,\mathrm{diag}(R_{:,j})` (the stimulated neuron's own response excluded), which the greedy
+search holds as truncated SVD factors :math:`F_j \approx U_j U_j^T` and updates by the Woodbury
+identity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+
+from .._errors import DigiwormError
+
+__all__ = [
+    "StudySettings",
+    "StudyResult",
+    "design_study",
+    "fisher_factors",
+    "gain_response",
+    "greedy_a_order",
+    "prediction_weight",
+    "refit_gains",
+]
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """What :func:`design_study` runs."""
+
+    seeds: int = 5
+    max_trials: int = 3000
+    checkpoints: int = 12
+    """Trial counts at which both orders are refitted (geometric up to ``max_trials``)."""
+    first_trials: int = 100
+    truth_sd: float = 0.5
+    """s.d. of the ground truth's log output gains around the fitted model."""
+    prior_sd: float = 0.5
+    """s.d. of the experimenter's Gaussian prior on them (the truth's own spread)."""
+    energy: float = 0.9999
+    """Fraction of each Fisher matrix's trace kept by its truncated SVD factor."""
+
+    def __post_init__(self):
+        if self.seeds < 1 or self.checkpoints < 2:
+            raise DigiwormError(f"need seeds >= 1, checkpoints >= 2; got {self.seeds}, "
+                                f"{self.checkpoints}")  # fmt: skip
+        if not 1 <= self.first_trials < self.max_trials:
+            raise DigiwormError(
+                f"need 1 <= first_trials < max_trials; got {self.first_trials}, {self.max_trials}"
+            )
+        if not (self.truth_sd > 0 and self.prior_sd > 0 and 0 < self.energy <= 1):
+            raise DigiwormError("truth_sd and prior_sd must be > 0 and energy in (0, 1]")
+
+    def trial_grid(self) -> np.ndarray:
+        grid = np.geomspace(self.first_trials, self.max_trials, self.checkpoints)
+        return np.unique(np.round(grid).astype(int))
+
+
+def _check_model(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(a, dtype=float)
+    b = np.asarray(b, dtype=float)
+    n = a.shape[0]
+    if a.shape != (n, n) or b.shape != (n,):
+        raise DigiwormError(f"need A (n, n) and b (n,); got {a.shape} and {b.shape}")
+    if not np.all(np.linalg.eigvals(a).real < 0):
+        raise DigiwormError("the network is unstable (an eigenvalue of A has real part >= 0)")
+    return a, b
+
+
+def gain_response(a: np.ndarray, b: np.ndarray, theta: np.ndarray):
+    r"""Return ``(R, P, A_off)`` at gains ``theta``: :math:`R = -A(\theta)^{-1}\mathrm{diag}(b)`.
+
+    :math:`P = A(\theta)^{-1}A_{\mathrm{off}}(\theta)` gives the derivatives
+    :math:`\partial R_{ij}/\partial\theta_k = -P_{ik}R_{kj}`.
+    """
+    n = a.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    a_off = np.where(off, a * np.exp(theta)[None, :], 0.0)
+    a_theta = a_off + np.diag(np.diag(a))
+    lu = np.linalg.inv(a_theta)
+    r = -lu * b[None, :]
+    return r, lu @ a_off, a_off
+
+
+def fisher_factors(
+    a: np.ndarray,
+    b: np.ndarray,
+    sigma: np.ndarray,
+    observed: np.ndarray,
+    energy: float = 0.9999,
+    sets: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    r"""Return factors ``U[e]`` (p × r) with ``U[e] @ U[e].T`` ≈ one trial's Fisher ``F_e``.
+
+    Experiment *e* stimulates the neurons ``sets[e]`` together (default: each neuron alone),
+    observing the summed response :math:`\sum_{j \in S} R_{:,j}` on the observed responders
+    outside the set, so :math:`M_e = \mathrm{diag}(\sigma^{-1}_{obs})\,P\,
+    \mathrm{diag}(\sum_{j\in S} R_{:,j})`. Each factor keeps the leading singular
+    directions of :math:`M_e` holding ``energy`` of :math:`\mathrm{tr} F_e`; all are
+    zero-padded to the largest rank kept.
+    """
+    a, b = _check_model(a, b)
+    n = a.shape[0]
+    sets = [np.array([j]) for j in range(n)] if sets is None else [np.asarray(s) for s in sets]
+    r, p, _ = gain_response(a, b, np.zeros(n))
+    w = np.where(np.asarray(observed, bool), 1.0 / np.asarray(sigma, float), 0.0)
+    factors, ranks = [], []
+    for members in sets:
+        if members.size == 0 or members.min() < 0 or members.max() >= n:
+            raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
+        wj = w.copy()
+        wj[members] = 0.0  # stimulated neurons' own responses are inputs, not readouts
+        m = (wj[:, None] * p) * r[:, members].sum(1)[None, :]
+        _, s, vt = np.linalg.svd(m, full_matrices=False)
+        total = np.sum(s**2)
+        keep = 1 if total == 0 else int(np.searchsorted(np.cumsum(s**2), energy * total) + 1)
+        keep = min(keep, s.size)
+        factors.append(vt[:keep].T * s[:keep])
+        ranks.append(keep)
+    out = np.zeros((len(sets), n, max(ranks)))
+    for e, f in enumerate(factors):
+        out[e, :, : f.shape[1]] = f
+    return out
+
+
+def prediction_weight(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+    r"""Return :math:`G^TG` for the predictions :math:`R_{ij}` on ``pairs`` (bool, n × n).
+
+    :math:`\mathrm{tr}(G C G^T) = \mathrm{tr}(C\,G^TG)` is the summed predictive variance of
+    those responses under gain covariance *C* (the V-optimal criterion).
+    """
+    a, b = _check_model(a, b)
+    n = a.shape[0]
+    r, p, _ = gain_response(a, b, np.zeros(n))
+    pairs = np.asarray(pairs, bool)
+    out = np.zeros((n, n))
+    for j in np.flatnonzero(pairs.any(0)):
+        g = p[pairs[:, j]] * r[:, j][None, :]  # rows: d R_ij / d theta for the pairs of column j
+        out += g.T @ g
+    return out
+
+
+def _gains(cov, factors, idx, criterion: str = "A", weight=None) -> np.ndarray:
+    """Criterion gain of one more trial of each candidate in ``idx`` (Woodbury)."""
+    u = factors[idx]  # (c, p, r)
+    v = np.einsum("pq,cqr->cpr", cov, u)
+    m = np.eye(u.shape[2])[None] + np.einsum("cpr,cps->crs", u, v)
+    if criterion == "D":  # rise of log det information
+        return np.linalg.slogdet(m)[1]
+    x = np.linalg.solve(m, np.swapaxes(v, 1, 2))  # (c, r, p)
+    if weight is not None:  # drop of tr(weight C)
+        v = np.einsum("pq,cqr->cpr", weight, v)
+    return np.einsum("cpr,crp->c", v, x)  # drop of tr C
+
+
+CRITERIA = ("A", "D", "V")
+
+
+def greedy_a_order(
+    factors: np.ndarray,
+    prior_precision: np.ndarray,
+    k: int,
+    criterion: str = "A",
+    weight: np.ndarray | None = None,
+) -> np.ndarray:
+    """Return ``k`` trials (candidate indices, repeats allowed) chosen greedily.
+
+    ``criterion``: ``A`` (largest drop of the summed gain variance tr C), ``D`` (largest rise
+    of log det information) or ``V`` (largest drop of tr(weight · C): the summed predictive
+    variance of the predictions whose :func:`prediction_weight` is ``weight``).
+
+    Lazy evaluation: candidates keep their last computed gain; the best stale one is
+    recomputed and taken if it still beats every other stale gain, with a full refresh every
+    100 trials. That equals plain greedy when gains only shrink as information grows; the A
+    criterion does not guarantee it (it is not submodular), so the tests compare this order
+    with :func:`~digiworm.design.greedy_design` on small systems.
+    """
+    if criterion not in CRITERIA:
+        raise DigiwormError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+    if criterion == "V" and weight is None:
+        raise DigiwormError("criterion 'V' needs the prediction weight (prediction_weight)")
+    if k < 1:
+        raise DigiwormError(f"k must be >= 1; got {k}")
+    cov = np.linalg.inv(prior_precision)
+    n = factors.shape[0]
+    wt = weight if criterion == "V" else None
+
+    def gains_of(idx):
+        return _gains(cov, factors, idx, criterion, wt)
+
+    gains = gains_of(np.arange(n))
+    chosen = []
+    for t in range(k):
+        if t % 100 == 0 and t:
+            gains = gains_of(np.arange(n))
+        while True:
+            j = int(np.argmax(gains))
+            gains[j] = gains_of(np.array([j]))[0]
+            if n == 1 or gains[j] >= np.max(np.delete(gains, j)) - 1e-12 * abs(gains[j]):
+                break
+        u = factors[j]
+        v = cov @ u
+        cov = cov - v @ np.linalg.solve(np.eye(u.shape[1]) + u.T @ v, v.T)
+        cov = 0.5 * (cov + cov.T)
+        chosen.append(j)
+    return np.asarray(chosen)
+
+
+def refit_gains(
+    a: np.ndarray,
+    b: np.ndarray,
+    mean: np.ndarray,
+    counts: np.ndarray,
+    sigma: np.ndarray,
+    observed: np.ndarray,
+    prior_sd: float,
+    theta0: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""MAP estimate of the log output gains from mean responses of repeated trials.
+
+    Minimises :math:`\tfrac12\sum_{j}\sum_{i \ne j,\,obs} m_j (R_{ij}(\theta) - \bar y_{ij})^2
+    / \sigma_i^2 + \tfrac12\lVert\theta\rVert^2 / s_0^2` by L-BFGS with the exact gradient
+    :math:`\partial L/\partial\theta_k = -\sum_j (A_{\mathrm{off}}^T A^{-T} G)_{kj} R_{kj}`,
+    :math:`G = \mathrm{weights} \odot (R - \bar y)`.
+
+    Parameters
+    ----------
+    mean : array (n, n)
+        Mean response of each responder (row) over the trials stimulating each column.
+    counts : array (n,)
+        Trials per stimulated column (0: never stimulated).
+    """
+    a, b = _check_model(a, b)
+    n = a.shape[0]
+    obs = np.asarray(observed, bool)
+    weight = (obs[:, None] / np.asarray(sigma, float)[:, None] ** 2) * np.asarray(counts)[None, :]
+    np.fill_diagonal(weight, 0.0)
+    y = np.nan_to_num(mean)
+    precision = 1.0 / prior_sd**2
+
+    def fun(theta):
+        r, _, a_off = gain_response(a, b, theta)
+        resid = r - y
+        g = weight * resid
+        a_theta = a_off + np.diag(np.diag(a))
+        h = np.linalg.solve(a_theta.T, g)
+        grad = -np.sum((a_off.T @ h) * r, axis=1) + precision * theta
+        value = 0.5 * np.sum(g * resid) + 0.5 * precision * np.sum(theta**2)
+        return value, grad
+
+    x0 = np.zeros(n) if theta0 is None else np.asarray(theta0, float)
+    res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B",
+                            options={"maxiter": 500, "gtol": 1e-8})  # fmt: skip
+    return res.x
+
+
+@dataclass
+class StudyResult:
+    """Curves of :func:`design_study` and the trials each order needs."""
+
+    curves: pd.DataFrame
+    """One row per (seed, order, trials): ``gain_rmse``, ``prediction_r``."""
+    needed: pd.DataFrame
+    """One row per seed: the target error (random's at the full budget) and the trials
+    ``random`` and ``designed`` need to reach it (log-linear interpolation), and their ratio."""
+    settings: StudySettings
+    designed_counts: np.ndarray
+    """Trials per neuron of the designed order at the full budget."""
+
+    def summary(self) -> dict:
+        ratio = self.needed["ratio"].to_numpy(dtype=float)
+        finite = ratio[np.isfinite(ratio)]
+        return {
+            "ratio_mean": float(np.mean(finite)) if finite.size else None,
+            "ratio_sd": float(np.std(finite, ddof=1)) if finite.size > 1 else None,
+            "ratio_min": float(np.min(finite)) if finite.size else None,
+            "ratio_max": float(np.max(finite)) if finite.size else None,
+            "seeds": int(ratio.size),
+            "seeds_reaching_target": int(finite.size),
+            "settings": asdict(self.settings),
+        }
+
+
+def _trials_to_reach(trials: np.ndarray, error: np.ndarray, target: float) -> float:
+    """First trial count where ``error`` falls to ``target`` (interpolated in log trials)."""
+    below = np.flatnonzero(error <= target)
+    if below.size == 0:
+        return float("nan")
+    k = below[0]
+    if k == 0:
+        return float(trials[0])
+    x0, x1 = np.log(trials[k - 1]), np.log(trials[k])
+    e0, e1 = error[k - 1], error[k]
+    frac = (e0 - target) / (e0 - e1) if e0 != e1 else 1.0
+    return float(np.exp(x0 + frac * (x1 - x0)))
+
+
+def design_study(
+    a: np.ndarray,
+    b: np.ndarray,
+    sigma: np.ndarray,
+    observed: np.ndarray,
+    settings: StudySettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> StudyResult:
+    """Run the random-vs-designed study on the network ``(A, b)`` (see the module docstring).
+
+    Parameters
+    ----------
+    a, b : arrays (n, n), (n,)
+        The fitted network (``model.a_per_s``, ``model.b_per_s``); stable.
+    sigma : array (n,)
+        Responder trial noise s.d. (> 0).
+    observed : bool array (n,)
+        Responders the experiments record.
+    """
+    s = StudySettings() if settings is None else settings
+    a, b = _check_model(a, b)
+    n = a.shape[0]
+    sigma = np.asarray(sigma, float)
+    observed = np.asarray(observed, bool)
+    if sigma.shape != (n,) or not np.all(sigma > 0):
+        raise DigiwormError(f"sigma must be {n} values > 0")
+    if observed.shape != (n,) or not observed.any():
+        raise DigiwormError(f"observed must be {n} booleans, at least one True")
+    grid = s.trial_grid()
+    factors = fisher_factors(a, b, sigma, observed, s.energy)
+    if progress is not None:
+        progress(f"Fisher factors: rank <= {factors.shape[2]} of {n}; greedy A-optimal order")
+    designed = greedy_a_order(factors, np.eye(n) / s.prior_sd**2, int(grid[-1]))
+    off = ~np.eye(n, dtype=bool)
+    scored = off & observed[:, None]
+    rows, needed = [], []
+    for seed in range(s.seeds):
+        rng = np.random.default_rng(seed)
+        theta_true = rng.normal(0.0, s.truth_sd, n)
+        r_true = gain_response(a, b, theta_true)[0]
+        orders = {"random": rng.integers(0, n, int(grid[-1])), "designed": designed}
+        errors = {}
+        for name, order in orders.items():
+            noise = rng.normal(size=(int(grid[-1]), n)) * sigma[None, :]
+            errs = []
+            theta = np.zeros(n)
+            for t in grid:
+                stim = order[:t]
+                counts = np.bincount(stim, minlength=n).astype(float)
+                sums = np.zeros((n, n))
+                np.add.at(sums.T, stim, noise[:t])
+                mean = r_true + sums / np.maximum(counts, 1.0)[None, :]
+                theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
+                r_hat = gain_response(a, b, theta)[0]
+                rmse = float(np.sqrt(np.mean((theta - theta_true) ** 2)))
+                pred_r = float(np.corrcoef(r_hat[scored], r_true[scored])[0, 1])
+                rows.append({"seed": seed, "order": name, "trials": int(t),
+                             "gain_rmse": rmse, "prediction_r": pred_r})  # fmt: skip
+                errs.append(rmse)
+            errors[name] = np.asarray(errs)
+        target = errors["random"][-1]
+        t_rand = _trials_to_reach(grid, errors["random"], target)
+        t_des = _trials_to_reach(grid, errors["designed"], target)
+        needed.append({"seed": seed, "target_gain_rmse": float(target), "random": t_rand,
+                       "designed": t_des, "ratio": t_rand / t_des})  # fmt: skip
+        if progress is not None:
+            progress(f"seed {seed + 1}/{s.seeds}: designed needs {t_des:.0f} trials for "
+                     f"random's {t_rand:.0f} (ratio {t_rand / t_des:.2f})")  # fmt: skip
+    counts = np.bincount(designed, minlength=n)
+    return StudyResult(pd.DataFrame(rows), pd.DataFrame(needed), s, counts)

@@ -1,0 +1,190 @@
+"""The synthetic design study: closed-form derivatives, the Woodbury greedy, the MAP refit."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from digiworm._errors import DigiwormError
+from digiworm.design import greedy_design
+from digiworm.design._study import (
+    StudySettings,
+    design_study,
+    fisher_factors,
+    gain_response,
+    greedy_a_order,
+    refit_gains,
+)
+
+
+def _network(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    w = rng.normal(0, 0.3, (n, n)) * (rng.random((n, n)) < 0.5)
+    np.fill_diagonal(w, 0.0)
+    w *= 0.6 / np.max(np.abs(np.linalg.eigvals(w)))
+    tau = rng.uniform(0.5, 2.0, n)
+    return (w - np.eye(n)) / tau[:, None], 1.0 / tau
+
+
+def test_gain_derivatives_match_finite_differences():
+    a, b = _network()
+    n = len(b)
+    theta = np.random.default_rng(1).normal(0, 0.3, n)
+    r, p, _ = gain_response(a, b, theta)
+    np.testing.assert_allclose(r, -np.linalg.solve(_a_theta(a, theta), np.diag(b)))
+    for k in (0, 4, 9):
+        step = np.zeros(n)
+        step[k] = 1e-6
+        numeric = gain_response(a, b, theta + step)[0] - gain_response(a, b, theta - step)[0]
+        numeric /= 2e-6
+        np.testing.assert_allclose(-np.outer(p[:, k], r[k, :]), numeric, atol=1e-7)
+
+
+def _a_theta(a, theta):
+    off = ~np.eye(len(theta), dtype=bool)
+    return np.where(off, a * np.exp(theta)[None, :], a)
+
+
+def test_fisher_factors_reproduce_the_fisher_information():
+    a, b = _network()
+    n = len(b)
+    sigma = np.linspace(0.05, 0.2, n)
+    observed = np.arange(n) % 3 != 0
+    u = fisher_factors(a, b, sigma, observed, energy=1.0)
+    r, p, _ = gain_response(a, b, np.zeros(n))
+    for j in range(n):
+        w = np.where(observed, 1 / sigma**2, 0.0)
+        w[j] = 0.0
+        jac = -p * r[:, j][None, :]  # dR_ij/dtheta_k
+        fisher = jac.T @ (w[:, None] * jac)
+        np.testing.assert_allclose(u[j] @ u[j].T, fisher, rtol=1e-8, atol=1e-10 * fisher.max())
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_lazy_woodbury_greedy_matches_plain_greedy(seed):
+    a, b = _network(n=8, seed=seed)
+    n = len(b)
+    sigma = np.full(n, 0.1)
+    u = fisher_factors(a, b, sigma, np.ones(n, bool), energy=1.0)
+    prior = np.eye(n) / 0.5**2
+    lazy = greedy_a_order(u, prior, 25)
+    plain = greedy_design([f @ f.T for f in u], prior, 25, criterion="A").chosen
+    assert list(lazy) == list(plain)
+
+
+def test_greedy_spends_trials_where_information_is_cheapest():
+    # toy: two independent gains, prior variance 1 each; a trial of neuron 0 carries
+    # information 100 about gain 0, one of neuron 1 information 1 about gain 1. A-optimal:
+    # neuron 0 first (removes 1 - 1/101), then neuron 1 twice (0.5, then 1/2 - 1/3 = 0.17,
+    # both more than another trial of neuron 0 removes, 1/101 - 1/201).
+    f1 = np.array([[10.0], [0.0]])
+    f2 = np.array([[0.0], [1.0]])
+    order = greedy_a_order(np.stack([f1, f2]), np.eye(2), 3)
+    assert list(order) == [0, 1, 1]
+
+
+def test_map_refit_recovers_gains_from_noise_free_responses():
+    a, b = _network(n=12, seed=3)
+    n = len(b)
+    theta = np.random.default_rng(4).normal(0, 0.4, n)
+    r_true = gain_response(a, b, theta)[0]
+    est = refit_gains(a, b, r_true, np.full(n, 1e6), np.full(n, 0.1), np.ones(n, bool), 1.0)
+    np.testing.assert_allclose(est, theta, atol=1e-3)
+
+
+def test_designed_counts_leave_less_posterior_variance_than_uniform():
+    a, b = _network(n=15, seed=5)
+    n = len(b)
+    sigma = np.linspace(0.1, 1.0, n)
+    u = fisher_factors(a, b, sigma, np.arange(n) < 10, energy=1.0)
+    fishers = np.einsum("jpr,jqr->jpq", u, u)
+    prior = np.eye(n) / 0.5**2
+    counts = np.bincount(greedy_a_order(u, prior, 300), minlength=n)
+    designed = np.trace(np.linalg.inv(prior + np.einsum("j,jpq->pq", counts, fishers)))
+    uniform = np.trace(np.linalg.inv(prior + 300 / n * fishers.sum(0)))
+    assert designed < 0.9 * uniform
+
+
+def test_study_runs_on_a_toy_worm():
+    a, b = _network(n=15, seed=5)
+    n = len(b)
+    sigma = np.full(n, 0.3)
+    observed = np.arange(n) < 10
+    settings = StudySettings(seeds=2, max_trials=400, checkpoints=5, first_trials=20)
+    result = design_study(a, b, sigma, observed, settings)
+    assert set(result.curves["order"]) == {"random", "designed"}
+    assert len(result.curves) == 2 * 2 * len(settings.trial_grid())
+    # error falls with trials for both orders
+    for (_, _), g in result.curves.groupby(["seed", "order"]):
+        assert g["gain_rmse"].iloc[-1] < g["gain_rmse"].iloc[0]
+    assert result.designed_counts.sum() == 400
+    assert (result.needed["random"] <= 400).all()
+    assert result.summary()["seeds"] == 2
+
+
+def test_bad_settings_and_unstable_networks_are_refused():
+    with pytest.raises(DigiwormError, match="first_trials"):
+        StudySettings(first_trials=500, max_trials=100)
+    a, b = _network()
+    with pytest.raises(DigiwormError, match="unstable"):
+        design_study(-a, b, np.ones(len(b)), np.ones(len(b), bool))
+    with pytest.raises(DigiwormError, match="sigma"):
+        design_study(a, b, -np.ones(len(b)), np.ones(len(b), bool))
+
+
+def test_design_report_writes_every_file(tmp_path):
+    from digiworm.design._report import run_design_report, write_design_report
+    from digiworm.models import linear_from_couplings
+
+    a, b = _network(n=12, seed=6)
+    w = a + np.eye(12)  # the couplings of a network with tau = 1 s
+    model = linear_from_couplings([f"N{i}" for i in range(12)], w)
+    sigma = np.full(12, 0.2)
+    report = run_design_report(model, sigma, np.zeros(12), np.ones(12, bool), quick=True)
+    assert len(report.next_trials) == 10
+    written = write_design_report(report, tmp_path / "out", wall_s=1.0)
+    assert {p.name for p in written} == {"study.json", "curves.csv", "formula_check.csv",
+                                         "report.html"}  # fmt: skip
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert page.count("<img") == 2
+    import json
+
+    study = json.loads((tmp_path / "out" / "study.json").read_text())
+    assert study["random_vs_designed"]["seeds"] == 3
+
+
+def test_set_fisher_matches_finite_differences_of_the_summed_response():
+    a, b = _network(n=8, seed=7)
+    n = len(b)
+    sigma = np.full(n, 0.2)
+    members = np.array([2, 5])
+    u = fisher_factors(a, b, sigma, np.ones(n, bool), energy=1.0, sets=[members])[0]
+    keep = np.setdiff1d(np.arange(n), members)
+
+    def summed(theta):
+        return gain_response(a, b, theta)[0][:, members].sum(1)[keep]
+
+    eps = 1e-6
+    jac = np.stack([(summed(eps * e) - summed(-eps * e)) / (2 * eps) for e in np.eye(n)], -1)
+    np.testing.assert_allclose(u @ u.T, jac.T @ jac / 0.2**2, rtol=1e-5, atol=1e-8)
+
+
+def test_v_criterion_targets_the_predictions_asked_for():
+    from digiworm.design import next_stimulations
+    from digiworm.models import linear_from_couplings
+
+    # a chain 0 -> 1 -> 2 -> 3 plus 0 -> 3: predictions of column 2 (responses to stimulating
+    # 2) hinge on gain 2 alone, so V aimed at them stimulates 2 first
+    w = np.zeros((4, 4))
+    w[1, 0], w[2, 1], w[3, 2], w[3, 0] = 0.5, 0.5, 0.5, 0.3
+    model = linear_from_couplings([f"N{i}" for i in range(4)], w)
+    target = np.zeros((4, 4), bool)
+    target[[0, 1, 3], 2] = True
+    table = next_stimulations(model, np.full(4, 0.1), np.zeros(4), k=1, criterion="V",
+                              target_pairs=target)  # fmt: skip
+    assert table["neuron"].iloc[0] == "N2"
+    sets = {"N1+N2": np.array([1, 2])}
+    both = next_stimulations(model, np.full(4, 0.1), np.zeros(4), k=3, sets=sets)
+    assert set(both["size"]) <= {1, 2}
+    with pytest.raises(DigiwormError, match="criterion must be one of"):
+        next_stimulations(model, np.full(4, 0.1), np.zeros(4), criterion="E")
