@@ -120,6 +120,9 @@ def test_study_runs_on_a_toy_worm():
     assert result.designed_counts.sum() == 400
     assert (result.needed["random"] <= 400).all()
     assert result.summary()["seeds"] == 2
+    by_budget = result.ratio_by_budget()
+    assert list(by_budget["random_trials"]) == list(settings.trial_grid()[1:])
+    assert (by_budget["seeds"] <= 2).all()
 
 
 def test_bad_settings_and_unstable_networks_are_refused():
@@ -188,3 +191,42 @@ def test_v_criterion_targets_the_predictions_asked_for():
     assert set(both["size"]) <= {1, 2}
     with pytest.raises(DigiwormError, match="criterion must be one of"):
         next_stimulations(model, np.full(4, 0.1), np.zeros(4), criterion="E")
+
+
+def test_map_refit_matches_a_generic_least_squares_solver():
+    from scipy.optimize import least_squares
+
+    a, b = _network(n=9, seed=8)
+    n = len(b)
+    rng = np.random.default_rng(9)
+    sigma = rng.uniform(0.05, 0.2, n)
+    observed = np.arange(n) != 4
+    counts = rng.integers(0, 5, n).astype(float)
+    truth = gain_response(a, b, rng.normal(0, 0.4, n))[0]
+    mean = truth + rng.normal(0, 0.1, (n, n))
+    est = refit_gains(a, b, mean, counts, sigma, observed, prior_sd=0.5)
+    wt = np.sqrt(observed[:, None] / sigma[:, None] ** 2 * counts[None, :])
+    np.fill_diagonal(wt, 0.0)
+
+    def resid(theta):
+        r = gain_response(a, b, theta)[0]
+        return np.concatenate([(wt * (r - mean)).ravel(), theta / 0.5])
+
+    ref = least_squares(resid, np.zeros(n), xtol=1e-14, ftol=1e-14, gtol=1e-14).x
+    cost = [0.5 * np.sum(resid(t) ** 2) for t in (est, ref)]
+    assert cost[0] <= cost[1] * (1 + 1e-10)  # at least as good a minimum
+    np.testing.assert_allclose(est, ref, atol=1e-5)
+
+
+def test_cli_design_study_refuses_bad_models(tmp_path, atlas):
+    from typer.testing import CliRunner
+
+    from digiworm.cli import app
+    from digiworm.models import linear_from_couplings, save_model
+
+    runner = CliRunner()
+    bad = runner.invoke(app, ["design", "study", "--model", str(tmp_path / "none.dwm")])
+    assert bad.exit_code == 2 and "does not exist" in bad.output
+    small = save_model(tmp_path / "small.dwm", linear_from_couplings(["A", "B"], np.zeros((2, 2))))
+    bad = runner.invoke(app, ["design", "study", "--model", str(small), "--quick"])
+    assert bad.exit_code == 2 and "302" in bad.output

@@ -220,6 +220,9 @@ Designed: greedy A-optimal order from the Fisher information of the starting mod
 Trials random stimulation needs to reach its error at {s.max_trials} trials, over the trials
 the designed order needs: <b>{ratio_text}</b>.</p>
 {_table(report.study.needed, ["seed", "target_gain_rmse", "random", "designed", "ratio"])}
+<p>The same ratio with the target set at random's error after fewer trials (mean ± s.d. over
+seeds):</p>
+{_table(report.study.ratio_by_budget(), ["random_trials", "ratio_mean", "ratio_sd", "seeds"])}
 {
         img(
             _fig_study(report.study),
