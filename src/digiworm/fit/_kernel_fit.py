@@ -178,6 +178,26 @@ def _shape_loss(pred, target, weight):
     return jnp.sum(weight * (1.0 - r)) / jnp.maximum(jnp.sum(weight), 1e-12)
 
 
+_ADAM = optax.scale_by_adam()
+
+
+def _kernel_loss(z, bcols, w, data, wts, dt, lo, hi, ridge, n_times, substeps):
+    n = w.shape[0]
+    tau = jnp.broadcast_to(Interval(lo, hi).forward(z), (n,))
+    pred = jnp.moveaxis(_clamped(w, tau, bcols, dt, n_times, substeps), 0, -1)
+    return _shape_loss(pred, data[:, bcols], wts[:, bcols]) + ridge * jnp.mean(jnp.log(tau) ** 2)
+
+
+@functools.partial(jax.jit, static_argnames=("n_times", "substeps"))
+def _update(z, state, bcols, lr, w, data, wts, dt, lo, hi, ridge, *, n_times, substeps):
+    """One Adam step (compiled once per shape, reused by every fit)."""
+    val, g = jax.value_and_grad(_kernel_loss)(
+        z, bcols, w, data, wts, dt, lo, hi, ridge, n_times, substeps
+    )
+    upd, state = _ADAM.update(g, state, z)
+    return z - lr * upd, state, val
+
+
 def fit_kernel_taus(
     w: np.ndarray,
     kernels: np.ndarray,
@@ -239,24 +259,13 @@ def fit_kernel_taus(
     rng = np.random.default_rng(s.seed)
     batch = min(s.batch, cols.size)
 
-    def loss_fn(z, bcols):
-        tau = jnp.broadcast_to(transform.forward(z), (n,))
-        pred = jnp.moveaxis(_clamped(w_j, tau, bcols, s.dt_s, n_times, substeps), 0, -1)
-        ridge = s.ridge_log_tau * jnp.mean(jnp.log(tau) ** 2)
-        return _shape_loss(pred, data[:, bcols], wts_j[:, bcols]) + ridge
-
-    opt = optax.adam(s.learning_rate)
-    state = opt.init(z)
-
-    @jax.jit
-    def update(z, st, bcols):
-        val, g = jax.value_and_grad(loss_fn)(z, bcols)
-        upd, st = opt.update(g, st, z)
-        return optax.apply_updates(z, upd), st, val
-
+    state = _ADAM.init(z)
+    lr = jnp.float32(s.learning_rate)
+    args = (w_j, data, wts_j, s.dt_s, s.tau_min_s, s.tau_max_s, s.ridge_log_tau)
     losses = []
     for _ in range(s.steps):
-        z, state, val = update(z, state, jnp.asarray(rng.choice(cols, batch, replace=False)))
+        bcols = jnp.asarray(rng.choice(cols, batch, replace=False))
+        z, state, val = _update(z, state, bcols, lr, *args, n_times=n_times, substeps=substeps)
         losses.append(float(val))
     tau = np.broadcast_to(np.asarray(transform.forward(z), float), (n,)).copy()
     return KernelFit(tau, losses)

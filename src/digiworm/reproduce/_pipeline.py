@@ -74,11 +74,12 @@ class ReproduceSettings:
         """Return the ``--quick`` settings.
 
         Linear: ridge and unit fixed at 1 (inner CV only calibrates), 2 inner folds, 3 members;
-        graded: 100 optimiser steps instead of 300; kernel time constants: 25 steps, not 80.
+        graded: 100 optimiser steps instead of 300; kernel time constants: 10 steps of 8 stimulated
+        columns, not 80 of 16.
         """
         linear = LinearCVSettings(ridges=(1.0,), units=(1.0,), inner_folds=2, members=3)
         graded = replace(GradedFitSettings(), steps=100)
-        kernel = replace(KernelFitSettings(), steps=25)
+        kernel = replace(KernelFitSettings(), steps=10, batch=8)
         return cls(linear=linear, graded=graded, graded_intervals=False, kernel=kernel, quick=True)
 
     def describe(self) -> dict:
