@@ -52,14 +52,12 @@ def formula_vs_monte_carlo(
     return pd.DataFrame(rows)
 
 
-def plot_formula_check(table: pd.DataFrame, path: str | Path) -> Path:
-    """Plot formula / Monte-Carlo against n/p for each input kind (PNG, written atomically)."""
+def formula_check_figure(table: pd.DataFrame):
+    """Return the figure of formula / Monte-Carlo against n/p for each input kind."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .._io import atomic_path
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for k, (label, group) in enumerate(table.groupby("inputs", sort=False)):
@@ -73,6 +71,16 @@ def plot_formula_check(table: pd.DataFrame, path: str | Path) -> Path:
     ax.set_ylabel("formula / Monte-Carlo error")
     ax.set_title("σ·√(p/n)·√(tr Σ⁻¹/p) against least-squares fits", fontsize=10)
     ax.legend(fontsize=7)
+    return fig
+
+
+def plot_formula_check(table: pd.DataFrame, path: str | Path) -> Path:
+    """Plot formula / Monte-Carlo against n/p for each input kind (PNG, written atomically)."""
+    import matplotlib.pyplot as plt
+
+    from .._io import atomic_path
+
+    fig = formula_check_figure(table)
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")

@@ -24,7 +24,8 @@ import numpy as np
 import pandas as pd
 
 from .._io import atomic_path, atomic_write_json, atomic_write_text
-from ._check import formula_vs_monte_carlo
+from ..report._atlas_report import _img, _png
+from ._check import formula_check_figure, formula_vs_monte_carlo
 from ._next import next_stimulations
 from ._spontaneous import shared_drive_covariance, spontaneous_vs_stimulation
 from ._study import StudyResult, StudySettings, design_study
@@ -90,21 +91,7 @@ def run_design_report(
     return DesignReport(formula, inputs, study, nxt, quick)
 
 
-def _png(fig) -> bytes:
-    import io
-
-    import matplotlib.pyplot as plt
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return buf.getvalue()
-
-
 def _fig_study(study: StudyResult) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.2))
@@ -135,26 +122,6 @@ def _fig_study(study: StudyResult) -> bytes:
     return _png(fig)
 
 
-def _fig_formula(formula: pd.DataFrame) -> bytes:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    for k, (label, group) in enumerate(formula.groupby("inputs", sort=False)):
-        g = group.sort_values("n_over_p")
-        ax.plot(g["n_over_p"], g["formula_over_mc"], "o-", c=f"C{k}", label=f"{label}: large-n")
-        ax.plot(g["n_over_p"], g["exact_over_mc"], "s--", c=f"C{k}", alpha=0.6,
-                label=f"{label}: exact (Gaussian)")  # fmt: skip
-    ax.axhline(1.0, c="0.5", lw=0.8)
-    ax.set_xscale("log")
-    ax.set_xlabel("samples per input, n / p")
-    ax.set_ylabel("formula / Monte-Carlo error")
-    ax.legend(fontsize=7)
-    return _png(fig)
-
-
 def _table(df: pd.DataFrame, columns: list[str]) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = ""
@@ -169,8 +136,6 @@ def _table(df: pd.DataFrame, columns: list[str]) -> str:
 
 def write_design_report(report: DesignReport, out_dir: Path, wall_s: float) -> list[Path]:
     """Write report.html, study.json, curves.csv and formula_check.csv into ``out_dir``."""
-    import base64
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = report.study.summary()
@@ -190,11 +155,6 @@ def write_design_report(report: DesignReport, out_dir: Path, wall_s: float) -> l
             df.to_csv(tmp, index=False)
         written.append(out_dir / name)
 
-    def img(png: bytes, caption: str) -> str:
-        data = base64.b64encode(png).decode()
-        return (f'<figure><img src="data:image/png;base64,{data}"><figcaption>'
-                f"{html.escape(caption)}</figcaption></figure>")  # fmt: skip
-
     ratio = summary["ratio_mean"]
     ratio_text = (
         "designed never reached random's final error"
@@ -204,6 +164,14 @@ def write_design_report(report: DesignReport, out_dir: Path, wall_s: float) -> l
         "seeds)"
     )
     s = report.study.settings
+    study_fig = _img("study", _fig_study(report.study), "Gain error and prediction of the true "
+                     "response matrix against trials; designed trials per neuron.")  # fmt: skip
+    formula_cols = ("inputs p n n_over_p condition_number formula exact_gaussian monte_carlo "
+                    "formula_over_mc exact_over_mc").split()  # fmt: skip
+    formula_table = _table(report.formula, formula_cols)
+    formula_fig = _img("formula", _png(formula_check_figure(report.formula)), "σ·√(p/n)·√(tr "
+                       "Σ⁻¹/p) (large-n) and its exact Gaussian form σ·√(tr Σ⁻¹/(n−p−1)) over "
+                       "least-squares Monte-Carlo.")  # fmt: skip
     page = f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>digiworm design study</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1300px;margin:2em auto;color:#222}}
@@ -223,13 +191,7 @@ the designed order needs: <b>{ratio_text}</b>.</p>
 <p>The same ratio with the target set at random's error after fewer trials (mean ± s.d. over
 seeds):</p>
 {_table(report.study.ratio_by_budget(), ["random_trials", "ratio_mean", "ratio_sd", "seeds"])}
-{
-        img(
-            _fig_study(report.study),
-            "Gain error and prediction of the true response matrix "
-            "against trials; designed trials per neuron.",
-        )
-    }
+{study_fig}
 <h2>Spontaneous activity vs single-neuron stimulation as inputs</h2>
 <p>Samples needed for the same coupling error, spontaneous over random stimulation, at equal
 input power (tr Σ⁻¹·tr Σ/p²; 1 is stimulation's). Spontaneous activity: the fitted network's
@@ -239,30 +201,8 @@ imaging finds a few brain-wide modes dominating, Kato et al. 2015). Samples are 
 independent; autocorrelated recordings make spontaneous data worth fewer still.</p>
 {_table(report.inputs, ["setting", "top_modes_fraction", "condition_number", "trace_inv_per_p"])}
 <h2>Error formula vs Monte-Carlo</h2>
-{
-        _table(
-            report.formula,
-            [
-                "inputs",
-                "p",
-                "n",
-                "n_over_p",
-                "condition_number",
-                "formula",
-                "exact_gaussian",
-                "monte_carlo",
-                "formula_over_mc",
-                "exact_over_mc",
-            ],
-        )
-    }
-{
-        img(
-            _fig_formula(report.formula),
-            "σ·√(p/n)·√(tr Σ⁻¹/p) (large-n) and its exact Gaussian "
-            "form σ·√(tr Σ⁻¹/(n−p−1)) over least-squares Monte-Carlo.",
-        )
-    }
+{formula_table}
+{formula_fig}
 <h2>Next stimulations for the real atlas (A-optimal, output gains)</h2>
 {_table(report.next_trials, ["rank", "neuron", "trials_done", "reduction"])}
 </body></html>"""

@@ -7,6 +7,7 @@ from ._kernel_fit import (
     KernelFitSettings,
     clamped_kernels,
     fit_kernel_taus,
+    identify_kernel_taus,
     kernel_cross_validation,
     kernel_scores,
 )
@@ -31,6 +32,7 @@ __all__ = [
     "KernelFitSettings",
     "clamped_kernels",
     "fit_kernel_taus",
+    "identify_kernel_taus",
     "kernel_cross_validation",
     "kernel_scores",
     "LinearCVSettings",

@@ -12,12 +12,7 @@ from .._io import atomic_write_json
 from ..models import linear_from_couplings, save_model
 from ..validate import baseline_context, folds_for, score
 from ._graded_fit import GradedFitSettings, fit_graded, graded_cross_validation
-from ._kernel_fit import (
-    KernelFitSettings,
-    fit_kernel_taus,
-    kernel_cross_validation,
-    kernel_scores,
-)
+from ._kernel_fit import KernelFitSettings, identify_kernel_taus
 from ._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
@@ -150,11 +145,11 @@ def _kernel_fit(ds, cv, split, w_final, cols, settings) -> tuple[dict, np.ndarra
     kernels = ds["kernel"].to_numpy()
     times = ds["time"].to_numpy()
     weights = ds["n_trials"].to_numpy() if "n_trials" in ds else None
-    kcv = kernel_cross_validation(cv.w, kernels, times, split, weights=weights, settings=settings)
-    final = fit_kernel_taus(w_final, kernels, times, cols, weights=weights, settings=settings)
-    off = ~np.eye(kernels.shape[0], dtype=bool)
+    _, final, heldout = identify_kernel_taus(
+        kernels, times, cv.w, split, w_final, cols, weights=weights, settings=settings
+    )
     scores = {
-        "heldout_kernels": {k: kernel_scores(p, kernels, off, times) for k, p in kcv.pred.items()},
+        "heldout_kernels": heldout,
         "tau_s_median": float(np.median(final.tau_s)),
         "kernel_settings": asdict(settings),
         "kernel_note": "the linear couplings with per-neuron time constants fitted to the "

@@ -49,6 +49,7 @@ __all__ = [
     "KernelFitSettings",
     "clamped_kernels",
     "fit_kernel_taus",
+    "identify_kernel_taus",
     "kernel_cross_validation",
     "kernel_scores",
     "responder_mean_kernels",
@@ -367,3 +368,30 @@ def kernel_cross_validation(
                 f"shared tau {one.tau_s[0]:.2f} s"
             )
     return out
+
+
+def identify_kernel_taus(
+    kernels: np.ndarray,
+    times_s,
+    w_folds: Sequence[np.ndarray],
+    folds: Sequence[np.ndarray],
+    w_final: np.ndarray,
+    cols: np.ndarray,
+    *,
+    weights: np.ndarray | None = None,
+    settings: KernelFitSettings | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> tuple[KernelCV, KernelFit, dict]:
+    """Class-split CV of the time constants, the final fit on ``cols``, and held-out scores.
+
+    Returns ``(cv, final, heldout)``: :func:`kernel_cross_validation`'s predictions, the fit of
+    ``w_final`` on every column in ``cols``, and :func:`kernel_scores` of each predictor on
+    the off-diagonal pairs.
+    """
+    cv = kernel_cross_validation(
+        w_folds, kernels, times_s, folds, weights=weights, settings=settings, progress=progress
+    )
+    final = fit_kernel_taus(w_final, kernels, times_s, cols, weights=weights, settings=settings)
+    off = ~np.eye(kernels.shape[0], dtype=bool)
+    heldout = {k: kernel_scores(p, kernels, off, times_s) for k, p in cv.pred.items()}
+    return cv, final, heldout

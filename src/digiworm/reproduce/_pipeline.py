@@ -17,12 +17,7 @@ from ..fit._graded_fit import (
     graded_cross_validation,
     rest_of,
 )
-from ..fit._kernel_fit import (
-    KernelFitSettings,
-    fit_kernel_taus,
-    kernel_cross_validation,
-    kernel_scores,
-)
+from ..fit._kernel_fit import KernelFitSettings, identify_kernel_taus
 from ..fit._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
@@ -330,16 +325,13 @@ def _kernel(atlas, ks: KernelFitSettings, w_folds, folds, w_final, unit, cols, r
     fun = atlas.functional("wt")
     kernels, times = fun["kernel"].to_numpy(), fun["time"].to_numpy()
     counts = fun["n_trials"].to_numpy()
-    kcv = kernel_cross_validation(
-        w_folds, kernels, times, folds, weights=counts, settings=ks,
+    kcv, final, heldout = identify_kernel_taus(
+        kernels, times, w_folds, folds, w_final, cols, weights=counts, settings=ks,
         progress=lambda m: report(f"kernel model, class split: {m}", 0.75),
     )  # fmt: skip
-    off = ~np.eye(kernels.shape[0], dtype=bool)
-    final = fit_kernel_taus(w_final, kernels, times, cols, weights=counts, settings=ks)
-    names = list(atlas.names)
-    model = linear_from_couplings(names, w_final, tau_s=final.tau_s, unit=unit)
+    model = linear_from_couplings(list(atlas.names), w_final, tau_s=final.tau_s, unit=unit)
     scores = {
-        "heldout_kernels": {k: kernel_scores(p, kernels, off, times) for k, p in kcv.pred.items()},
+        "heldout_kernels": heldout,
         "tau_s": {
             "median": float(np.median(final.tau_s)),
             "p05": float(np.percentile(final.tau_s, 5)),
