@@ -1,10 +1,13 @@
 """Whole-brain models and the calcium-indicator forward model.
 
 Graded connectome network, identified linear and kernel models; each is an equinox Module
-acting on one unbatched example.
+acting on one unbatched example. Conductance-based neurons from the channel library
+(:mod:`._channels`, :mod:`._conductance`) and the published reference neurons.
 """
 
 from ._base import METHODS, AbstractModel, rk_step
+from ._channels import CHANNEL_GENES, CHANNELS, Channel, channel, channels_of_gene
+from ._conductance import CellState, ConductanceCell, cell_from_conductances
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s
 from ._io import load_model, save_model
@@ -15,10 +18,22 @@ from ._linear import (
     linear_from_atlas,
     linear_from_couplings,
 )
+from ._reference_cells import REFERENCE_CELLS, ReferenceCell, reference_cell
 from ._signs import classical_transmitters, synapse_signs
 
 __all__ = [
+    "CHANNELS",
+    "CHANNEL_GENES",
     "METHODS",
+    "REFERENCE_CELLS",
+    "CellState",
+    "Channel",
+    "ConductanceCell",
+    "ReferenceCell",
+    "cell_from_conductances",
+    "channel",
+    "channels_of_gene",
+    "reference_cell",
     "AbstractModel",
     "CalciumIndicator",
     "GCaMP6s",

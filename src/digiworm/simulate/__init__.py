@@ -1,6 +1,7 @@
-"""Simulate models under stimulation protocols, batched over conditions."""
+"""Simulate models under stimulation protocols, batched over conditions; patch-clamp protocols."""
 
 from ._atlas import insilico_atlas
+from ._clamp import current_clamp, resting_potentials, resting_state, steady_iv, voltage_clamp
 from ._protocol import DEFAULT_PULSE_S, Noise, Protocol
 from ._simulate import rest_residual, rest_state, simulate, simulate_arrays, simulate_ensemble
 from ._spontaneous import spontaneous_correlation
@@ -9,11 +10,16 @@ __all__ = [
     "DEFAULT_PULSE_S",
     "Noise",
     "Protocol",
+    "current_clamp",
     "insilico_atlas",
     "rest_residual",
     "rest_state",
+    "resting_potentials",
+    "resting_state",
     "simulate",
     "simulate_arrays",
     "simulate_ensemble",
     "spontaneous_correlation",
+    "steady_iv",
+    "voltage_clamp",
 ]

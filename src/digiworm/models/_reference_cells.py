@@ -1,0 +1,127 @@
+"""Published single-neuron conductance models (the reference neurons of the channel library).
+
+Maximal conductances (nS), capacitance (pF) and Ca²⁺ pool volume (µm³) of the AWCon and RMD
+models of Nicoletti et al. 2019 (PLoS ONE 14(7): e0218738), transcribed from the authors'
+XPPAUT scripts AWC.ode and RMD.ode (openworm/NicolettiEtAl2019_NeuronModels, commit a6e4498;
+``docs/research/nicoletti2019_parameters.md`` §2). The SLO names: ``slo1_unc2`` is the
+scripts' ``gbk``, ``slo1_egl19`` ``gslo1``, ``slo2_egl19`` ``gbk2``, ``slo2_unc2`` ``gslo2``;
+``kcnl`` is their ``gca``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._errors import UnknownNameError
+from ._channels import NICOLETTI_2019
+from ._conductance import ConductanceCell, cell_from_conductances
+
+__all__ = ["REFERENCE_CELLS", "ReferenceCell", "reference_cell"]
+
+
+@dataclass(frozen=True)
+class ReferenceCell:
+    """A published single-neuron model: conductances and the protocol it was shown with."""
+
+    name: str
+    neuron: str  # canonical atlas id of a neuron it models
+    cengen_class: str
+    g_nS: dict
+    c_pF: float
+    vol_um3: float
+    e_leak_mV: float
+    steps_pA: tuple[float, ...]
+    onset_ms: float
+    duration_ms: float
+    total_ms: float
+    extra_pulses: tuple[tuple[float, float, float], ...]  # (pA, onset ms, duration ms)
+    protocol_source: str
+    source: str
+
+    def cell(self) -> ConductanceCell:
+        """Return the model as a one-cell :class:`ConductanceCell`."""
+        return cell_from_conductances(
+            self.name,
+            self.g_nS,
+            c_pF=self.c_pF,
+            vol_um3=self.vol_um3,
+            e_leak_mV=self.e_leak_mV,
+            source=self.source,
+        )
+
+
+REFERENCE_CELLS = {
+    "AWCon": ReferenceCell(
+        name="AWCon",
+        neuron="AWCL",
+        cengen_class="AWC_ON",
+        g_nS={
+            "shl1": 2.9,
+            "kvs1": 0.8,
+            "shk1": 0.1,
+            "kqt3": 0.55,
+            "egl2": 0.85,
+            "irk": 0.65,
+            "egl19": 1.55,
+            "unc2": 1.0,
+            "cca1": 0.7,
+            "slo1_unc2": 0.11,
+            "slo1_egl19": 0.11,
+            "slo2_egl19": 0.1,
+            "slo2_unc2": 0.1,
+            "kcnl": 0.06,
+            "leak": 0.27,
+            "nca": 0.055,
+        },  # fmt: skip
+        c_pF=3.1,
+        vol_um3=31.16,
+        e_leak_mV=-80.0,
+        # Fig 4C of the paper as the NeuroML example builds it: 500 ms steps from 200 ms
+        steps_pA=(-4.0, 0.0, 4.0, 8.0, 12.0, 16.0, 20.0),
+        onset_ms=200.0,
+        duration_ms=500.0,
+        total_ms=800.0,
+        extra_pulses=(),
+        protocol_source="Fig4C_AWCon.net.nml (openworm/NicolettiEtAl2019_NeuronModels)",
+        source=NICOLETTI_2019,
+    ),
+    "RMD": ReferenceCell(
+        name="RMD",
+        neuron="RMDL",
+        cengen_class="RMD",
+        g_nS={
+            "shl1": 2.48,
+            "shk1": 1.1,
+            "egl36": 1.3,
+            "irk": 0.2,
+            "egl19": 0.99,
+            "unc2": 0.9,
+            "cca1": 3.1,
+            "slo1_unc2": 0.3,
+            "slo1_egl19": 0.3,
+            "slo2_egl19": 0.3,
+            "slo2_unc2": 0.3,
+            "kcnl": 0.06,
+            "leak": 0.4,
+            "nca": 0.05,
+        },  # fmt: skip
+        c_pF=1.2,
+        vol_um3=5.65,
+        e_leak_mV=-80.0,
+        # Fig 7B: 50 ms steps from 10 ms, then a -15 pA, 20 ms pulse at 110 ms
+        steps_pA=(-2.0, 2.0, 6.0, 10.0),
+        onset_ms=10.0,
+        duration_ms=50.0,
+        total_ms=250.0,
+        extra_pulses=((-15.0, 110.0, 20.0),),
+        protocol_source="Fig7B_RMD.net.nml (openworm/NicolettiEtAl2019_NeuronModels)",
+        source=NICOLETTI_2019,
+    ),
+}
+
+
+def reference_cell(name: str) -> ReferenceCell:
+    """Return the published model ``name`` (``AWCon``, ``RMD``); did-you-mean if unknown."""
+    if name not in REFERENCE_CELLS:
+        raise UnknownNameError("reference neuron model", name, REFERENCE_CELLS)
+    return REFERENCE_CELLS[name]

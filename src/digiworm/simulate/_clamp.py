@@ -1,0 +1,207 @@
+"""Patch-clamp protocols on conductance-based cells: rest, current clamp, voltage clamp, I–V.
+
+Times here are in ms and currents in pA, the units of single-neuron electrophysiology (see
+:mod:`digiworm.models._conductance`). Every protocol runs all its conditions at once: the
+state carries a leading condition axis and the cell's per-neuron parameters broadcast over it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from .._errors import DigiwormError
+from ..models._conductance import CellState, ConductanceCell
+
+__all__ = ["current_clamp", "resting_potentials", "resting_state", "steady_iv", "voltage_clamp"]
+
+
+def _count(total: float, step: float, what: str) -> int:
+    if not (math.isfinite(total) and math.isfinite(step) and total > 0 and step > 0):
+        raise DigiwormError(f"{what}: times must be finite and > 0; got {total!r} and {step!r}")
+    n = total / step
+    k = round(n)
+    if k < 1 or abs(n - k) > 1e-6 * max(1.0, n):
+        raise DigiwormError(f"{what}: {total:g} ms is not a whole number of {step:g} ms steps")
+    return int(k)
+
+
+@eqx.filter_jit
+def _run_current(cell, y0, i_ext, dt_ms, n_inner):
+    def outer(y, block):
+        y, _ = jax.lax.scan(lambda y, i: (cell.step(y, i, dt_ms), None), y, block)
+        return y, (y.v_mV, y.ca_mM)
+
+    blocks = i_ext.reshape(-1, n_inner, *i_ext.shape[1:])
+    return jax.lax.scan(outer, y0, blocks)
+
+
+@eqx.filter_jit
+def _run_voltage(cell, y0, v_cmd, dt_ms, n_inner):
+    def inner(y, v):
+        y, i = cell.clamp_step(y, v, dt_ms)
+        return y, i
+
+    def outer(y, block):
+        y, i = jax.lax.scan(inner, y, block)
+        return y, i[-1]
+
+    blocks = v_cmd.reshape(-1, n_inner, *v_cmd.shape[1:])
+    return jax.lax.scan(outer, y0, blocks)
+
+
+def _broadcast_state(y: CellState, k: int) -> CellState:
+    return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (k, *a.shape)), y)
+
+
+def resting_potentials(
+    cell: ConductanceCell, v_min: float = -120.0, v_max: float = 60.0, resolution_mV: float = 0.01
+) -> list[np.ndarray]:
+    """Return each cell's stable resting potentials: zeros of I_ss(V) with dI_ss/dV > 0 (mV).
+
+    I_ss is the closed-form steady-state current (every gate and the Ca²⁺ pool at steady
+    state), evaluated on a grid and refined by linear interpolation between grid points. A
+    bistable cell has two; the unstable zero between them is left out. Stability here is that
+    of the steady-state I–V; slow gates can still oscillate around a zero (check with
+    :func:`resting_state`).
+    """
+    grid = np.arange(v_min, v_max + resolution_mV / 2, resolution_mV)
+    v = jnp.asarray(np.repeat(grid[:, None], cell.n_cells, axis=1))
+    i = np.asarray(eqx.filter_jit(ConductanceCell.steady_current)(cell, v))
+    out = []
+    for j in range(cell.n_cells):
+        col = i[:, j]
+        idx = np.nonzero((col[:-1] < 0) & (col[1:] >= 0))[0]  # upward crossings: stable
+        roots = grid[idx] - col[idx] * (grid[idx + 1] - grid[idx]) / (col[idx + 1] - col[idx])
+        out.append(roots)
+    return out
+
+
+def resting_state(
+    cell: ConductanceCell, v0_mV: float = -70.0, settle_ms: float = 5000.0, dt_ms: float = 0.1
+) -> CellState:
+    """Integrate from the steady state at ``v0_mV`` with no input for ``settle_ms``.
+
+    The default 5 s covers the slowest gates of the library (SHK-1 inactivation, 1.4 s).
+    """
+    n = _count(settle_ms, dt_ms, "settle")
+    y0 = cell.steady_state(v0_mV)
+    i_ext = jnp.zeros((n, cell.n_cells), dtype=y0.v_mV.dtype)
+    y, _ = _run_current(cell, y0, i_ext, dt_ms, n)
+    return y
+
+
+def _pulse_train(t, onset, duration, amplitude):
+    return np.where((t >= onset) & (t < onset + duration), amplitude, 0.0)
+
+
+def current_clamp(
+    cell: ConductanceCell,
+    steps_pA,
+    *,
+    onset_ms: float,
+    duration_ms: float,
+    total_ms: float,
+    extra_pulses=(),
+    dt_ms: float = 0.025,
+    save_dt_ms: float = 0.5,
+    rest: CellState | None = None,
+) -> xr.Dataset:
+    """Inject current steps from rest; return ``v_mV`` and ``ca_mM`` (step, time, neuron).
+
+    Parameters
+    ----------
+    cell : ConductanceCell
+    steps_pA : sequence of float
+        Step amplitudes, one condition each (every cell gets the same step).
+    onset_ms, duration_ms, total_ms : float
+        When the step starts, how long it lasts, and the recording length (from rest).
+    extra_pulses : sequence of (pA, onset ms, duration ms)
+        Pulses added to every condition (e.g. RMD's −15 pA pulse after the step).
+    dt_ms, save_dt_ms : float
+        Integration step and sampling interval.
+    rest : CellState, optional
+        Starting state (default :func:`resting_state` from −70 mV).
+    """
+    steps = np.asarray(steps_pA, dtype=float).reshape(-1)
+    if steps.size == 0 or not np.all(np.isfinite(steps)):
+        raise DigiwormError(f"current steps must be finite numbers in pA; got {steps_pA!r}")
+    n_inner = _count(save_dt_ms, dt_ms, "save_dt")
+    n_save = _count(total_ms, save_dt_ms, "recording")
+    t = (np.arange(n_save * n_inner) + 0.5) * dt_ms  # current at each step's midpoint
+    drive = _pulse_train(t[:, None], onset_ms, duration_ms, steps[None, :])
+    for amp, on, dur in extra_pulses:
+        drive = drive + _pulse_train(t, on, dur, amp)[:, None]
+    y0 = resting_state(cell) if rest is None else rest
+    i_ext = jnp.asarray(np.repeat(drive[:, :, None], cell.n_cells, axis=2), y0.v_mV.dtype)
+    _, (v, ca) = _run_current(cell, _broadcast_state(y0, steps.size), i_ext, dt_ms, n_inner)
+    time = (np.arange(n_save) + 1) * save_dt_ms
+    coords = {"step_pA": steps, "time_ms": time, "neuron": list(cell.names)}
+    dims = ("step_pA", "time_ms", "neuron")
+    v0 = np.broadcast_to(np.asarray(y0.v_mV), (steps.size, cell.n_cells))
+    return xr.Dataset(
+        {
+            "v_mV": (dims, np.moveaxis(np.asarray(v), 0, 1)),
+            "ca_mM": (dims, np.moveaxis(np.asarray(ca), 0, 1)),
+            "rest_mV": (("step_pA", "neuron"), v0),
+        },
+        coords=coords,
+        attrs={
+            "dt_ms": dt_ms,
+            "onset_ms": onset_ms,
+            "duration_ms": duration_ms,
+            "source": cell.source,
+        },
+    )
+
+
+def voltage_clamp(
+    cell: ConductanceCell,
+    steps_mV,
+    *,
+    hold_mV: float,
+    onset_ms: float,
+    duration_ms: float,
+    total_ms: float,
+    dt_ms: float = 0.025,
+    save_dt_ms: float = 0.5,
+    settle_ms: float = 5000.0,
+) -> xr.Dataset:
+    """Step the clamped potential from ``hold_mV``; return the clamp current (step, time, neuron).
+
+    The cell sits at ``hold_mV`` for ``settle_ms`` first (gates and Ca²⁺ at their steady state
+    there), as in a whole-cell recording held before the protocol.
+    """
+    steps = np.asarray(steps_mV, dtype=float).reshape(-1)
+    if steps.size == 0 or not np.all(np.isfinite(steps)):
+        raise DigiwormError(f"voltage steps must be finite numbers in mV; got {steps_mV!r}")
+    n_inner = _count(save_dt_ms, dt_ms, "save_dt")
+    n_save = _count(total_ms, save_dt_ms, "recording")
+    t = (np.arange(n_save * n_inner) + 0.5) * dt_ms
+    on = (t >= onset_ms) & (t < onset_ms + duration_ms)
+    v_cmd = np.where(on[:, None], steps[None, :], hold_mV)
+    y0 = cell.steady_state(hold_mV)
+    y0 = _broadcast_state(y0, steps.size)
+    v = jnp.asarray(np.repeat(v_cmd[:, :, None], cell.n_cells, axis=2), y0.v_mV.dtype)
+    _, i = _run_voltage(cell, y0, v, dt_ms, n_inner)
+    time = (np.arange(n_save) + 1) * save_dt_ms
+    return xr.Dataset(
+        {"i_pA": (("step_mV", "time_ms", "neuron"), np.moveaxis(np.asarray(i), 0, 1))},
+        coords={"step_mV": steps, "time_ms": time, "neuron": list(cell.names)},
+        attrs={"hold_mV": hold_mV, "onset_ms": onset_ms, "duration_ms": duration_ms},
+    )
+
+
+def steady_iv(cell: ConductanceCell, v_mV) -> xr.DataArray:
+    """Closed-form steady-state I–V: current (pA) at each clamped potential (mV), per cell."""
+    v = np.asarray(v_mV, dtype=float).reshape(-1)
+    grid = jnp.asarray(np.repeat(v[:, None], cell.n_cells, axis=1))
+    i = np.asarray(cell.steady_current(grid))
+    return xr.DataArray(
+        i, dims=("v_mV", "neuron"), coords={"v_mV": v, "neuron": list(cell.names)}, name="i_pA"
+    )

@@ -1,0 +1,259 @@
+"""Conductance-based neurons: channel library, time stepping and the reference neurons.
+
+The integrator is checked against scipy's Radau (an independent stiff solver) at tight
+tolerance; rest and bistability against the closed-form steady-state I–V; the published
+behaviour of the Nicoletti et al. 2019 models against numbers read from the paper's protocols.
+Runs in float64.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.flatten_util import ravel_pytree
+from scipy.integrate import solve_ivp
+
+from digiworm._errors import DigiwormError, UnknownNameError
+from digiworm.models._channels import CHANNEL_GENES, CHANNELS, channel, channels_of_gene
+from digiworm.models._conductance import cell_from_conductances
+from digiworm.models._reference_cells import REFERENCE_CELLS, reference_cell
+from digiworm.simulate._clamp import (
+    current_clamp,
+    resting_potentials,
+    resting_state,
+    steady_iv,
+    voltage_clamp,
+)
+
+pytestmark = pytest.mark.usefixtures("x64")
+
+V = np.linspace(-120.0, 60.0, 361)
+
+
+def _all_gate_rates(v):
+    cell = cell_from_conductances("x", {c: 1.0 for c in CHANNELS}, c_pF=1.0, vol_um3=1.0)
+    gates = cell.steady_gates(jnp.asarray(v))
+    return cell.rates(jnp.asarray(v), gates, jnp.full_like(jnp.asarray(v), 1e-4))
+
+
+def test_gate_steady_states_and_time_constants_are_physical():
+    for key, (inf, tau) in _all_gate_rates(V).items():
+        inf, tau = np.asarray(inf), np.asarray(tau)
+        assert np.all(np.isfinite(inf)) and np.all(np.isfinite(tau)), key
+        assert np.all(tau > 0), key
+        if key != "egl19.h":  # EGL-19's published h∞ is U-shaped and exceeds 1 at extremes
+            assert np.all((inf >= 0) & (inf <= 1)), key
+
+
+def test_gating_directions_match_the_channel_types():
+    r = _all_gate_rates(V)
+    rising = ["shl1.m", "kvs1.m", "shk1.m", "kqt3.mf", "egl2.m", "egl36.m1", "egl19.m",
+              "unc2.m", "cca1.m"]  # fmt: skip
+    for key in rising:  # activation gates open with depolarisation
+        assert np.all(np.diff(np.asarray(r[key][0])) >= -1e-12), key
+    for key in ["shl1.hf", "kvs1.h", "shk1.h", "unc2.h", "cca1.h", "irk.m"]:
+        assert np.all(np.diff(np.asarray(r[key][0])) <= 1e-12), key
+    # T-type CCA-1 activates ~40 mV below L-type EGL-19 (half activation)
+    half = {k: V[np.argmin(np.abs(np.asarray(r[k][0]) - 0.5))] for k in ("cca1.m", "egl19.m")}
+    assert half["cca1.m"] < half["egl19.m"] - 30
+
+
+def test_gene_lookup():
+    assert set(channels_of_gene("slo-1")) == {"slo1_egl19", "slo1_unc2"}
+    assert set(channels_of_gene("unc-2")) == {"unc2", "slo1_unc2", "slo2_unc2"}
+    assert channels_of_gene("irk-3") == ("irk",)
+    assert channels_of_gene("unc-103") == ()
+    assert "shk-1" in CHANNEL_GENES and "egl-19" in CHANNEL_GENES
+    with pytest.raises(UnknownNameError, match="shk1"):
+        channel("shk")
+
+
+def test_bad_cells_are_refused():
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        cell_from_conductances("x", {"shk-1": 1.0}, c_pF=1.0, vol_um3=1.0)
+    with pytest.raises(DigiwormError, match="conductance of leak"):
+        cell_from_conductances("x", {"leak": -1.0}, c_pF=1.0, vol_um3=1.0)
+    with pytest.raises(DigiwormError, match="capacitance"):
+        cell_from_conductances("x", {"leak": 1.0}, c_pF=0.0, vol_um3=1.0)
+    with pytest.raises(ValueError, match="partner 'unc2'"):
+        cell_from_conductances("x", {"slo1_unc2": 1.0}, c_pF=1.0, vol_um3=1.0)
+
+
+def _radau(cell, y0, amp, ref, t_eval):
+    """Reference solution with scipy's Radau (rtol 1e-9) on the same vector field."""
+    flat, unravel = ravel_pytree(y0)
+
+    def f(x, i):
+        return ravel_pytree(cell.vector_field(0.0, unravel(x), i))[0]
+
+    f_jit, jac = jax.jit(f), jax.jit(jax.jacfwd(f))
+
+    def stim(t):
+        s = amp if ref.onset_ms <= t < ref.onset_ms + ref.duration_ms else 0.0
+        return s + sum(a for a, o, d in ref.extra_pulses if o <= t < o + d)
+
+    pulses = {b for _, o, d in ref.extra_pulses for b in (o, o + d)}
+    edges = {0.0, ref.onset_ms, ref.onset_ms + ref.duration_ms, t_eval[-1]} | pulses
+    edges = sorted(e for e in edges if e <= t_eval[-1])
+    x, out = np.asarray(flat), []
+    for a, b in zip(edges[:-1], edges[1:]):
+        i = jnp.array([stim(0.5 * (a + b))])
+        te = t_eval[(t_eval > a) & (t_eval <= b)]
+        sol = solve_ivp(
+            lambda t, x, i=i: np.asarray(f_jit(x, i)),
+            (a, b),
+            x,
+            method="Radau",
+            t_eval=te,
+            rtol=1e-9,
+            atol=1e-11,
+            jac=lambda t, x, i=i: np.asarray(jac(x, i)),
+        )
+        x = sol.y[:, -1]
+        out.append(sol.y[0])
+    return np.concatenate(out)
+
+
+@pytest.mark.parametrize(("name", "amp", "total"), [("AWCon", 20.0, 400.0), ("RMD", 10.0, 160.0)])
+def test_current_clamp_matches_a_stiff_reference_solver(name, amp, total):
+    ref = reference_cell(name)
+    cell = ref.cell()
+    y0 = resting_state(cell)
+    errors = []
+    for dt in (0.05, 0.025):
+        ds = current_clamp(
+            cell,
+            [amp],
+            onset_ms=ref.onset_ms,
+            duration_ms=ref.duration_ms,
+            total_ms=total,
+            extra_pulses=ref.extra_pulses,
+            dt_ms=dt,
+            rest=y0,
+        )
+        v = ds.v_mV.values[0, :, 0]
+        if dt == 0.05:
+            v_ref = _radau(cell, y0, amp, ref, ds.time_ms.values)
+        errors.append(np.sqrt(np.mean((v - v_ref) ** 2)))
+    assert errors[1] < 0.05  # mV RMS at the default step
+    assert 1.6 < errors[0] / errors[1] < 2.4  # first order in dt
+
+
+@pytest.mark.parametrize("name", list(REFERENCE_CELLS))
+def test_rest_is_the_zero_of_the_steady_state_current(name):
+    cell = reference_cell(name).cell()
+    y = resting_state(cell)
+    roots = resting_potentials(cell)[0]
+    nearest = roots[np.argmin(np.abs(roots - float(y.v_mV[0])))]
+    assert abs(float(y.v_mV[0]) - nearest) < 1e-3
+    assert abs(float(cell.steady_current(y.v_mV)[0])) < 1e-6
+
+
+def test_steady_iv_equals_a_long_voltage_clamp():
+    cell = reference_cell("AWCon").cell()
+    steps = np.array([-110.0, -70.0, -40.0, -10.0, 20.0])
+    ds = voltage_clamp(
+        cell,
+        steps,
+        hold_mV=-70.0,
+        onset_ms=10.0,
+        duration_ms=12_000.0,
+        total_ms=12_010.0,
+        dt_ms=0.1,
+        save_dt_ms=10.0,
+    )
+    late = ds.i_pA.values[:, -1, 0]
+    closed = steady_iv(cell, steps).values[:, 0]
+    np.testing.assert_allclose(late, closed, rtol=1e-4, atol=1e-4)
+
+
+def test_rmd_is_bistable_and_awcon_is_not():
+    # Nicoletti et al. 2019: RMD shows bistability (a depolarising pulse switches it to an
+    # upper plateau that outlasts the pulse; a hyperpolarising pulse switches it back), AWCon
+    # does not.
+    assert len(resting_potentials(reference_cell("AWCon").cell())[0]) == 1
+    ref = reference_cell("RMD")
+    cell = ref.cell()
+    lower, upper = resting_potentials(cell)[0]
+    ds = current_clamp(
+        cell,
+        ref.steps_pA,
+        onset_ms=ref.onset_ms,
+        duration_ms=ref.duration_ms,
+        total_ms=ref.total_ms,
+        extra_pulses=ref.extra_pulses,
+    )
+    v = ds.v_mV.sel(neuron="RMD")
+    before_pulse = v.sel(time_ms=105.0)  # after the step, before the −15 pA pulse
+    after = v.sel(time_ms=ref.total_ms)
+    for step in ref.steps_pA:
+        if step >= 6.0:  # switched up and held there
+            assert abs(float(before_pulse.sel(step_pA=step)) - upper) < 1.0
+        else:
+            assert abs(float(before_pulse.sel(step_pA=step)) - lower) < 1.0
+        assert abs(float(after.sel(step_pA=step)) - lower) < 1.0  # the −15 pA pulse resets
+
+
+def test_float32_cell_tracks_float64():
+    ref = reference_cell("AWCon")
+    cell64 = ref.cell()
+    cell32 = jax.tree_util.tree_map(
+        lambda a: a.astype(jnp.float32) if isinstance(a, jax.Array) else a, cell64
+    )
+    kw = dict(onset_ms=ref.onset_ms, duration_ms=ref.duration_ms, total_ms=ref.total_ms)
+    v64 = current_clamp(cell64, [12.0], **kw).v_mV.values
+    y32 = jax.tree_util.tree_map(lambda a: a.astype(jnp.float32), resting_state(cell64))
+    v32 = current_clamp(cell32, [12.0], rest=y32, **kw).v_mV.values
+    assert np.max(np.abs(v64 - v32)) < 0.05
+
+
+# Reference traces of the published models (jNeuroML runs of the NeuroML export of the authors'
+# XPP scripts): openworm/NicolettiEtAl2019_NeuronModels XPP_tests/awc_nml_plots.csv and
+# rmd_nml_plots.csv @b18adfc0 (read in docs/research/nicoletti_signatures_2024.md §1.2–1.3).
+# AWCon: 500 ms steps from 100 ms, at rest before; times below are ms after step onset.
+AWCON_TRACE = [  # (pA, ms after onset, mV)
+    (0.0, 500.0, -69.180), (-4.0, 500.0, -76.714), (4.0, 500.0, -51.763),
+    (8.0, 500.0, -47.377), (12.0, 500.0, -42.972), (16.0, 500.0, -38.403),
+    (20.0, 500.0, -33.912), (16.0, 27.5, -21.348), (20.0, 27.0, -16.627),
+]  # fmt: skip
+# RMD: V(0) = −70 mV; 50 ms pulses from 10 ms, −15 pA for 110–130 ms; absolute times.
+RMD_TRACE = [
+    (-2.0, 110.0, -69.477), (2.0, 110.0, -69.502), (6.0, 110.0, -46.116),
+    (10.0, 110.0, -46.299), (6.0, 150.0, -70.164), (10.0, 150.0, -70.273),
+    (-2.0, 60.0, -73.469), (2.0, 60.0, -64.933),
+]  # fmt: skip
+
+
+def test_awcon_reproduces_the_published_model_traces():
+    ref = reference_cell("AWCon")
+    ds = current_clamp(
+        ref.cell(), ref.steps_pA, onset_ms=100.0, duration_ms=500.0, total_ms=1000.0, save_dt_ms=0.5
+    )
+    v = ds.v_mV.sel(neuron="AWCon")
+    for amp, after, expected in AWCON_TRACE:
+        assert float(v.sel(step_pA=amp, time_ms=100.0 + after)) == pytest.approx(expected, abs=0.1)
+    # the hump: a transient peak ~27 ms after onset, then a sag to a lower plateau
+    peak = v.sel(step_pA=20.0, time_ms=slice(100.0, 600.0))
+    assert 20.0 < float(peak.idxmax()) - 100.0 < 35.0
+    assert float(peak.max()) - float(peak[-1]) > 15.0
+    # back at rest 400 ms after release (within 0.1 mV of −69.18 in the reference)
+    np.testing.assert_allclose(v.sel(time_ms=1000.0), -69.18, atol=0.1)
+
+
+def test_rmd_reproduces_the_published_model_traces():
+    ref = reference_cell("RMD")
+    cell = ref.cell()
+    ds = current_clamp(
+        cell,
+        ref.steps_pA,
+        onset_ms=10.0,
+        duration_ms=50.0,
+        total_ms=150.0,
+        extra_pulses=ref.extra_pulses,
+        rest=cell.steady_state(-70.0),
+    )
+    v = ds.v_mV.sel(neuron="RMD")
+    for amp, t, expected in RMD_TRACE:
+        assert float(v.sel(step_pA=amp, time_ms=t)) == pytest.approx(expected, abs=0.3)
