@@ -95,10 +95,12 @@ def test_single_peptide_gene_reduces_part_of_the_peptide_layer(atlas, model):
     assert 0 < after.sum() < before.sum()
 
 
-@pytest.mark.parametrize("gene", ["shk-1", "glr-1"])
-def test_gene_without_a_modelled_role_is_an_error(atlas, gene):
+def test_gene_without_a_modelled_role_is_an_error(atlas, model):
     with pytest.raises(DigiwormError, match="does not model"):
-        Knockout(gene, atlas)
+        Knockout("glr-1", atlas)
+    # an ion channel acts on conductance-based cells, never silently on the graded network
+    with pytest.raises(DigiwormError, match="conductance-based"):
+        Knockout("shk-1", atlas)(model)
 
 
 def test_unknown_gene_suggests(atlas):

@@ -21,8 +21,15 @@ Knockout rules for the graded network (``model_effect`` of the gene-role table):
   layer, where the sender expresses the gene and the receiver a receptor it activates
   (Beets et al. 2023 pairs), removed in proportion to the edge's peptide–receptor pairs.
 
-Other roles (ion channels, receptors) have no counterpart in the graded network and raise a
-clear error rather than doing nothing.
+Ion-channel genes act on conductance-based cells (:class:`digiworm.models.ConductanceCell`):
+every library channel that needs the gene (:func:`digiworm.models.channels_of_gene`) loses its
+conductance, scaled by ``residual``. A single-gene channel or a SLO complex whose Ca²⁺ partner
+is knocked out is removed wherever the model has it (the recipe of Nicoletti et al.: set the
+conductance to zero); a channel a gene family makes (IRK: irk-1/irk-3, KCNL: kcnl-1..4) loses
+the knocked-out member's share of the family's CeNGEN expression in that neuron.
+
+Other roles (receptors) have no counterpart in the models and raise a clear error rather than
+doing nothing.
 """
 
 from __future__ import annotations
@@ -37,7 +44,16 @@ import numpy as np
 import pandas as pd
 
 from .._errors import DigiwormError, UnknownNameError
-from ..models import GradedNetwork, KernelModel, LinearModel
+from ..models import (
+    CHANNEL_GENES,
+    CHANNELS,
+    REFERENCE_CELLS,
+    ConductanceCell,
+    GradedNetwork,
+    KernelModel,
+    LinearModel,
+    channels_of_gene,
+)
 from ..models._signs import classical_transmitters
 
 __all__ = ["Ablate", "Drug", "Knockout", "Mutant", "Stimulate", "drug_table"]
@@ -191,7 +207,14 @@ class Knockout(eqx.Module):
 
     def __call__(self, model):
         """Return ``model`` with the gene's function removed (scaled by ``residual``)."""
-        model = _require_graded(model, f"knockout of {self.gene}")
+        if self.effect == "channel":
+            if not isinstance(model, ConductanceCell):
+                raise DigiwormError(
+                    f"{self.gene} is an ion channel: knock it out of a conductance-based model "
+                    f"(ConductanceCell), not a {type(model).__name__}"
+                )
+        else:
+            model = _require_graded(model, f"knockout of {self.gene}")
         return self._apply(model, self.residual)
 
 
@@ -201,14 +224,50 @@ def _modelled(roles: pd.DataFrame) -> list[str]:
 
 
 def _rule_kind(effect: str) -> str | None:
-    if effect in ("dcv_release", "sv_release", "gap_junctions", "peptide"):
+    if effect in ("dcv_release", "sv_release", "gap_junctions", "peptide", "channel"):
         return effect
     if effect.startswith("release:"):
         return "release"
     return None
 
 
+def _channel_rule(gene, atlas, threshold):
+    """Knockout of an ion-channel gene on a ConductanceCell (see the module docstring)."""
+    hit = channels_of_gene(gene)
+    if not hit:
+        raise DigiwormError(
+            f"{gene} is an ion channel with no kinetic model in the channel library; channel "
+            f"genes with a model: {', '.join(CHANNEL_GENES)}"
+        )
+    profiled = {str(g) for g in atlas.dataset("cengen").gene.values}
+
+    def share(channel: str, cell_name: str) -> float:
+        ch = CHANNELS[channel]
+        if gene in ch.requires or len(ch.genes) == 1:
+            return 1.0
+        neuron = REFERENCE_CELLS[cell_name].neuron if cell_name in REFERENCE_CELLS else cell_name
+        tpm = {
+            g: float(np.nan_to_num(atlas.expression(g, threshold).sel(neuron=neuron).item()))
+            for g in ch.genes
+            if g in profiled
+        }
+        total = sum(tpm.values())
+        return tpm.get(gene, 0.0) / total if total > 0 else 0.0
+
+    def apply(m: ConductanceCell, r: float):
+        g = dict(m.g_nS)
+        for c in hit:
+            if c in g:
+                lost = np.array([share(c, n) for n in m.names])
+                g[c] = g[c] * jnp.asarray(1.0 - (1.0 - r) * lost, dtype=g[c].dtype)
+        return eqx.tree_at(lambda m: m.g_nS, m, g)
+
+    return apply
+
+
 def _knockout_rule(gene, effect, atlas, names, expressing, threshold):
+    if effect == "channel":
+        return _channel_rule(gene, atlas, threshold)
     kind = _rule_kind(effect)
     if kind is None:
         raise DigiwormError(

@@ -8,6 +8,12 @@ acting on one unbatched example. Conductance-based neurons from the channel libr
 from ._base import METHODS, AbstractModel, rk_step
 from ._channels import CHANNEL_GENES, CHANNELS, Channel, channel, channels_of_gene
 from ._conductance import CellState, ConductanceCell, cell_from_conductances
+from ._expression_cells import (
+    ExpressionMap,
+    calibrate_expression_map,
+    cells_from_expression,
+    channel_tpm,
+)
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s
 from ._io import load_model, save_model
@@ -29,9 +35,13 @@ __all__ = [
     "CellState",
     "Channel",
     "ConductanceCell",
+    "ExpressionMap",
     "ReferenceCell",
+    "calibrate_expression_map",
     "cell_from_conductances",
+    "cells_from_expression",
     "channel",
+    "channel_tpm",
     "channels_of_gene",
     "reference_cell",
     "AbstractModel",

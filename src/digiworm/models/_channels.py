@@ -15,6 +15,11 @@ channel passes :math:`I = \bar g\, o(x)\,(V - E_{ion})` with open fraction :math
 SLO (BK-type) currents are complexes of a SLO channel with the Ca²⁺ channel that feeds its
 nanodomain (EGL-19 or UNC-2); they read the partner's gates, so a complex needs both genes.
 
+Genes of a family with no kinetics of their own share a member's (kvs-2 → KVS-1, shw-3 → EGL-36,
+kqt-1/kqt-2 → KQT-3, irk-2 → IRK), a prior until their own are transcribed; two-pore K⁺ genes
+(twk-18, twk-7, twk-40, unc-58, egl-23) make a passive K⁺ current, which is what a K2P channel
+is to first order. Their conductances come only from the expression map.
+
 A channel is a row of :data:`CHANNELS`: name, the genes that make its pore (any one member of
 a family), its ion, its gates, the partner genes a complex ``requires``, a rate function
 ``rates(v, state, ca_mM) -> {gate: (x_inf, tau_ms)}`` and an open-fraction function
@@ -256,19 +261,19 @@ _DEFS = (
     ("shl1", ("shl-1",), "K", ("m", "hf", "hs"), _shl1,
      lambda s: s["shl1.m"] ** 3 * (0.7 * s["shl1.hf"] + 0.3 * s["shl1.hs"]),
      "SHL-1 Kv4 (A-type) K+ current"),
-    ("kvs1", ("kvs-1",), "K", ("m", "h"), _kvs1,
-     lambda s: s["kvs1.m"] * s["kvs1.h"], "KVS-1 K+ current"),
+    ("kvs1", ("kvs-1", "kvs-2"), "K", ("m", "h"), _kvs1,
+     lambda s: s["kvs1.m"] * s["kvs1.h"], "KVS-1 K+ current (kvs-2 shares its kinetics)"),
     ("shk1", ("shk-1",), "K", ("m", "h"), _shk1,
      lambda s: s["shk1.m"] * s["shk1.h"], "SHK-1 Kv1 (Shaker) K+ current"),
-    ("kqt3", ("kqt-3",), "K", ("mf", "ms", "w", "s"), _kqt3,
+    ("kqt3", ("kqt-3", "kqt-1", "kqt-2"), "K", ("mf", "ms", "w", "s"), _kqt3,
      lambda s: (0.3 * s["kqt3.mf"] + 0.7 * s["kqt3.ms"]) * s["kqt3.w"] * s["kqt3.s"],
-     "KQT-3 KCNQ K+ current"),
+     "KQT-3 KCNQ K+ current (kqt-1, kqt-2 share its kinetics)"),
     ("egl2", ("egl-2",), "K", ("m",), _egl2, lambda s: s["egl2.m"], "EGL-2 EAG K+ current"),
-    ("egl36", ("egl-36",), "K", ("m1", "m2", "m3"), _egl36,
+    ("egl36", ("egl-36", "shw-3"), "K", ("m1", "m2", "m3"), _egl36,
      lambda s: 0.31 * s["egl36.m1"] + 0.36 * s["egl36.m2"] + 0.39 * s["egl36.m3"],
-     "EGL-36 Kv3 (Shaw) K+ current"),
-    ("irk", ("irk-1", "irk-3"), "K", ("m",), _irk, lambda s: s["irk.m"],
-     "IRK inward-rectifier K+ current (IRK-1/3, Nicoletti et al. 2019 Fig 1)"),
+     "EGL-36 Kv3 (Shaw) K+ current (shw-3 shares its kinetics)"),
+    ("irk", ("irk-1", "irk-2", "irk-3"), "K", ("m",), _irk, lambda s: s["irk.m"],
+     "IRK inward-rectifier K+ current (IRK-1/3 in Nicoletti et al. 2019 Fig 1; irk-2 shares it)"),
     ("egl19", ("egl-19",), "Ca", ("m", "h"), _egl19,
      lambda s: s["egl19.m"] * s["egl19.h"], "EGL-19 L-type Ca2+ current"),
     ("unc2", ("unc-2",), "Ca", ("m", "h"), _unc2,
@@ -285,8 +290,10 @@ _DEFS = (
      lambda s: s["slo2_unc2.m"] * s["unc2.h"], "SLO-2 current fed by UNC-2", ("unc-2",)),
     ("kcnl", ("kcnl-1", "kcnl-2", "kcnl-3", "kcnl-4"), "K", ("m",), _kcnl,
      lambda s: s["kcnl.m"], "KCNL SK-type Ca2+-activated K+ current (kcnl-1/4)"),
-    ("nca", ("nca-1", "nca-2"), "NCA", (), _none, _one,
-     "NCA Na+ leak (nca-1/2; gene assignment ours, the scripts name no gene)"),
+    ("nca", ("unc-77", "nca-2"), "NCA", (), _none, _one,
+     "NCA Na+ leak (NALCN: unc-77/nca-1 and nca-2; the scripts name no gene)"),
+    ("k2p", ("twk-18", "twk-7", "twk-40", "unc-58", "egl-23"), "K", (), _none, _one,
+     "K2P (TWK) background K+ current, passive (no gating)"),
     ("leak", (), "leak", (), _none, _one, "passive leak (no gene)"),
 )  # fmt: skip
 

@@ -53,7 +53,7 @@ class ReferenceCell:
 REFERENCE_CELLS = {
     "AWCon": ReferenceCell(
         name="AWCon",
-        neuron="AWCL",
+        neuron="AWCR",  # AWC ON in the atlas (awc_state)
         cengen_class="AWC_ON",
         g_nS={
             "shl1": 2.9,
@@ -88,7 +88,7 @@ REFERENCE_CELLS = {
     "RMD": ReferenceCell(
         name="RMD",
         neuron="RMDL",
-        cengen_class="RMD",
+        cengen_class="RMD_LR",
         g_nS={
             "shl1": 2.48,
             "shk1": 1.1,

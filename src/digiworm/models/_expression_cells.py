@@ -1,0 +1,175 @@
+r"""Conductance models of any neuron from its CeNGEN expression.
+
+For neuron *n* and library channel *c* (:mod:`._channels`) the maximal conductance is
+
+.. math::
+
+    \bar g_{n,c} = k_c \, T_{n,c}^{\,b}, \qquad T_{n,c} = \sum_{\text{genes } x \text{ of } c}
+    \mathrm{TPM}_{n,x} \;\; [\text{partner expressed}],
+
+where :math:`T` sums the TPM of the genes that can make the pore (IRK: irk-1 + irk-3; KCNL:
+kcnl-1..4; NCA: unc-77 (nca-1) + nca-2), a SLO complex counts only where its
+Ca²⁺-channel partner is expressed too, and :math:`k_c` (nS per TPM^b) is calibrated on the
+published reference neurons as the geometric mean of :math:`\bar g_{ref}/T_{ref}^b` over the
+references where both are nonzero. A channel no reference calibrates gets the median scale of
+the calibrated ones (the *prior*; listed in :attr:`ExpressionMap.prior`). The exponent
+:math:`b` is 1 (conductance proportional to transcript) unless given. Leak conductance scales
+with capacitance (the references' geometric-mean leak per pF); capacitance and Ca²⁺ pool
+volume default to the references' geometric means, since the atlas has no soma sizes.
+
+Every number is a parameter of :class:`ExpressionMap`, so the mapping can be refitted (its
+scales are arrays a gradient can reach) or replaced. Expression is per CeNGEN class, so the
+members of a class get the same model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .._errors import DigiwormError, UnknownNameError
+from ._channels import CHANNELS
+from ._conductance import ConductanceCell, cell_from_conductances
+from ._reference_cells import REFERENCE_CELLS, ReferenceCell
+
+__all__ = ["ExpressionMap", "calibrate_expression_map", "cells_from_expression", "channel_tpm"]
+
+
+@dataclass(frozen=True)
+class ExpressionMap:
+    """TPM → maximal conductance (see the module docstring)."""
+
+    scale_nS: dict[str, float]
+    exponent: float
+    leak_nS_per_pF: float
+    c_pF: float
+    vol_um3: float
+    threshold: int
+    calibrated_on: tuple[str, ...]
+    prior: tuple[str, ...] = ()
+    conflicts: tuple[str, ...] = field(default=())
+
+    def conductances(self, tpm: dict[str, float], c_pF: float | None = None) -> dict[str, float]:
+        """Return ``{channel: g_nS}`` from summed TPM per channel (:func:`channel_tpm`)."""
+        c = self.c_pF if c_pF is None else c_pF
+        g = {ch: self.scale_nS[ch] * t**self.exponent for ch, t in tpm.items() if t > 0}
+        g["leak"] = self.leak_nS_per_pF * c
+        return g
+
+
+def _cengen_genes(atlas) -> set[str]:
+    return {str(g) for g in atlas.dataset("cengen").gene.values}
+
+
+def channel_tpm(atlas, neuron: str, threshold: int = 2) -> dict[str, float]:
+    """Return the summed TPM of each library channel's genes in ``neuron`` (0 where not detected).
+
+    Genes CeNGEN does not profile are left out of the sums. A SLO complex is 0 unless its
+    Ca²⁺-channel partner is detected too.
+    """
+    neuron = atlas.neuron(neuron)
+    known = _cengen_genes(atlas)
+    cls = atlas.neurons.loc[neuron, "cengen_class"]
+    if not cls:
+        raise DigiwormError(f"{neuron} has no CeNGEN expression profile; no conductance model")
+    matrix = atlas.expression_matrix(threshold).sel(cengen_class=cls)
+
+    def tpm(gene: str) -> float:
+        gene_id = atlas.gene(gene) if gene in known else None
+        if gene_id is None or gene_id not in matrix.gene:
+            return 0.0
+        return float(np.nan_to_num(matrix.sel(gene=gene_id).item()))
+
+    out = {}
+    for name, ch in CHANNELS.items():
+        if name == "leak":
+            continue
+        total = sum(tpm(g) for g in ch.genes if g in known)
+        if ch.requires and not all(tpm(g) > 0 for g in ch.requires):
+            total = 0.0
+        out[name] = total
+    return out
+
+
+def calibrate_expression_map(
+    atlas,
+    references: tuple[str, ...] | None = None,
+    *,
+    threshold: int = 2,
+    exponent: float = 1.0,
+) -> ExpressionMap:
+    """Calibrate :class:`ExpressionMap` on published reference neurons (default: all).
+
+    ``conflicts`` lists (reference, channel) pairs where the model has the channel but CeNGEN
+    detects none of its genes, or the reverse: these carry no calibration information and show
+    how loosely expression and published conductances agree.
+    """
+    refs = tuple(REFERENCE_CELLS) if references is None else tuple(references)
+    for r in refs:
+        if r not in REFERENCE_CELLS:
+            raise UnknownNameError("reference neuron model", r, REFERENCE_CELLS)
+    if not (math.isfinite(exponent) and exponent > 0):
+        raise DigiwormError(f"exponent must be a finite number > 0; got {exponent}")
+    logs: dict[str, list[float]] = {c: [] for c in CHANNELS if c != "leak"}
+    conflicts = []
+    for r in refs:
+        ref: ReferenceCell = REFERENCE_CELLS[r]
+        tpm = channel_tpm(atlas, ref.neuron, threshold)
+        for c in logs:
+            g, t = ref.g_nS.get(c, 0.0), tpm[c]
+            if g > 0 and t > 0:
+                logs[c].append(math.log(g) - exponent * math.log(t))
+            elif g > 0 or t > 0:
+                conflicts.append(f"{r}:{c} (g {g:g} nS, {t:.0f} TPM)")
+    scale = {c: math.exp(float(np.mean(v))) for c, v in logs.items() if v}
+    if not scale:
+        raise DigiwormError(f"no channel calibrates on {refs}: expression and models disjoint")
+    median = float(np.median(list(scale.values())))
+    prior = tuple(c for c in logs if c not in scale)
+    scale.update({c: median for c in prior})
+
+    def leak_per_pF(r):
+        return REFERENCE_CELLS[r].g_nS["leak"] / REFERENCE_CELLS[r].c_pF
+
+    def geo(values):
+        return math.exp(float(np.mean(np.log(values))))
+
+    return ExpressionMap(
+        scale_nS=scale,
+        exponent=float(exponent),
+        leak_nS_per_pF=geo([leak_per_pF(r) for r in refs]),
+        c_pF=geo([REFERENCE_CELLS[r].c_pF for r in refs]),
+        vol_um3=geo([REFERENCE_CELLS[r].vol_um3 for r in refs]),
+        threshold=threshold,
+        calibrated_on=refs,
+        prior=prior,
+        conflicts=tuple(conflicts),
+    )
+
+
+def cells_from_expression(
+    atlas, neurons, mapping: ExpressionMap | None = None, *, dtype=None
+) -> ConductanceCell:
+    """Build conductance models of ``neurons`` (names or one name) from their expression."""
+    mapping = calibrate_expression_map(atlas) if mapping is None else mapping
+    names = [neurons] if isinstance(neurons, str) else list(neurons)
+    names = [atlas.neuron(n) for n in names]
+    per_cell = [mapping.conductances(channel_tpm(atlas, n, mapping.threshold)) for n in names]
+    channels = sorted({c for g in per_cell for c in g}, key=list(CHANNELS).index)
+    for c in list(channels):  # a complex needs its partner channel present in the cell set
+        for req in CHANNELS[c].requires:
+            partner = next(n for n, ch in CHANNELS.items() if ch.genes == (req,))
+            if partner not in channels:
+                channels.append(partner)
+    g = {c: np.array([cell.get(c, 0.0) for cell in per_cell]) for c in channels}
+    return cell_from_conductances(
+        tuple(names),
+        g,
+        c_pF=mapping.c_pF,
+        vol_um3=mapping.vol_um3,
+        source=f"CeNGEN expression (threshold {mapping.threshold}) mapped to conductance, "
+        f"calibrated on {', '.join(mapping.calibrated_on)}",
+        dtype=dtype,
+    )
