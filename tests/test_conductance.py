@@ -18,7 +18,7 @@ from scipy.integrate import solve_ivp
 from digiworm._errors import DigiwormError, UnknownNameError
 from digiworm.models._channels import CHANNEL_GENES, CHANNELS, channel, channels_of_gene
 from digiworm.models._conductance import cell_from_conductances
-from digiworm.models._reference_cells import REFERENCE_CELLS, reference_cell
+from digiworm.models._reference_cells import REFERENCE_CELLS, reference_cell, reference_trace_run
 from digiworm.simulate._clamp import (
     current_clamp,
     resting_potentials,
@@ -211,49 +211,21 @@ def test_float32_cell_tracks_float64():
 
 # Reference traces of the published models (jNeuroML runs of the NeuroML export of the authors'
 # XPP scripts): openworm/NicolettiEtAl2019_NeuronModels XPP_tests/awc_nml_plots.csv and
-# rmd_nml_plots.csv @b18adfc0 (read in docs/research/nicoletti_signatures_2024.md §1.2–1.3).
-# AWCon: 500 ms steps from 100 ms, at rest before; times below are ms after step onset.
-AWCON_TRACE = [  # (pA, ms after onset, mV)
-    (0.0, 500.0, -69.180), (-4.0, 500.0, -76.714), (4.0, 500.0, -51.763),
-    (8.0, 500.0, -47.377), (12.0, 500.0, -42.972), (16.0, 500.0, -38.403),
-    (20.0, 500.0, -33.912), (16.0, 27.5, -21.348), (20.0, 27.0, -16.627),
-]  # fmt: skip
-# RMD: V(0) = −70 mV; 50 ms pulses from 10 ms, −15 pA for 110–130 ms; absolute times.
-RMD_TRACE = [
-    (-2.0, 110.0, -69.477), (2.0, 110.0, -69.502), (6.0, 110.0, -46.116),
-    (10.0, 110.0, -46.299), (6.0, 150.0, -70.164), (10.0, 150.0, -70.273),
-    (-2.0, 60.0, -73.469), (2.0, 60.0, -64.933),
-]  # fmt: skip
+# rmd_nml_plots.csv @b18adfc0 (read in docs/research/nicoletti_signatures_2024.md §1.2–1.3),
+# transcribed as ReferenceCell.trace_points.
+@pytest.mark.parametrize(("name", "tol"), [("AWCon", 0.1), ("RMD", 0.3)])
+def test_reference_cells_reproduce_the_published_model_traces(name, tol):
+    ref = reference_cell(name)
+    v = reference_trace_run(ref, save_dt_ms=0.5).v_mV.sel(neuron=name)
+    for amp, t, expected in ref.trace_points:
+        assert float(v.sel(step_pA=amp, time_ms=t)) == pytest.approx(expected, abs=tol)
 
 
-def test_awcon_reproduces_the_published_model_traces():
+def test_awcon_depolarises_with_a_transient_hump():
     ref = reference_cell("AWCon")
-    ds = current_clamp(
-        ref.cell(), ref.steps_pA, onset_ms=100.0, duration_ms=500.0, total_ms=1000.0, save_dt_ms=0.5
-    )
-    v = ds.v_mV.sel(neuron="AWCon")
-    for amp, after, expected in AWCON_TRACE:
-        assert float(v.sel(step_pA=amp, time_ms=100.0 + after)) == pytest.approx(expected, abs=0.1)
-    # the hump: a transient peak ~27 ms after onset, then a sag to a lower plateau
+    v = reference_trace_run(ref, total_ms=1000.0).v_mV.sel(neuron="AWCon")
     peak = v.sel(step_pA=20.0, time_ms=slice(100.0, 600.0))
-    assert 20.0 < float(peak.idxmax()) - 100.0 < 35.0
-    assert float(peak.max()) - float(peak[-1]) > 15.0
+    assert 20.0 < float(peak.idxmax()) - 100.0 < 35.0  # peak ~27 ms after onset
+    assert float(peak.max()) - float(peak[-1]) > 15.0  # then a sag to a lower plateau
     # back at rest 400 ms after release (within 0.1 mV of −69.18 in the reference)
     np.testing.assert_allclose(v.sel(time_ms=1000.0), -69.18, atol=0.1)
-
-
-def test_rmd_reproduces_the_published_model_traces():
-    ref = reference_cell("RMD")
-    cell = ref.cell()
-    ds = current_clamp(
-        cell,
-        ref.steps_pA,
-        onset_ms=10.0,
-        duration_ms=50.0,
-        total_ms=150.0,
-        extra_pulses=ref.extra_pulses,
-        rest=cell.steady_state(-70.0),
-    )
-    v = ds.v_mV.sel(neuron="RMD")
-    for amp, t, expected in RMD_TRACE:
-        assert float(v.sel(step_pA=amp, time_ms=t)) == pytest.approx(expected, abs=0.3)

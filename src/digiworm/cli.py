@@ -107,6 +107,13 @@ def neuron_command(
     name: str = typer.Argument(..., help="Neuron id, e.g. AVAL (case-insensitive)."),
     top: int = typer.Option(6, "--top", min=1, max=50, help="Partners listed per row."),
     threshold: int = typer.Option(2, "--threshold", help="CeNGEN threshold 1-4."),
+    model: bool = typer.Option(
+        False, "--model", help="Show its conductance model from expression and a current clamp."
+    ),
+    knockout: list[str] = typer.Option(
+        [], "--knockout", help="With --model: also run this ion-channel gene knocked out."
+    ),
+    out: Path = typer.Option(None, "--out", help="With --model: write the figure to this PNG."),
 ):
     """Show a neuron card: identity, partners, peptides, channels, measured responses."""
     from .atlas import check_threshold
@@ -115,6 +122,11 @@ def neuron_command(
     check_threshold(threshold)
     atl = _atlas()
     canon = atl.neuron(name)
+    if model:
+        _print_neuron_model(atl, canon, knockout, threshold, out)
+        return
+    if knockout or out is not None:
+        raise DigiwormError("--knockout and --out need --model")
     card = neuron_card(atl, canon, top=top, threshold=threshold)
     console.rule(f"[bold]{canon}[/]  ({card['identity']['class']} class)")
     ident = Table(show_header=False, box=None)
@@ -128,6 +140,43 @@ def neuron_command(
         for k, v in rows.items():
             t.add_row(k, v)
         console.print(t)
+
+
+def _print_neuron_model(atl, canon, knockouts, threshold, out):
+    from ._neuron_model import neuron_model_view
+
+    with console.status(f"building {canon}'s conductance model and running a current clamp…"):
+        view = neuron_model_view(atl, canon, knockouts=knockouts, threshold=threshold, out=out)
+    console.rule(f"[bold]{canon}[/]: conductance model from CeNGEN expression")
+    t = Table(title=f"channels (capacitance {view.c_pF:.2f} pF)", title_justify="left")
+    for col in ("channel", "genes", "TPM", "g (nS)", "description"):
+        t.add_column(col, justify="right" if col in ("TPM", "g (nS)") else "left")
+    for row in view.channels.itertuples():
+        tpm = "-" if row.channel == "leak" else f"{row.TPM:.0f}"
+        g = f"{row.g_nS:.3f}" + (" (prior)" if row.prior else "")
+        t.add_row(row.channel, row.genes, tpm, g, row.description)
+    console.print(t)
+    if view.unmodelled:
+        console.print("expressed channel genes with no kinetics: " + ", ".join(view.unmodelled))
+    for label, rests in view.rests_mV.items():
+        kind = "bistable" if len(rests) > 1 else "one rest"
+        console.print(f"{label}: rest {', '.join(f'{r:.1f}' for r in rests)} mV ({kind})")
+    r = Table(title="current clamp, 500 ms steps: peak / end (mV)", title_justify="left")
+    r.add_column("step (pA)", justify="right")
+    labels = list(dict.fromkeys(view.responses["model"]))
+    for label in labels:
+        r.add_column(label, justify="right")
+    for step, rows in view.responses.groupby("step_pA", sort=True):
+        cells = [
+            f"{x.peak_mV:.1f} / {x.end_mV:.1f}"
+            for x in rows.set_index("model").loc[labels].itertuples()
+        ]
+        r.add_row(f"{step:g}", *cells)
+    console.print(r)
+    if view.reference:
+        console.print(f"published model of this neuron shown beside: {view.reference}")
+    if view.figure is not None:
+        console.print(f"figure written to [bold]{view.figure}[/]")
 
 
 # -- digiworm gene ----------------------------------------------------------------------------

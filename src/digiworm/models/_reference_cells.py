@@ -16,7 +16,7 @@ from .._errors import UnknownNameError
 from ._channels import NICOLETTI_2019
 from ._conductance import ConductanceCell, cell_from_conductances
 
-__all__ = ["REFERENCE_CELLS", "ReferenceCell", "reference_cell"]
+__all__ = ["REFERENCE_CELLS", "ReferenceCell", "reference_cell", "reference_trace_run"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,12 @@ class ReferenceCell:
     extra_pulses: tuple[tuple[float, float, float], ...]  # (pA, onset ms, duration ms)
     protocol_source: str
     source: str
+    #: points of the published model's own traces: (pA, ms from recording start, mV), with the
+    #: protocol they were recorded under (step onset, V at t = 0: None = at rest)
+    trace_points: tuple[tuple[float, float, float], ...] = ()
+    trace_onset_ms: float = 0.0
+    trace_v0_mV: float | None = None
+    trace_source: str = ""
 
     def cell(self) -> ConductanceCell:
         """Return the model as a one-cell :class:`ConductanceCell`."""
@@ -84,6 +90,21 @@ REFERENCE_CELLS = {
         extra_pulses=(),
         protocol_source="Fig4C_AWCon.net.nml (openworm/NicolettiEtAl2019_NeuronModels)",
         source=NICOLETTI_2019,
+        # jNeuroML run of the NeuroML export, steps from 100 ms (a revision of Fig 4C)
+        trace_points=(
+            (0.0, 600.0, -69.180),
+            (-4.0, 600.0, -76.714),
+            (4.0, 600.0, -51.763),
+            (8.0, 600.0, -47.377),
+            (12.0, 600.0, -42.972),
+            (16.0, 600.0, -38.403),
+            (20.0, 600.0, -33.912),
+            (16.0, 127.5, -21.348),
+            (20.0, 127.0, -16.627),
+        ),  # fmt: skip
+        trace_onset_ms=100.0,
+        trace_source="openworm/NicolettiEtAl2019_NeuronModels XPP_tests/awc_nml_plots.csv "
+        "@b18adfc0",
     ),
     "RMD": ReferenceCell(
         name="RMD",
@@ -116,8 +137,42 @@ REFERENCE_CELLS = {
         extra_pulses=((-15.0, 110.0, 20.0),),
         protocol_source="Fig7B_RMD.net.nml (openworm/NicolettiEtAl2019_NeuronModels)",
         source=NICOLETTI_2019,
+        # jNeuroML run of the NeuroML export, V(0) = −70 mV, the Fig 7B protocol
+        trace_points=(
+            (-2.0, 110.0, -69.477),
+            (2.0, 110.0, -69.502),
+            (6.0, 110.0, -46.116),
+            (10.0, 110.0, -46.299),
+            (6.0, 150.0, -70.164),
+            (10.0, 150.0, -70.273),
+            (-2.0, 60.0, -73.469),
+            (2.0, 60.0, -64.933),
+        ),  # fmt: skip
+        trace_onset_ms=10.0,
+        trace_v0_mV=-70.0,
+        trace_source="openworm/NicolettiEtAl2019_NeuronModels XPP_tests/rmd_nml_plots.csv "
+        "@b18adfc0",
     ),
 }
+
+
+def reference_trace_run(ref: ReferenceCell, total_ms: float | None = None, **kw):
+    """Run ``ref`` under the protocol its published trace points were recorded with."""
+    from ..simulate._clamp import current_clamp
+
+    cell = ref.cell()
+    rest = None if ref.trace_v0_mV is None else cell.steady_state(ref.trace_v0_mV)
+    last = max(t for _, t, _ in ref.trace_points)
+    return current_clamp(
+        cell,
+        ref.steps_pA,
+        onset_ms=ref.trace_onset_ms,
+        duration_ms=ref.duration_ms,
+        total_ms=total_ms or max(ref.total_ms, last),
+        extra_pulses=ref.extra_pulses,
+        rest=rest,
+        **kw,
+    )
 
 
 def reference_cell(name: str) -> ReferenceCell:

@@ -1,0 +1,39 @@
+"""``digiworm neuron NAME --model``: channels, rests, current clamp, figure, errors."""
+
+from __future__ import annotations
+
+from typer.testing import CliRunner
+
+from digiworm.cli import app
+
+runner = CliRunner()
+
+
+def test_neuron_model_shows_channels_and_runs_a_clamp(atlas, tmp_path):
+    out = tmp_path / "rmd.png"
+    result = runner.invoke(
+        app, ["neuron", "rmdl", "--model", "--knockout", "cca-1", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    text = result.output
+    for expected in ("shl1", "egl19", "cca-1 knockout", "published RMD", "bistable"):
+        assert expected in text
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_neuron_model_errors_name_the_bad_value(atlas, tmp_path):
+    result = runner.invoke(app, ["neuron", "AVAL", "--model", "--knockout", "unc-103"])
+    assert result.exit_code == 2 and "unc-103" in result.output and "no kinetic" in result.output
+    result = runner.invoke(app, ["neuron", "AVAL", "--knockout", "shk-1"])
+    assert result.exit_code == 2 and "--model" in result.output
+    result = runner.invoke(app, ["neuron", "AVAL", "--model", "--out", str(tmp_path / "x.jpg")])
+    assert result.exit_code == 2 and ".png" in result.output
+    assert not (tmp_path / "x.jpg").exists()
+
+
+def test_reference_figures_draw(atlas):
+    from digiworm.report._cell_figure import reference_figure
+
+    fig = reference_figure("RMD")
+    assert len(fig.axes) == 2
+    assert len(fig.axes[0].lines) == 4 + 8  # four steps and the eight published points
