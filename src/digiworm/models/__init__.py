@@ -6,6 +6,7 @@ acting on one unbatched example. Conductance-based neurons from the channel libr
 """
 
 from ._base import METHODS, AbstractModel, rk_step
+from ._c302 import C2, C2Parameters, C302Network, C302State, c302_connectome, c302_network
 from ._channels import CHANNEL_GENES, CHANNELS, Channel, channel, channels_of_gene
 from ._conductance import CellState, ConductanceCell, cell_from_conductances
 from ._expression_cells import (
@@ -28,6 +29,12 @@ from ._reference_cells import REFERENCE_CELLS, ReferenceCell, reference_cell
 from ._signs import classical_transmitters, synapse_signs
 
 __all__ = [
+    "C2",
+    "C2Parameters",
+    "C302Network",
+    "C302State",
+    "c302_connectome",
+    "c302_network",
     "CHANNELS",
     "CHANNEL_GENES",
     "METHODS",

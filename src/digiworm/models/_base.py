@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+from typing import ClassVar
 
 import equinox as eqx
 import jax
@@ -62,6 +63,8 @@ class AbstractModel(eqx.Module):
 
     names: eqx.AbstractVar[tuple[str, ...]]
     output: eqx.AbstractClassVar[str]
+    #: integration methods :meth:`stepper` accepts; the first is the default
+    methods: ClassVar[tuple[str, ...]] = ("heun", "euler", "rk4")
 
     @property
     def n_neurons(self) -> int:

@@ -1,7 +1,14 @@
 """Simulate models under stimulation protocols, batched over conditions; patch-clamp protocols."""
 
 from ._atlas import insilico_atlas
-from ._clamp import current_clamp, resting_potentials, resting_state, steady_iv, voltage_clamp
+from ._clamp import (
+    current_clamp,
+    resting_potentials,
+    resting_state,
+    run_currents,
+    steady_iv,
+    voltage_clamp,
+)
 from ._protocol import DEFAULT_PULSE_S, Noise, Protocol
 from ._simulate import rest_residual, rest_state, simulate, simulate_arrays, simulate_ensemble
 from ._spontaneous import spontaneous_correlation
@@ -16,6 +23,7 @@ __all__ = [
     "rest_state",
     "resting_potentials",
     "resting_state",
+    "run_currents",
     "simulate",
     "simulate_arrays",
     "simulate_ensemble",

@@ -29,7 +29,7 @@ def insilico_atlas(
     window_s: float = 30.0,
     dt_s: float = 0.02,
     save_dt_s: float = 0.5,
-    method: str = "heun",
+    method: str | None = None,
     batch_size: int = 64,
     keep_traces: bool = False,
     progress: bool = False,

@@ -205,3 +205,38 @@ def steady_iv(cell: ConductanceCell, v_mV) -> xr.DataArray:
     return xr.DataArray(
         i, dims=("v_mV", "neuron"), coords={"v_mV": v, "neuron": list(cell.names)}, name="i_pA"
     )
+
+
+def run_currents(model, currents_pA, *, dt_ms: float, save_dt_ms: float, y0=None) -> xr.Dataset:
+    """Inject a current time course into a conductance model; return ``v_mV`` and ``ca_mM``.
+
+    Parameters
+    ----------
+    model : ConductanceCell or C302Network
+        Anything with ``step(y, i_pA, dt_ms)``, ``init_state`` or a given ``y0``, and ``names``.
+    currents_pA : array (step, neuron)
+        Current into each neuron during each integration step.
+    dt_ms, save_dt_ms : float
+        Step and sampling interval (``save_dt_ms`` a whole number of steps; the number of
+        steps a whole number of samples).
+    y0 : state, optional
+        Start (default ``model.init_state()``).
+    """
+    currents = np.asarray(currents_pA, dtype=float)
+    n = len(model.names)
+    if currents.ndim != 2 or currents.shape[1] != n:
+        raise DigiwormError(f"currents must be (step, {n} neurons); got shape {currents.shape}")
+    if not np.all(np.isfinite(currents)):
+        raise DigiwormError("currents contain NaN or infinite values")
+    n_inner = _count(save_dt_ms, dt_ms, "save_dt")
+    if currents.shape[0] % n_inner:
+        raise DigiwormError(
+            f"{currents.shape[0]} steps are not a whole number of {n_inner}-step samples"
+        )
+    y0 = model.init_state() if y0 is None else y0
+    i_ext = jnp.asarray(currents, dtype=y0.v_mV.dtype)
+    _, (v, ca) = _run_current(model, y0, i_ext, dt_ms, n_inner)
+    time = (np.arange(v.shape[0]) + 1) * save_dt_ms
+    dims = ("time_ms", "neuron")
+    coords = {"time_ms": time, "neuron": list(model.names)}
+    return xr.Dataset({"v_mV": (dims, np.asarray(v)), "ca_mM": (dims, np.asarray(ca))}, coords)

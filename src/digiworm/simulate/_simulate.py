@@ -18,7 +18,7 @@ import xarray as xr
 from jax.flatten_util import ravel_pytree
 
 from .._errors import DigiwormError
-from ..models import METHODS, AbstractModel, CalciumIndicator, GCaMP6s
+from ..models import AbstractModel, CalciumIndicator, GCaMP6s
 from ._protocol import Noise, Protocol
 
 __all__ = ["rest_residual", "rest_state", "simulate", "simulate_arrays", "simulate_ensemble"]
@@ -43,6 +43,16 @@ def _check_finite_model(model: AbstractModel) -> None:
             )
 
 
+def _resolve_method(model, method: str | None) -> str:
+    """Return the method to use: ``exact`` for linear models, else the model's default for None.
+
+    :func:`_check_args` checks the result against ``model.methods``.
+    """
+    if model.output == "dff":
+        return "exact"
+    return model.methods[0] if method is None else method
+
+
 def _check_args(model, duration_s, dt_s, save_dt_s, method) -> tuple[int, int]:
     for name, value in (("duration", duration_s), ("dt", dt_s), ("save_dt", save_dt_s)):
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
@@ -51,12 +61,15 @@ def _check_args(model, duration_s, dt_s, save_dt_s, method) -> tuple[int, int]:
         raise DigiwormError(f"dt ({dt_s:g} s) must be smaller than the duration ({duration_s:g} s)")
     if save_dt_s < dt_s:
         raise DigiwormError(f"save_dt ({save_dt_s:g} s) must be >= dt ({dt_s:g} s)")
-    if method not in METHODS and method != "exact":
-        raise DigiwormError(f"unknown method {method!r}; use one of {', '.join(METHODS)}")
+    if method not in model.methods and method != "exact":
+        raise DigiwormError(
+            f"unknown method {method!r} for {type(model).__name__}; use one of "
+            f"{', '.join(model.methods)}"
+        )
     if method == "exact" and model.output != "dff":
         raise DigiwormError(
             f"method 'exact' is only for linear models; {type(model).__name__} needs one of "
-            f"{', '.join(METHODS)}"
+            f"{', '.join(model.methods)}"
         )
     n_inner = _steps(save_dt_s, dt_s, "save_dt")
     n_save = _steps(duration_s, save_dt_s, "duration")
@@ -86,7 +99,7 @@ def rest_state(
     model: AbstractModel,
     dt_s: float = 0.01,
     settle_s: float = 5.0,
-    method: str = "heun",
+    method: str | None = None,
     newton_steps: int = 8,
 ):
     r"""Return the model's resting state: settle without input, then polish with Newton.
@@ -99,6 +112,7 @@ def rest_state(
     residual, the settled state is kept.
     """
     n = max(1, round(settle_s / dt_s))
+    method = model.methods[0] if method in (None, "exact") else method
     y = _settle(model, model.init_state(), n, dt_s, method)
     return _newton(model, y, newton_steps) if newton_steps else y
 
@@ -218,8 +232,7 @@ def _prepare(model, protocol, duration_s, dt_s, save_dt_s, method, indicator):
             f"protocol drives {protocol.amplitude.shape[1]} neurons but the model has "
             f"{model.n_neurons}"
         )
-    if model.output == "dff":
-        method = "exact"
+    method = _resolve_method(model, method)
     n_save, _ = _check_args(model, duration_s, dt_s, save_dt_s, method)
     _check_finite_model(model)
     if indicator == "auto":
@@ -236,7 +249,7 @@ def simulate_arrays(
     dt_s: float,
     *,
     save_dt_s: float = 0.5,
-    method: str = "heun",
+    method: str | None = None,
     indicator: CalciumIndicator | None = None,
     noise: Noise | None = None,
     key: jax.Array | None = None,
@@ -254,13 +267,12 @@ def simulate_arrays(
     """
     n_save = _steps(duration_s, save_dt_s, "duration")
     n_inner = _steps(save_dt_s, dt_s, "save_dt")
-    if model.output == "dff":
-        method = "exact"
+    method = _resolve_method(model, method)
     keys = jax.random.split(
         key if key is not None else jax.random.PRNGKey(0), protocol.n_conditions
     )
     y0 = (
-        rest_state(model, dt_s, settle_s, method if method != "exact" else "heun")
+        rest_state(model, dt_s, settle_s, method)
         if model.output == "activity"
         else model.init_state()
     )
@@ -277,7 +289,7 @@ def simulate(
     dt_s: float = 0.01,
     *,
     save_dt_s: float = 0.5,
-    method: str = "heun",
+    method: str | None = None,
     indicator: CalciumIndicator | str | None = "auto",
     noise: Noise | None = None,
     key: jax.Array | None = None,
@@ -297,8 +309,10 @@ def simulate(
         Integration step, s (must divide ``save_dt_s``).
     save_dt_s : float
         Sampling interval of the output, s (default 0.5 s, the atlas's imaging volume period).
-    method : {"heun", "euler", "rk4"}
-        Explicit fixed-step method for nonlinear models (linear models step exactly).
+    method : {"heun", "euler", "rk4", "exponential"}, optional
+        Fixed-step method: explicit Runge–Kutta for the graded network (default Heun),
+        exponential Euler for conductance networks (their only method); linear models step
+        exactly. None takes the model's default.
     indicator : CalciumIndicator, "auto" or None
         Indicator for activity models (``"auto"`` = GCaMP6s); must be None for ΔF/F models.
     noise : Noise, optional
@@ -368,7 +382,7 @@ def simulate_ensemble(
     dt_s: float = 0.01,
     *,
     save_dt_s: float = 0.5,
-    method: str = "heun",
+    method: str | None = None,
     indicator: CalciumIndicator | str | None = "auto",
     settle_s: float = 5.0,
 ) -> xr.Dataset:

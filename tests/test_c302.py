@@ -1,0 +1,77 @@
+"""c302 parameter set C2 in digiworm, cross-checked against c302 run in NEURON (float64).
+
+The reference (tests/data/c302_C2_small_neuron.npz) is c302 0.12.1's own C2 network of seven
+neurons (AVAL, AVAR, AVBL, AVBR, AVDL, DVC, PVCL: excitatory and inhibitory graded synapses and
+three gap-junction pairs, 4 pA into AVBL 100–500 ms and into DVC 300–700 ms) exported by
+jNeuroML and run in NEURON 9.0.2 at dt 0.05 ms (docs/research/c302_C2_probe.py small).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from digiworm._errors import DigiwormError
+from digiworm.models import C2, c302_connectome, c302_network
+from digiworm.simulate import Protocol, run_currents, simulate
+
+pytestmark = pytest.mark.usefixtures("x64")
+
+REFERENCE = Path(__file__).parent / "data" / "c302_C2_small_neuron.npz"
+
+
+def _stimuli(cells, dt_ms, total_ms):
+    t = (np.arange(round(total_ms / dt_ms)) + 0.5) * dt_ms  # NEURON tests pulses at t + dt/2
+    u = np.zeros((t.size, len(cells)))
+    for cell, onset, duration, amp in (("AVBL", 100.0, 400.0, 4.0), ("DVC", 300.0, 400.0, 4.0)):
+        u[(t >= onset) & (t < onset + duration), cells.index(cell)] = amp
+    return u
+
+
+def test_small_circuit_matches_c302_in_neuron():
+    ref = np.load(REFERENCE)
+    cells = [str(c) for c in ref["cells"]]
+    net = c302_network(cells)
+    dt = float(ref["dt_ms"])
+    ds = run_currents(net, _stimuli(cells, dt, 800.0), dt_ms=dt, save_dt_ms=0.5)
+    np.testing.assert_allclose(ds.time_ms, ref["t_ms"])
+    err = ds.v_mV.values - ref["v_mV"]
+    rms = np.sqrt(np.mean(err**2, axis=0))
+    assert np.all(rms < 0.1), dict(zip(cells, rms))  # issue goal: < 1 mV RMS
+    assert np.max(np.abs(err)) < 0.5
+    # the circuit does something: AVBL drives the group up, DVC's GABA synapses pull it down
+    v = ds.v_mV.to_pandas()
+    assert v.loc[200.0, "AVAL"] > -20.0 and v.loc[600.0, "AVAL"] < -65.0
+    ca_ref = ref["ca_mM"].max(axis=0)
+    np.testing.assert_allclose(ds.ca_mM.values.max(axis=0), ca_ref, rtol=0.02)
+
+
+def test_connectome_orientation_and_gap_junction_doubling():
+    names, exc, inh, gap = c302_connectome(["AVAL", "AVAR", "AVDL", "DVC"])
+    i = {n: k for k, n in enumerate(names)}
+    assert exc[i["AVAR"], i["AVDL"]] == 19  # AVDL -> AVAR, [post, pre]
+    assert exc[i["AVDL"], i["AVAR"]] == 1
+    assert inh[i["AVAR"], i["DVC"]] == 7  # DVC is GABAergic in c302's table
+    assert gap[i["AVAL"], i["AVAR"]] == gap[i["AVAR"], i["AVAL"]] == 10  # 5 listed each way
+    full = c302_connectome()
+    assert len(full[0]) == 302
+    assert full[1].sum() + full[2].sum() == 5936 + 529  # neuron-to-neuron chemical synapses
+
+
+def test_cell_constants_follow_parameter_set_c2():
+    g = C2.conductances_nS()
+    assert C2.c_pF == pytest.approx(3.92699, rel=1e-5)
+    assert g["ca"] == pytest.approx(1.423751, rel=1e-5)
+    assert g["kslow"] == pytest.approx(0.359977, rel=1e-5)
+
+
+def test_simulate_runs_c302_with_its_own_method():
+    net = c302_network(["AVAL", "AVAR", "AVBL", "AVBR", "PVCL"])
+    protocol = Protocol.single(net.names, ["AVBL"], amplitude=4.0, onset_s=0.05, duration_s=0.1)
+    out = simulate(net, protocol, 0.2, dt_s=5e-5, save_dt_s=0.01, settle_s=0.5, indicator=None)
+    act = out["dff"].sel(condition="AVBL")
+    assert float(act.sel(neuron="AVBL").max()) > 0.5 > float(act.sel(neuron="AVBL")[0])
+    with pytest.raises(DigiwormError, match="exponential"):
+        simulate(net, protocol, 0.2, dt_s=5e-5, save_dt_s=0.01, method="heun")
