@@ -8,6 +8,7 @@ jNeuroML and run in NEURON 9.0.2 at dt 0.05 ms (docs/research/c302_C2_probe.py s
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -75,3 +76,38 @@ def test_simulate_runs_c302_with_its_own_method():
     assert float(act.sel(neuron="AVBL").max()) > 0.5 > float(act.sel(neuron="AVBL")[0])
     with pytest.raises(DigiwormError, match="exponential"):
         simulate(net, protocol, 0.2, dt_s=5e-5, save_dt_s=0.01, method="heun")
+
+
+def _jnml(lems: Path) -> None:
+    """Run a LEMS file in jNeuroML (jLEMS) in its own folder."""
+    import subprocess
+
+    from pyneuroml.pynml import get_path_to_jnml_jar
+
+    cmd = ["java", "-Xmx1G", "-Djava.awt.headless=true", "-jar", get_path_to_jnml_jar(),
+           lems.name, "-nogui"]  # fmt: skip
+    subprocess.run(cmd, cwd=lems.parent, check=True, capture_output=True, timeout=600)
+
+
+@pytest.mark.skipif(shutil.which("java") is None, reason="jNeuroML needs java")
+def test_neuroml_export_runs_in_jneuroml_and_agrees(tmp_path):
+    from digiworm.models import export_neuroml
+
+    net = c302_network(["AVAL", "AVAR", "AVBL", "AVBR", "DVC"])
+    stimuli = [("AVBL", 20.0, 100.0, 4.0), ("DVC", 60.0, 100.0, 4.0)]
+    lems = export_neuroml(net, tmp_path, stimuli=stimuli, duration_ms=200.0, dt_ms=0.05)
+    _jnml(lems)
+    out = np.loadtxt(tmp_path / "digiworm_c2.v.dat")
+    t_ms, v_mV = out[:, 0] * 1e3, out[:, 1:] * 1e3
+    dt = 0.05
+    t = (np.arange(4000) + 0.5) * dt
+    u = np.zeros((t.size, 5))
+    for name, onset, duration, amp in stimuli:
+        u[(t >= onset) & (t < onset + duration), list(net.names).index(name)] = amp
+    ds = run_currents(net, u, dt_ms=dt, save_dt_ms=dt)
+    mine = ds.v_mV.values
+    ref = v_mV[1 : 1 + len(mine)]  # jLEMS writes t = 0 first
+    np.testing.assert_allclose(t_ms[1 : 1 + len(mine)], ds.time_ms.values, atol=1e-6)
+    rms = np.sqrt(np.mean((mine - ref) ** 2, axis=0))
+    assert np.all(rms < 1.0), dict(zip(net.names, rms))  # jLEMS steps forward Euler
+    assert np.ptp(ref[:, 2]) > 30.0  # the export does something: AVBL is driven up

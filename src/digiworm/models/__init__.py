@@ -25,6 +25,7 @@ from ._linear import (
     linear_from_atlas,
     linear_from_couplings,
 )
+from ._neuroml import export_neuroml
 from ._reference_cells import REFERENCE_CELLS, ReferenceCell, reference_cell
 from ._signs import classical_transmitters, synapse_signs
 
@@ -60,6 +61,7 @@ __all__ = [
     "LinearModel",
     "classical_transmitters",
     "connectome_arrays",
+    "export_neuroml",
     "graded_from_atlas",
     "kernel_from_atlas",
     "linear_from_atlas",

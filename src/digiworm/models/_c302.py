@@ -42,7 +42,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float
+from jaxtyping import Array, Float, Int
 
 from .._errors import DigiwormError, UnknownNameError
 from ._base import AbstractModel
@@ -123,13 +123,20 @@ class C302State(eqx.Module):
 class C302Network(AbstractModel):
     """c302 parameter set C2 network (see the module docstring).
 
+    Connections are stored as edge lists (the connectome is 4 % dense; a sparse sum costs a
+    twentieth of a dense product per step). :meth:`matrices` returns dense ``[post, pre]`` views.
+
     Parameters
     ----------
     names : tuple of str
-    n_exc, n_inh : array (n, n)
-        Excitatory / inhibitory synapse counts, ``[post, pre]``.
-    g_gap_nS : array (n, n)
-        Symmetric gap-junction conductance between each pair, nS.
+    pre, post : int array (e,)
+        Chemical edges (one per ordered pair with any synapse).
+    w_exc, w_inh : array (e,)
+        Excitatory / inhibitory synapse counts of each edge.
+    gap_a, gap_b : int array (j,)
+        Gap-junction pairs (each unordered pair once).
+    g_gap_nS : array (j,)
+        Conductance of each pair, nS.
     g_scale : array (n, 4)
         Per-neuron multiplier of the leak, slow K⁺, fast K⁺ and Ca²⁺ conductances (1 = C2;
         knockouts and drugs act here).
@@ -137,9 +144,13 @@ class C302Network(AbstractModel):
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
-    n_exc: Float[Array, "n n"]
-    n_inh: Float[Array, "n n"]
-    g_gap_nS: Float[Array, "n n"]
+    pre: Int[Array, " e"]
+    post: Int[Array, " e"]
+    w_exc: Float[Array, " e"]
+    w_inh: Float[Array, " e"]
+    gap_a: Int[Array, " j"]
+    gap_b: Int[Array, " j"]
+    g_gap_nS: Float[Array, " j"]
     g_scale: Float[Array, "n 4"]
     params: C2Parameters = eqx.field(static=True, default=C2)
     connectome_source: str = eqx.field(static=True, default="")
@@ -148,16 +159,24 @@ class C302Network(AbstractModel):
 
     def __check_init__(self):
         n = len(self.names)
-        for field in ("n_exc", "n_inh", "g_gap_nS"):
-            if getattr(self, field).shape[-2:] != (n, n):
-                raise ValueError(f"{field} must be ({n}, {n}); got {getattr(self, field).shape}")
-        gap = self.g_gap_nS
-        if not isinstance(gap, jax.core.Tracer):
-            gap = np.asarray(gap)
-            if not np.allclose(gap, np.swapaxes(gap, -1, -2)):
-                raise ValueError("g_gap_nS must be symmetric: a gap junction conducts both ways")
+        if self.g_scale.shape[-2:] != (n, 4):
+            raise ValueError(f"g_scale must be ({n}, 4); got {self.g_scale.shape}")
+        for a, b in (("pre", "w_exc"), ("post", "w_inh"), ("gap_a", "g_gap_nS")):
+            if getattr(self, a).shape[-1:] != getattr(self, b).shape[-1:]:
+                raise ValueError(f"{a} and {b} must have one entry per edge")
 
-    # -- pieces ----------------------------------------------------------------------------------
+    def matrices(self) -> dict[str, np.ndarray]:
+        """Dense ``[post, pre]`` views: synapse counts ``exc``, ``inh``; gap conductance ``gap``."""
+        n = self.n_neurons
+        out = {k: np.zeros((n, n)) for k in ("exc", "inh", "gap")}
+        post, pre = np.asarray(self.post), np.asarray(self.pre)
+        np.add.at(out["exc"], (post, pre), np.asarray(self.w_exc))
+        np.add.at(out["inh"], (post, pre), np.asarray(self.w_inh))
+        a, b, g = np.asarray(self.gap_a), np.asarray(self.gap_b), np.asarray(self.g_gap_nS)
+        np.add.at(out["gap"], (a, b), g)
+        np.add.at(out["gap"], (b, a), g)
+        return out
+
     def _g(self):
         g = self.params.conductances_nS()
         scale = self.g_scale
@@ -183,12 +202,18 @@ class C302Network(AbstractModel):
         ``g_in`` is their conductance (nS) and ``i_in`` the current they would pass at 0 mV
         (pA), so the coupling current is ``i_in − g_in·V``.
         """
-        p = self.params
-        g_exc = p.exc[0] * (self.n_exc @ y.s_exc)
-        g_inh = p.inh[0] * (self.n_inh @ y.s_inh)
-        g_gap = jnp.sum(self.g_gap_nS, axis=-1)
+        p, n = self.params, self.n_neurons
+
+        def into(values, index):
+            return jax.ops.segment_sum(values, index, num_segments=n)
+
+        g_exc = p.exc[0] * into(self.w_exc * y.s_exc[self.pre], self.post)
+        g_inh = p.inh[0] * into(self.w_inh * y.s_inh[self.pre], self.post)
+        g, a, b, v = self.g_gap_nS, self.gap_a, self.gap_b, y.v_mV
+        g_gap = into(g, a) + into(g, b)
+        i_gap = into(g * v[b], a) + into(g * v[a], b)
         g_in = g_exc + g_inh + g_gap
-        i_in = g_exc * p.exc[1] + g_inh * p.inh[1] + self.g_gap_nS @ y.v_mV
+        i_in = g_exc * p.exc[1] + g_inh * p.inh[1] + i_gap
         return g_in, i_in
 
     # -- dynamics --------------------------------------------------------------------------------
@@ -312,15 +337,21 @@ def c302_connectome(names=None):
 def c302_network(names=None, *, params: C2Parameters = C2, dtype=None) -> C302Network:
     """Build the c302 C2 network on ``names`` (default: all 302 neurons, sorted as c302 does)."""
     names, exc, inh, gap = c302_connectome(names)
+    post, pre = np.nonzero((exc > 0) | (inh > 0))
+    a, b = np.nonzero(np.triu(gap, 1))
 
     def arr(x):
         return jnp.asarray(x, dtype=dtype)
 
     return C302Network(
         names=names,
-        n_exc=arr(exc),
-        n_inh=arr(inh),
-        g_gap_nS=arr(params.gap_nS * gap),
+        pre=jnp.asarray(pre, dtype=jnp.int32),
+        post=jnp.asarray(post, dtype=jnp.int32),
+        w_exc=arr(exc[post, pre]),
+        w_inh=arr(inh[post, pre]),
+        gap_a=jnp.asarray(a, dtype=jnp.int32),
+        gap_b=jnp.asarray(b, dtype=jnp.int32),
+        g_gap_nS=arr(params.gap_nS * gap[a, b]),
         g_scale=arr(np.ones((len(names), 4))),
         params=params,
         connectome_source="c302 default (OpenWorm CElegansNeuronTables.xls via cect)",
