@@ -49,6 +49,7 @@ from ..models import (
     CHANNELS,
     REFERENCE_CELLS,
     ConductanceCell,
+    ConductanceNetwork,
     GradedNetwork,
     KernelModel,
     LinearModel,
@@ -112,6 +113,20 @@ class Ablate(eqx.Module):
                 lambda m: (m.a_per_s, m.b_per_s),
                 model,
                 (jnp.where(both, model.a_per_s, 0.0), jnp.where(keep, model.b_per_s, 0.0)),
+            )
+        if isinstance(model, ConductanceNetwork):
+            syn = keep[model.post] & keep[model.pre]
+            gap = keep[model.gap_a] & keep[model.gap_b]
+            pep = keep[model.pep_post] & keep[model.pep_pre]
+            return eqx.tree_at(
+                lambda m: (m.g_syn_nS, m.g_gap_nS, m.w_pep_pA, m.alive),
+                model,
+                (
+                    jnp.where(syn, model.g_syn_nS, 0.0),
+                    jnp.where(gap, model.g_gap_nS, 0.0),
+                    jnp.where(pep, model.w_pep_pA, 0.0),
+                    model.alive & keep,
+                ),
             )
         if isinstance(model, KernelModel):
             alive_term = keep[model.post] & keep[model.pre]
@@ -208,11 +223,16 @@ class Knockout(eqx.Module):
     def __call__(self, model):
         """Return ``model`` with the gene's function removed (scaled by ``residual``)."""
         if self.effect == "channel":
+            if isinstance(model, ConductanceNetwork):
+                cells = self._apply(model.cells, self.residual)
+                return eqx.tree_at(lambda m: m.cells, model, cells)
             if not isinstance(model, ConductanceCell):
                 raise DigiwormError(
                     f"{self.gene} is an ion channel: knock it out of a conductance-based model "
-                    f"(ConductanceCell), not a {type(model).__name__}"
+                    f"(ConductanceCell or ConductanceNetwork), not a {type(model).__name__}"
                 )
+        elif isinstance(model, ConductanceNetwork) and self.effect == "dcv_release":
+            return eqx.tree_at(lambda m: m.w_pep_pA, model, model.w_pep_pA * self.residual)
         else:
             model = _require_graded(model, f"knockout of {self.gene}")
         return self._apply(model, self.residual)

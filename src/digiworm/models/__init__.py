@@ -9,6 +9,11 @@ from ._base import METHODS, AbstractModel, rk_step
 from ._c302 import C2, C2Parameters, C302Network, C302State, c302_connectome, c302_network
 from ._channels import CHANNEL_GENES, CHANNELS, Channel, channel, channels_of_gene
 from ._conductance import CellState, ConductanceCell, cell_from_conductances
+from ._conductance_network import (
+    ConductanceNetwork,
+    ConductanceNetworkState,
+    conductance_network_from_atlas,
+)
 from ._expression_cells import (
     ExpressionMap,
     calibrate_expression_map,
@@ -43,6 +48,8 @@ __all__ = [
     "CellState",
     "Channel",
     "ConductanceCell",
+    "ConductanceNetwork",
+    "ConductanceNetworkState",
     "ExpressionMap",
     "ReferenceCell",
     "calibrate_expression_map",
@@ -60,6 +67,7 @@ __all__ = [
     "KernelModel",
     "LinearModel",
     "classical_transmitters",
+    "conductance_network_from_atlas",
     "connectome_arrays",
     "export_neuroml",
     "graded_from_atlas",

@@ -153,15 +153,19 @@ class ConductanceCell(eqx.Module):
         dgates = {k: (inf - y.gates[k]) / tau for k, (inf, tau) in r.items()}
         return CellState(dv, dca, dgates)
 
-    def step(self, y: CellState, i_ext_pA, dt_ms) -> CellState:
-        """Advance ``y`` by ``dt_ms`` with the injected current held (see module docstring)."""
+    def step(self, y: CellState, i_ext_pA, dt_ms, g_in=0.0, i_in=0.0) -> CellState:
+        """Advance ``y`` by ``dt_ms`` with the injected current held (see module docstring).
+
+        ``g_in`` (nS) and ``i_in`` (pA) describe extra input linear in each cell's potential,
+        ``i_in − g_in·V`` (synapses and gap junctions of a network), taken implicitly in V.
+        """
         r = self.rates(y.v_mV, y.gates, y.ca_mM)
         gates = {k: inf + (y.gates[k] - inf) * jnp.exp(-dt_ms / tau) for k, (inf, tau) in r.items()}
         g = self.conductances(gates)
         g_total = sum(g.values())
         ge_total = sum(g[c] * self.reversal_mV(c) for c in self.channels)
         lam = self.c_pF / dt_ms
-        v = (lam * y.v_mV + ge_total + i_ext_pA) / (lam + g_total)
+        v = (lam * y.v_mV + ge_total + i_ext_pA + i_in) / (lam + g_total + g_in)
         i_ca = sum(
             g[c] * (v - self.reversal_mV(c)) for c in self.channels if CHANNELS[c].ion == "Ca"
         )

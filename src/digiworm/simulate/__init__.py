@@ -3,6 +3,7 @@
 from ._atlas import insilico_atlas
 from ._clamp import (
     current_clamp,
+    depolarising_current,
     resting_potentials,
     resting_state,
     run_currents,
@@ -18,6 +19,7 @@ __all__ = [
     "Noise",
     "Protocol",
     "current_clamp",
+    "depolarising_current",
     "insilico_atlas",
     "rest_residual",
     "rest_state",

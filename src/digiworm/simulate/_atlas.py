@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import equinox as eqx
+import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
@@ -23,7 +25,7 @@ def insilico_atlas(
     model,
     neurons: Sequence[str] | None = None,
     *,
-    amplitude: float = 40.0,
+    amplitude=40.0,
     pulse_s: float = DEFAULT_PULSE_S,
     baseline_s: float = 5.0,
     window_s: float = 30.0,
@@ -33,6 +35,7 @@ def insilico_atlas(
     batch_size: int = 64,
     keep_traces: bool = False,
     progress: bool = False,
+    subtract_control: bool = False,
     **simulate_kwargs,
 ) -> xr.Dataset:
     """Stimulate each neuron alone and record every neuron's response.
@@ -43,8 +46,9 @@ def insilico_atlas(
         The model to probe.
     neurons : sequence of str, optional
         Neurons to stimulate (default all).
-    amplitude : float
-        Drive of the stimulated neuron (model input units; mV for the graded network).
+    amplitude : float or mapping
+        Drive of the stimulated neuron (model input units; mV for the graded network, pA for
+        conductance networks); a mapping gives each stimulated neuron its own.
     pulse_s : float
         Pulse length, s.
     baseline_s, window_s : float
@@ -58,6 +62,9 @@ def insilico_atlas(
         Also return ``traces[stimulated, time, responding]``.
     progress : bool
         Show a progress bar over batches.
+    subtract_control : bool
+        Run an unstimulated condition with every batch and subtract its change over the same
+        windows (for models whose rest is not stationary, e.g. slowly oscillating cells).
 
     Returns
     -------
@@ -66,10 +73,20 @@ def insilico_atlas(
     """
     names = list(model.names)
     stimulated = list(names if neurons is None else neurons)
-    if batch_size < 1:
-        raise DigiwormError(f"batch_size must be >= 1; got {batch_size}")
+    if batch_size < 1 + subtract_control:
+        raise DigiwormError(f"batch_size must be >= {1 + subtract_control}; got {batch_size}")
+    if isinstance(amplitude, dict):
+        missing = [n for n in stimulated if n not in amplitude]
+        if missing:
+            raise DigiwormError(f"amplitude mapping lacks stimulated neuron(s) {missing[:5]}")
+        amps = {n: float(amplitude[n]) for n in stimulated}
+    else:
+        amps = {n: float(amplitude) for n in stimulated}
+    if not all(np.isfinite(a) for a in amps.values()):
+        raise DigiwormError("stimulation amplitudes must be finite")
+    per_batch = batch_size - subtract_control
     duration = baseline_s + window_s
-    batches = [stimulated[k : k + batch_size] for k in range(0, len(stimulated), batch_size)]
+    batches = [stimulated[k : k + per_batch] for k in range(0, len(stimulated), per_batch)]
     responses, traces = [], []
     bar = None
     if progress:
@@ -82,17 +99,26 @@ def insilico_atlas(
         for batch in batches:
             padded = batch + [[]] * (batch_size - len(batch))  # pad: same shape, one compile
             protocol = Protocol.single(
-                names, padded, amplitude=amplitude, onset_s=baseline_s, duration_s=pulse_s
+                names, padded, amplitude=1.0, onset_s=baseline_s, duration_s=pulse_s
+            )
+            scale = np.array([amps[t] if t else 0.0 for t in padded])[:, None]
+            protocol = eqx.tree_at(
+                lambda p: p.amplitude, protocol, protocol.amplitude * jnp.asarray(scale)
             )
             ds = simulate(
                 model, protocol, duration, dt_s, save_dt_s=save_dt_s, method=method,
                 **simulate_kwargs,
             )  # fmt: skip
-            dff = ds["dff"].isel(condition=slice(0, len(batch)))
             t = ds["time"].to_numpy()
-            base = dff.isel(time=np.flatnonzero(t < baseline_s)).mean("time")
-            resp = dff.isel(time=np.flatnonzero(t > baseline_s)).mean("time")
-            responses.append((resp - base).to_numpy())
+            before, after = np.flatnonzero(t < baseline_s), np.flatnonzero(t > baseline_s)
+            change = ds["dff"].isel(time=after).mean("time") - ds["dff"].isel(time=before).mean(
+                "time"
+            )
+            dff = ds["dff"].isel(condition=slice(0, len(batch)))
+            response = change.isel(condition=slice(0, len(batch))).to_numpy()
+            if subtract_control:
+                response = response - change.isel(condition=-1).to_numpy()[None, :]
+            responses.append(response)
             if keep_traces:
                 traces.append(dff.to_numpy())
             if bar is not None:
@@ -117,7 +143,8 @@ def insilico_atlas(
         out = out.assign_coords(time=ds["time"].to_numpy())
     out.attrs.update(
         model=type(model).__name__,
-        amplitude=amplitude,
+        amplitude=amplitude if np.isscalar(amplitude) else "per neuron",
+        subtract_control=int(subtract_control),
         pulse_s=pulse_s,
         baseline_s=baseline_s,
         window_s=window_s,

@@ -18,7 +18,15 @@ import xarray as xr
 from .._errors import DigiwormError
 from ..models._conductance import CellState, ConductanceCell
 
-__all__ = ["current_clamp", "resting_potentials", "resting_state", "steady_iv", "voltage_clamp"]
+__all__ = [
+    "current_clamp",
+    "depolarising_current",
+    "resting_potentials",
+    "resting_state",
+    "run_currents",
+    "steady_iv",
+    "voltage_clamp",
+]
 
 
 def _count(total: float, step: float, what: str) -> int:
@@ -240,3 +248,23 @@ def run_currents(model, currents_pA, *, dt_ms: float, save_dt_ms: float, y0=None
     dims = ("time_ms", "neuron")
     coords = {"time_ms": time, "neuron": list(model.names)}
     return xr.Dataset({"v_mV": (dims, np.asarray(v)), "ca_mM": (dims, np.asarray(ca))}, coords)
+
+
+def depolarising_current(cell: ConductanceCell, delta_mV: float) -> np.ndarray:
+    """Return the current (pA) that holds each isolated cell ``delta_mV`` above its rest.
+
+    From the closed-form steady-state I–V: I = I_ss(V_rest + Δ) − I_ss(V_rest), with V_rest the
+    lowest stable resting potential. A stimulation protocol sized this way drives every neuron
+    by the same voltage whatever its input resistance (neurons differ a hundredfold). Where the
+    steady-state I–V is not monotonic between rest and rest + Δ, the same current has several
+    steady states and a cell under it stops at the first one it reaches (below rest + Δ).
+    """
+    if not (np.isfinite(delta_mV) and delta_mV != 0):
+        raise DigiwormError(f"delta_mV must be a finite nonzero voltage; got {delta_mV}")
+    rests = resting_potentials(cell)
+    if any(len(r) == 0 for r in rests):
+        bad = [n for n, r in zip(cell.names, rests) if len(r) == 0]
+        raise DigiwormError(f"no stable rest for {bad[:5]}: cannot size a depolarising step")
+    v0 = np.array([r[0] for r in rests])
+    i = eqx.filter_jit(ConductanceCell.steady_current)
+    return np.asarray(i(cell, jnp.asarray(v0 + delta_mV))) - np.asarray(i(cell, jnp.asarray(v0)))
