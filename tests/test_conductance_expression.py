@@ -102,3 +102,16 @@ def test_channel_knockout_errors(atlas):
     with pytest.raises(DigiwormError, match="conductance-based"):
         Knockout("shk-1", atlas)(graded)
     assert Knockout("shk-1", atlas)(cell).g_nS["shk1"][0] == 0.0
+
+
+def test_channel_drug_blocks_by_its_hill_curve(atlas):
+    from digiworm.experiments import Drug
+
+    cell = reference_cell("RMD").cell()
+    half = Drug("nemadipine-a", 0.5, atlas)  # the table's EC50: half block
+    out = half(cell)
+    for c in ("egl19", "slo1_egl19", "slo2_egl19"):  # EGL-19 and the SLO currents it feeds
+        assert float(out.g_nS[c][0]) == pytest.approx(0.5 * float(cell.g_nS[c][0]))
+    assert float(out.g_nS["unc2"][0]) == float(cell.g_nS["unc2"][0])
+    with pytest.raises(DigiwormError, match="no action on a conductance-based model"):
+        Drug("aldicarb", 1000.0, atlas)(cell)

@@ -420,6 +420,7 @@ class Drug(eqx.Module):
     name: str = eqx.field(static=True)
     dose_uM: float = eqx.field(static=True)
     effect: float = eqx.field(static=True)
+    targets: tuple[str, ...] = eqx.field(static=True)
     _apply: Callable = eqx.field(static=True)
 
     def __init__(self, name: str, dose_uM: float, atlas, threshold: int = 2):
@@ -439,6 +440,7 @@ class Drug(eqx.Module):
         self.name, self.dose_uM, self.effect = key, float(dose_uM), float(h)
         names = tuple(atlas.names)
         targets = [g for g in str(row["target_genes"]).split(";") if g]
+        self.targets = tuple(targets)
         action = str(row["action"])
         if action.startswith("scale_transmission:"):
             transmitter = action.split(":", 1)[1]
@@ -456,7 +458,26 @@ class Drug(eqx.Module):
             raise DigiwormError(f"drug {key} has action {action!r}, which digiworm cannot apply")
 
     def __call__(self, model):
-        """Return ``model`` under the drug."""
+        """Return ``model`` under the drug.
+
+        On conductance-based models (:class:`ConductanceCell`, :class:`ConductanceNetwork`) a
+        drug whose targets include ion-channel genes with a kinetic model blocks those channels
+        (every channel :func:`channels_of_gene` lists) by the fraction :math:`H` of its Hill
+        curve — full block at saturation, the table's EC50 as IC50 — in every cell.
+        """
+        if isinstance(model, ConductanceCell | ConductanceNetwork):
+            hit = sorted({c for g in self.targets for c in channels_of_gene(g)})
+            if not hit:
+                raise DigiwormError(
+                    f"{self.name} targets {', '.join(self.targets)}, none of them an ion channel "
+                    "with a kinetic model; it has no action on a conductance-based model"
+                )
+            cells = model.cells if isinstance(model, ConductanceNetwork) else model
+            g = {c: v * (1.0 - self.effect) if c in hit else v for c, v in cells.g_nS.items()}
+            cells = eqx.tree_at(lambda m: m.g_nS, cells, g)
+            if isinstance(model, ConductanceNetwork):
+                return eqx.tree_at(lambda m: m.cells, model, cells)
+            return cells
         model = _require_graded(model, f"drug {self.name}")
         return self._apply(model)
 
