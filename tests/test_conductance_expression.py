@@ -95,7 +95,7 @@ def test_egl2_knockout_makes_awcon_regenerative(atlas):
 def test_channel_knockout_errors(atlas):
     cell = reference_cell("AWCon").cell()
     with pytest.raises(DigiwormError, match="no kinetic model"):
-        Knockout("unc-103", atlas)
+        Knockout("exp-2", atlas)
     with pytest.raises(UnknownNameError, match="did you mean"):
         Knockout("shk-2x", atlas)
     graded = GradedNetwork.__new__(GradedNetwork)

@@ -173,12 +173,15 @@ def test_whole_brain_conductance_network_builds_and_runs(atlas):
     amps = depolarising_current(net.cells, 20.0)
     i = net.names.index("AVAL")
     prot = Protocol.single(
-        net.names, ["AVAL"], amplitude=float(amps[i]), onset_s=0.5, duration_s=0.5
+        net.names, [[], "AVAL"], amplitude=float(amps[i]), onset_s=0.5, duration_s=0.5
     )
     out = simulate(net, prot, 2.0, dt_s=5e-4, save_dt_s=0.5, settle_s=2.0)
-    dff = out["dff"].sel(condition="AVAL")
-    assert np.all(np.isfinite(dff.values))
-    assert float(dff.sel(neuron="AVAL").max()) > 0.05  # the stimulated neuron lights up
+    assert np.all(np.isfinite(out["dff"].values))
+    # against an unstimulated run (some expression-built cells are not quiescent)
+    dff = out["dff"].isel(condition=1) - out["dff"].isel(condition=0)
+    peak = np.abs(dff).max("time")
+    assert float(peak.sel(neuron="AVAL")) > 0.02  # the stimulated neuron lights up
+    assert "AVAL" in list(peak.to_series().nlargest(3).index)
 
 
 def test_insilico_atlas_takes_per_neuron_amplitudes_and_a_control():

@@ -22,8 +22,8 @@ def test_neuron_model_shows_channels_and_runs_a_clamp(atlas, tmp_path):
 
 
 def test_neuron_model_errors_name_the_bad_value(atlas, tmp_path):
-    result = runner.invoke(app, ["neuron", "AVAL", "--model", "--knockout", "unc-103"])
-    assert result.exit_code == 2 and "unc-103" in result.output and "no kinetic" in result.output
+    result = runner.invoke(app, ["neuron", "AVAL", "--model", "--knockout", "exp-2"])
+    assert result.exit_code == 2 and "exp-2" in result.output and "no kinetic" in result.output
     result = runner.invoke(app, ["neuron", "AVAL", "--knockout", "shk-1"])
     assert result.exit_code == 2 and "--model" in result.output
     result = runner.invoke(app, ["neuron", "AVAL", "--model", "--out", str(tmp_path / "x.jpg")])

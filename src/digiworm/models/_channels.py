@@ -39,6 +39,7 @@ __all__ = [
     "CHANNELS",
     "CHANNEL_GENES",
     "NICOLETTI_2019",
+    "NICOLETTI_2024",
     "REVERSAL_mV",
     "Channel",
     "ca_nanodomain_uM",
@@ -51,6 +52,12 @@ NICOLETTI_2019 = (
     "of C. elegans neurons: single ion currents and whole-cell dynamics of AWCon and RMD. "
     "PLoS ONE 14(7): e0218738 (parameters from openworm/NicolettiEtAl2019_NeuronModels AWC.ode, "
     "RMD.ode)"
+)
+
+NICOLETTI_2024 = (
+    "Nicoletti M, Chiodo L, Loppini A, Liu Q, Folli V, Ruocco G, Filippi S (2024) Biophysical "
+    "modeling of the whole-cell dynamics of C. elegans motor and interneurons families. PLoS ONE "
+    "19(3): e0298105 (NEURON files of martinanicoletti92/CelegansInterMotorNeuronsModels)"
 )
 
 #: Reversal potentials (mV) of AWC.ode and RMD.ode (identical in both).
@@ -74,6 +81,7 @@ class Channel:
     open: Callable
     description: str
     requires: tuple[str, ...] = ()
+    variant_of: str | None = None
     source: str = NICOLETTI_2019
 
     def keys(self) -> tuple[str, ...]:
@@ -94,6 +102,29 @@ def _shl1(v, s, ca):
     return {"m": (m_inf, tau_m), "hf": (h_inf, tau_hf), "hs": (h_inf, tau_hs)}
 
 
+def _shl1_2024(v, s, ca):
+    # 2024 variant (shl1.mod of Nicoletti et al. 2024): m¹, 0.8 fast, τm/2, τhf/3, τhs unscaled
+    m_inf = _sig((v - 10.26 + 10.0) / 16.25)
+    tau_m = (13.8 / (jnp.exp(-(v + 40.0) / 12.9213) + jnp.exp((v + 40.0) / 6.4876)) + 1.8849) / 2
+    h_inf = _sig(-(v + 40.0 + 10.0) / 8.3)
+    tau_hf = (539.1584 * _sig(-(v + 60.0) / 4.9199) + 27.2811) / 3.0
+    tau_hs = 8422.0 * _sig(-(v + 60.0) / 6.3785) + 118.8983
+    return {"m": (m_inf, tau_m), "hf": (h_inf, tau_hf), "hs": (h_inf, tau_hs)}
+
+
+def _unc103(v, s, ca):
+    # ERG-type (unc103.mod of Nicoletti et al. 2024); both τ are products of two terms
+    m_inf = _sig((v + 15.1) / 7.85)
+    h_inf = _sig(-(v + 48.0) / 28.0)
+    tau_m = (87.4088 * _sig(-(v + 28.3339) / 13.0998) + 0.2562) * (
+        87.4088 * _sig((v + 28.3339) / 13.0998) + 0.2562
+    )
+    tau_h = (8.1559 * _sig(-(v + 25.2890) / 29.5074) + 0.2300) * (
+        8.1559 * _sig((v + 25.2890) / 29.5074) + 0.2300
+    )
+    return {"m": (m_inf, tau_m), "h": (h_inf, tau_h)}
+
+
 def _kvs1(v, s, ca):
     m_inf = _sig((v - 57.1 + 30.0) / 25.0)
     tau_m = (30.0 * _sig(-(v - 18.1232) / 20.0) + 1.0) / 10.0
@@ -112,6 +143,13 @@ def _shk1(v, s, ca):
     )
     h_inf = _sig(-(v + 6.95) / 5.8)
     return {"m": (m_inf, tau_m), "h": (h_inf, jnp.full_like(v, 1400.0))}
+
+
+def _shk1_2024(v, s, ca):
+    # 2024 variant (shk1.mod): activation from Liu et al. 2018 (V½ 2 mV, slope 10 mV)
+    out = _shk1(v, s, ca)
+    out["m"] = (_sig((v - 2.0) / 10.0), out["m"][1])
+    return out
 
 
 def _kqt3(v, s, ca):
@@ -261,6 +299,14 @@ _DEFS = (
     ("shl1", ("shl-1",), "K", ("m", "hf", "hs"), _shl1,
      lambda s: s["shl1.m"] ** 3 * (0.7 * s["shl1.hf"] + 0.3 * s["shl1.hs"]),
      "SHL-1 Kv4 (A-type) K+ current"),
+    ("shl1_2024", ("shl-1",), "K", ("m", "hf", "hs"), _shl1_2024,
+     lambda s: s["shl1_2024.m"] * (0.8 * s["shl1_2024.hf"] + 0.2 * s["shl1_2024.hs"]),
+     "SHL-1 Kv4 current, 2024 kinetics (Nicoletti et al. 2024)", (), "shl1"),
+    ("shk1_2024", ("shk-1",), "K", ("m", "h"), _shk1_2024,
+     lambda s: s["shk1_2024.m"] * s["shk1_2024.h"],
+     "SHK-1 Kv1 current, 2024 kinetics (Nicoletti et al. 2024)", (), "shk1"),
+    ("unc103", ("unc-103",), "K", ("m", "h"), _unc103,
+     lambda s: s["unc103.m"] * s["unc103.h"], "UNC-103 ERG K+ current (Nicoletti et al. 2024)"),
     ("kvs1", ("kvs-1", "kvs-2"), "K", ("m", "h"), _kvs1,
      lambda s: s["kvs1.m"] * s["kvs1.h"], "KVS-1 K+ current (kvs-2 shares its kinetics)"),
     ("shk1", ("shk-1",), "K", ("m", "h"), _shk1,
@@ -299,7 +345,14 @@ _DEFS = (
 
 #: The library, keyed by channel name.
 CHANNELS: Mapping[str, Channel] = {
-    d[0]: Channel(*d[:6], description=d[6], requires=d[7] if len(d) > 7 else ()) for d in _DEFS
+    d[0]: Channel(
+        *d[:6],
+        description=d[6],
+        requires=d[7] if len(d) > 7 else (),
+        variant_of=d[8] if len(d) > 8 else None,
+        source=NICOLETTI_2024 if len(d) > 8 or d[0] == "unc103" else NICOLETTI_2019,
+    )
+    for d in _DEFS
 }
 
 #: Every gene some channel needs.

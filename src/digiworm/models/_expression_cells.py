@@ -10,7 +10,8 @@ For neuron *n* and library channel *c* (:mod:`._channels`) the maximal conductan
 where :math:`T` sums the TPM of the genes that can make the pore (IRK: irk-1 + irk-3; KCNL:
 kcnl-1..4; NCA: unc-77 (nca-1) + nca-2), a SLO complex counts only where its
 Ca²⁺-channel partner is expressed too, and :math:`k_c` (nS per TPM^b) is calibrated on the
-published reference neurons as the geometric mean of :math:`\bar g_{ref}/T_{ref}^b` over the
+published reference neurons (a reference built with another kinetic variant of a channel, e.g.
+the 2024 SHL-1, counts for it) as the geometric mean of :math:`\bar g_{ref}/T_{ref}^b` over the
 references where both are nonzero. A channel no reference calibrates gets the median scale of
 the calibrated ones (the *prior*; listed in :attr:`ExpressionMap.prior`). The exponent
 :math:`b` is 1 (conductance proportional to transcript) unless given. Leak conductance scales
@@ -84,7 +85,7 @@ def channel_tpm(atlas, neuron: str, threshold: int = 2) -> dict[str, float]:
 
     out = {}
     for name, ch in CHANNELS.items():
-        if name == "leak":
+        if name == "leak" or ch.variant_of is not None:  # one kinetic variant per channel
             continue
         total = sum(tpm(g) for g in ch.genes if g in known)
         if ch.requires and not all(tpm(g) > 0 for g in ch.requires):
@@ -112,13 +113,18 @@ def calibrate_expression_map(
             raise UnknownNameError("reference neuron model", r, REFERENCE_CELLS)
     if not (math.isfinite(exponent) and exponent > 0):
         raise DigiwormError(f"exponent must be a finite number > 0; got {exponent}")
-    logs: dict[str, list[float]] = {c: [] for c in CHANNELS if c != "leak"}
+    logs: dict[str, list[float]] = {
+        c: [] for c, ch in CHANNELS.items() if c != "leak" and ch.variant_of is None
+    }
+    variants = {c: [v for v, ch in CHANNELS.items() if ch.variant_of == c] for c in logs}
     conflicts = []
     for r in refs:
         ref: ReferenceCell = REFERENCE_CELLS[r]
         tpm = channel_tpm(atlas, ref.neuron, threshold)
         for c in logs:
-            g, t = ref.g_nS.get(c, 0.0), tpm[c]
+            # a reference built with another kinetic variant of c calibrates c's scale
+            g = ref.g_nS.get(c, 0.0) + sum(ref.g_nS.get(v, 0.0) for v in variants[c])
+            t = tpm[c]
             if g > 0 and t > 0:
                 logs[c].append(math.log(g) - exponent * math.log(t))
             elif g > 0 or t > 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._errors import UnknownNameError
-from ._channels import NICOLETTI_2019
+from ._channels import NICOLETTI_2019, NICOLETTI_2024
 from ._conductance import ConductanceCell, cell_from_conductances
 
 __all__ = ["REFERENCE_CELLS", "ReferenceCell", "reference_cell", "reference_trace_run"]
@@ -152,6 +152,73 @@ REFERENCE_CELLS = {
         trace_v0_mV=-70.0,
         trace_source="openworm/NicolettiEtAl2019_NeuronModels XPP_tests/rmd_nml_plots.csv "
         "@b18adfc0",
+    ),
+    # Nicoletti et al. 2024: conductances (nS), capacitance and leak reversal of the NEURON
+    # drivers of martinanicoletti92/CelegansInterMotorNeuronsModels (AVAL_simulations.py
+    # @cfa34a95, AVAR_simulation.py @61953ffd, RIM_simulation.py @8292b8e2); pool volumes from
+    # the drivers' ``vol`` (no channel of these three cells reads the pool). Protocols: the
+    # drivers' step families, from rest.
+    "AVAL": ReferenceCell(
+        name="AVAL",
+        neuron="AVAL",
+        cengen_class="AVA",
+        g_nS={"egl19": 0.104385, "leak": 0.150164, "irk": 0.1},
+        c_pF=9.660,
+        vol_um3=129.6,
+        e_leak_mV=-39.0,
+        steps_pA=(-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0),
+        onset_ms=100.0,
+        duration_ms=1000.0,
+        total_ms=1300.0,
+        extra_pulses=(),
+        protocol_source="AVAL_simulation_iclamp.py (steps -30..30 pA, 1 s)",
+        source=NICOLETTI_2024,
+    ),
+    "AVAR": ReferenceCell(
+        name="AVAR",
+        neuron="AVAR",
+        cengen_class="AVA",
+        g_nS={
+            "egl19": 0.0643372,
+            "leak": 0.225225,
+            "irk": 0.042079,
+            "nca": 0.0493356,
+            "unc103": 0.0481669,
+        },
+        c_pF=8.433,
+        vol_um3=129.08,
+        e_leak_mV=-37.0,
+        steps_pA=(-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0),
+        onset_ms=100.0,
+        duration_ms=1000.0,
+        total_ms=1300.0,
+        extra_pulses=(),
+        protocol_source="as AVAL (the AVAR current-clamp driver is not in the repository)",
+        source=NICOLETTI_2024,
+    ),
+    "RIM": ReferenceCell(
+        name="RIM",
+        neuron="RIML",
+        cengen_class="RIM",
+        g_nS={
+            "shl1_2024": 0.9351,
+            "egl2": 0.1459,
+            "irk": 0.3382,
+            "cca1": 0.8734,
+            "unc2": 0.1000,
+            "egl19": 0.3307,
+            "leak": 0.1000,
+        },
+        c_pF=1.550,
+        vol_um3=10.94,
+        e_leak_mV=-50.0,
+        steps_pA=(-15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0),
+        onset_ms=100.0,
+        duration_ms=5000.0,
+        total_ms=5500.0,
+        extra_pulses=(),
+        protocol_source="RIM_simulation_iclamp.py (steps -15..35 pA, 5 s)",
+        source=NICOLETTI_2024,
     ),
 }
 

@@ -91,11 +91,12 @@ def resting_potentials(
 
 
 def resting_state(
-    cell: ConductanceCell, v0_mV: float = -70.0, settle_ms: float = 5000.0, dt_ms: float = 0.1
+    cell: ConductanceCell, v0_mV: float = -70.0, settle_ms: float = 20000.0, dt_ms: float = 0.1
 ) -> CellState:
     """Integrate from the steady state at ``v0_mV`` with no input for ``settle_ms``.
 
-    The default 5 s covers the slowest gates of the library (SHK-1 inactivation, 1.4 s).
+    The default 20 s covers ten time constants of the slowest gates of the library (SHK-1
+    inactivation, 1.4 s; UNC-103 activation, up to ~1.9 s).
     """
     n = _count(settle_ms, dt_ms, "settle")
     y0 = cell.steady_state(v0_mV)
