@@ -224,16 +224,20 @@ REFERENCE_CELLS = {
 
 
 def reference_trace_run(ref: ReferenceCell, total_ms: float | None = None, **kw):
-    """Run ``ref`` under the protocol its published trace points were recorded with."""
+    """Run ``ref`` under the protocol its published trace points were recorded with.
+
+    A reference with no trace points runs its own step protocol from rest.
+    """
     from ..simulate._clamp import current_clamp
 
     cell = ref.cell()
     rest = None if ref.trace_v0_mV is None else cell.steady_state(ref.trace_v0_mV)
-    last = max(t for _, t, _ in ref.trace_points)
+    onset = ref.trace_onset_ms if ref.trace_points else ref.onset_ms
+    last = max((t for _, t, _ in ref.trace_points), default=ref.total_ms)
     return current_clamp(
         cell,
         ref.steps_pA,
-        onset_ms=ref.trace_onset_ms,
+        onset_ms=onset,
         duration_ms=ref.duration_ms,
         total_ms=total_ms or max(ref.total_ms, last),
         extra_pulses=ref.extra_pulses,

@@ -65,5 +65,10 @@ def reference_figure(name: str):
     ref = reference_cell(name)
     run = reference_trace_run(ref, save_dt_ms=0.25)
     iv = steady_iv(ref.cell(), np.arange(-100.0, 40.01, 0.25))
-    title = f"{name} (Nicoletti et al. 2019): digiworm (lines) vs published model (circles)"
+    from ..models._channels import NICOLETTI_2024
+
+    paper = "Nicoletti et al. 2024" if ref.source == NICOLETTI_2024 else "Nicoletti et al. 2019"
+    title = f"{name} ({paper}): digiworm" + (
+        " (lines) vs the published model's traces (circles)" if ref.trace_points else ""
+    )
     return cell_figure({name: run}, {name: iv}, title, points={name: list(ref.trace_points)})
