@@ -111,3 +111,38 @@ def test_neuroml_export_runs_in_jneuroml_and_agrees(tmp_path):
     rms = np.sqrt(np.mean((mine - ref) ** 2, axis=0))
     assert np.all(rms < 1.0), dict(zip(net.names, rms))  # jLEMS steps forward Euler
     assert np.ptp(ref[:, 2]) > 30.0  # the export does something: AVBL is driven up
+
+
+def test_export_command_writes_files_and_refuses_bad_stimuli(atlas, tmp_path):
+    from typer.testing import CliRunner
+
+    from digiworm.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "c2"
+    ok = runner.invoke(
+        app,
+        [
+            "export",
+            "--out",
+            str(out),
+            "--neurons",
+            "aval,avar,avbl",
+            "--stimulate",
+            "AVBL:10:50:4",
+            "--duration-ms",
+            "100",
+        ],
+    )
+    assert ok.exit_code == 0, ok.output
+    assert {p.name for p in out.iterdir()} == {
+        "digiworm_c2.net.nml",
+        "digiworm_c2.components.xml",
+        "LEMS_digiworm_c2.xml",
+    }
+    net = (out / "digiworm_c2.net.nml").read_text()
+    assert 'population id="AVBL"' in net and 'pulseGenerator id="stim_0_AVBL"' in net
+    bad = runner.invoke(app, ["export", "--out", str(tmp_path / "x"), "--stimulate", "AVBL:10"])
+    assert bad.exit_code == 2 and "NEURON:DELAY_MS" in bad.output
+    bad = runner.invoke(app, ["export", "--out", str(tmp_path / "y"), "--neurons", "AVLA"])
+    assert bad.exit_code == 2 and "AVAL" in bad.output

@@ -479,6 +479,44 @@ def _print_scoreboard(scores: dict) -> None:
 
 
 # -- digiworm design ------------------------------------------------------------------------
+# -- digiworm export ---------------------------------------------------------------------------
+@app.command("export")
+@_user_errors
+def export_command(
+    out: Path = typer.Option(..., "--out", help="Folder for the NeuroML2 + LEMS files."),
+    neurons: str = typer.Option(
+        None, "--neurons", help="Comma-separated neurons (default all 302), e.g. AVAL,AVAR,AVBL."
+    ),
+    stimulate: list[str] = typer.Option(
+        [], "--stimulate", help="Current clamp NEURON:DELAY_MS:DURATION_MS:AMPLITUDE_PA."
+    ),
+    duration_ms: float = typer.Option(1000.0, "--duration-ms", min=0.001),
+    dt_ms: float = typer.Option(0.05, "--dt-ms", min=1e-6),
+):
+    """Export the c302 C2 network (digiworm's C302Network) as NeuroML2 + LEMS files."""
+    from .models import c302_network, export_neuroml
+
+    atl = _atlas()
+    names = None if neurons is None else atl.neuron_list(neurons)
+    stimuli = []
+    for item in stimulate:
+        parts = item.split(":")
+        if len(parts) != 4:
+            raise DigiwormError(
+                f"--stimulate wants NEURON:DELAY_MS:DURATION_MS:AMPLITUDE_PA; got {item!r}"
+            )
+        try:
+            delay, dur, amp = (float(x) for x in parts[1:])
+        except ValueError:
+            raise DigiwormError(f"--stimulate numbers must be numbers; got {item!r}") from None
+        stimuli.append((atl.neuron(parts[0]), delay, dur, amp))
+    net = c302_network(names)
+    lems = export_neuroml(net, out, stimuli=stimuli, duration_ms=duration_ms, dt_ms=dt_ms)
+    console.print(
+        f"wrote {lems.parent}: run it with [bold]jnml {lems.name}[/] (add -neuron for NEURON)"
+    )
+
+
 design_app = typer.Typer(help="Experiment design: how much data identifies the worm.")
 app.add_typer(design_app, name="design")
 
