@@ -25,8 +25,11 @@ Ion-channel genes act on conductance-based cells (:class:`digiworm.models.Conduc
 every library channel that needs the gene (:func:`digiworm.models.channels_of_gene`) loses its
 conductance, scaled by ``residual``. A single-gene channel or a SLO complex whose Ca²⁺ partner
 is knocked out is removed wherever the model has it (the recipe of Nicoletti et al.: set the
-conductance to zero); a channel a gene family makes (IRK: irk-1/irk-3, KCNL: kcnl-1..4) loses
-the knocked-out member's share of the family's CeNGEN expression in that neuron.
+conductance to zero); a channel a gene family makes (``CHANNELS[name].genes``: IRK irk-1/2/3,
+KCNL kcnl-1..4, NCA unc-77/nca-2, K2P, and the families that share a member's kinetics) loses
+the knocked-out member's share of the family's CeNGEN expression in that neuron — except in a
+published reference cell, where the current's named gene (the first of the family) takes all
+of it.
 
 Other roles (receptors) have no counterpart in the models and raise a clear error rather than
 doing nothing.
@@ -261,24 +264,41 @@ def _channel_rule(gene, atlas, threshold):
         )
     profiled = {str(g) for g in atlas.dataset("cengen").gene.values}
 
-    def share(channel: str, cell_name: str) -> float:
+    def share(channel: str, cell_name: str, g: float) -> float:
         ch = CHANNELS[channel]
         if gene in ch.requires or len(ch.genes) == 1:
             return 1.0
-        neuron = REFERENCE_CELLS[cell_name].neuron if cell_name in REFERENCE_CELLS else cell_name
+        published = cell_name in REFERENCE_CELLS
+        if published and gene == ch.genes[0]:
+            return 1.0  # the paper attributes the current to this gene
+        neuron = REFERENCE_CELLS[cell_name].neuron if published else cell_name
+        if neuron not in atlas.names:
+            raise UnknownNameError(
+                "neuron",
+                neuron,
+                atlas.names,
+                hint=f"(cell {cell_name!r}: {gene} is one of a family, split by expression)",
+            )
         tpm = {
             g: float(np.nan_to_num(atlas.expression(g, threshold).sel(neuron=neuron).item()))
             for g in ch.genes
             if g in profiled
         }
         total = sum(tpm.values())
-        return tpm.get(gene, 0.0) / total if total > 0 else 0.0
+        if total > 0:
+            return tpm.get(gene, 0.0) / total
+        if g > 0 and published:
+            raise DigiwormError(
+                f"{cell_name} carries {channel} but CeNGEN detects none of {', '.join(ch.genes)} "
+                f"in {neuron}: cannot tell {gene}'s share of it"
+            )
+        return 0.0  # an expression-built cell has no conductance there anyway
 
     def apply(m: ConductanceCell, r: float):
         g = dict(m.g_nS)
         for c in hit:
             if c in g:
-                lost = np.array([share(c, n) for n in m.names])
+                lost = np.array([share(c, n, float(gk)) for n, gk in zip(m.names, g[c])])
                 g[c] = g[c] * jnp.asarray(1.0 - (1.0 - r) * lost, dtype=g[c].dtype)
         return eqx.tree_at(lambda m: m.g_nS, m, g)
 
@@ -463,7 +483,9 @@ class Drug(eqx.Module):
         On conductance-based models (:class:`ConductanceCell`, :class:`ConductanceNetwork`) a
         drug whose targets include ion-channel genes with a kinetic model blocks those channels
         (every channel :func:`channels_of_gene` lists) by the fraction :math:`H` of its Hill
-        curve — full block at saturation, the table's EC50 as IC50 — in every cell.
+        curve — full block at saturation, the table's EC50 as IC50 — in every cell. The
+        table's ``emax`` is not used there: for nemadipine-A it is the graded model's release
+        effect (−45 %), not the channel block (an assumption on both levels; see drugs.csv).
         """
         if isinstance(model, ConductanceCell | ConductanceNetwork):
             hit = sorted({c for g in self.targets for c in channels_of_gene(g)})

@@ -11,7 +11,8 @@ inactivation depends on intracellular Ca²⁺ (after Boyle & Cohen 2008), with f
 
 each gate :math:`\dot x = (x_\infty(V) - x)/\tau_x` with a logistic :math:`x_\infty` and a
 constant :math:`\tau_x`; :math:`h_{Ca} = 1 + \alpha (h_\infty([Ca]) - 1)` is instantaneous and
-:math:`\dot{[Ca]} = \rho\, I_{Ca}/A - [Ca]/\tau_{Ca}` (inward current positive, floored at 0).
+:math:`\dot{[Ca]} = \rho\, I_{Ca}/A - [Ca]/\tau_{Ca}` (inward current positive; the time step
+floors it at 0 as c302 does).
 Chemical synapses are c302's graded synapses: per presynaptic neuron and synapse class,
 :math:`s_\infty = 1/(1 + e^{(V_{th} - V_{pre})/\delta})`,
 :math:`\dot s = k (s_\infty - s)/(1 - s_\infty)`, and the current into *i* is
@@ -335,7 +336,7 @@ def c302_connectome(names=None):
 
 
 def c302_network(names=None, *, params: C2Parameters = C2, dtype=None) -> C302Network:
-    """Build the c302 C2 network on ``names`` (default: all 302 neurons, sorted as c302 does)."""
+    """Build the c302 C2 network on ``names`` (default: all 302 neurons in the atlas's order)."""
     names, exc, inh, gap = c302_connectome(names)
     post, pre = np.nonzero((exc > 0) | (inh > 0))
     a, b = np.nonzero(np.triu(gap, 1))

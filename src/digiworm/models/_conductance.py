@@ -190,9 +190,9 @@ class ConductanceCell(eqx.Module):
     def steady_gates(self, v, ca=None) -> dict[str, Array]:
         """Every gate at its steady state at fixed ``v`` (and Ca, default at its steady state).
 
-        Ca²⁺ channels come first in the library's order of evaluation, so the SLO complexes see
-        their partner's steady activation; with ``ca=None`` the pool is at the steady state its
-        Ca²⁺ currents set.
+        Rates are evaluated twice: the second pass gives the SLO complexes their partner's steady
+        activation m∞ (a complex reads its partner's gate from the state passed in); with
+        ``ca=None`` the pool is at the steady state its Ca²⁺ currents set.
         """
         v = jnp.asarray(v)
         zeros = {k: jnp.zeros_like(v) for k in self.gate_keys()}

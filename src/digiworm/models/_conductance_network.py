@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
+from .._errors import DigiwormError
 from ._base import AbstractModel
 from ._conductance import CellState, ConductanceCell
 
@@ -74,7 +75,8 @@ class ConductanceNetwork(AbstractModel):
     gap_a, gap_b : int array (j,)
         Gap-junction pairs (each once); ``g_gap_nS`` (j,) their conductance.
     pep_pre, pep_post : int array (k,)
-        Peptide edges; ``w_pep_pA`` (k,) the current at full release (signed).
+        Peptide edges; ``w_pep_pA`` (k,) the current at full release (the atlas builder makes
+        every edge depolarising: the peptide connectome has no signs).
     v_th_mV : array (n,)
         Release threshold per neuron.
     beta_per_mV, a_r_per_s, a_d_per_s, tau_pep_s : float
@@ -161,8 +163,6 @@ class ConductanceNetwork(AbstractModel):
 
     def stepper(self, dt, method: str = "exponential"):
         """Return ``step(t, y, u)`` advancing ``dt`` seconds (exponential Euler only)."""
-        from .._errors import DigiwormError
-
         if method != "exponential":
             raise DigiwormError(
                 f"ConductanceNetwork integrates with its own exponential-Euler step; method "
@@ -208,7 +208,11 @@ def conductance_network_from_atlas(
     else:
         pep = np.nan_to_num(atlas.extrasynaptic(peptides).to_numpy(), nan=0.0)
     pep_post, pep_pre = np.nonzero(pep)
-    rests = np.array([r[0] for r in resting_potentials(cells)])
+    roots = resting_potentials(cells)
+    no_rest = [n for n, r in zip(names, roots) if len(r) == 0]
+    if no_rest:
+        raise DigiwormError(f"no stable rest for {no_rest[:5]}: cannot place release thresholds")
+    rests = np.array([r[0] for r in roots])
 
     def arr(x):
         return jnp.asarray(x, dtype=cells.c_pF.dtype)

@@ -7,8 +7,9 @@ For neuron *n* and library channel *c* (:mod:`._channels`) the maximal conductan
     \bar g_{n,c} = k_c \, T_{n,c}^{\,b}, \qquad T_{n,c} = \sum_{\text{genes } x \text{ of } c}
     \mathrm{TPM}_{n,x} \;\; [\text{partner expressed}],
 
-where :math:`T` sums the TPM of the genes that can make the pore (IRK: irk-1 + irk-3; KCNL:
-kcnl-1..4; NCA: unc-77 (nca-1) + nca-2), a SLO complex counts only where its
+where :math:`T` sums the TPM of the genes that make the channel (``CHANNELS[c].genes``: e.g.
+IRK irk-1 + irk-2 + irk-3; KCNL kcnl-1..4; NCA unc-77 (nca-1) + nca-2; KVS-1 kinetics also for
+kvs-2, EGL-36's for shw-3, KQT-3's for kqt-1/2), a SLO complex counts only where its
 Ca²⁺-channel partner is expressed too, and :math:`k_c` (nS per TPM^b) is calibrated on the
 published reference neurons (a reference built with another kinetic variant of a channel, e.g.
 the 2024 SHL-1, counts for it) as the geometric mean of :math:`\bar g_{ref}/T_{ref}^b` over the
@@ -18,9 +19,11 @@ the calibrated ones (the *prior*; listed in :attr:`ExpressionMap.prior`). The ex
 with capacitance (the references' geometric-mean leak per pF); capacitance and Ca²⁺ pool
 volume default to the references' geometric means, since the atlas has no soma sizes.
 
-Every number is a parameter of :class:`ExpressionMap`, so the mapping can be refitted (its
-scales are arrays a gradient can reach) or replaced. Expression is per CeNGEN class, so the
-members of a class get the same model.
+Every number is a parameter of :class:`ExpressionMap`, so the mapping can be recalibrated or
+replaced (the cells it builds hold their conductances as arrays, which a fit can then adjust).
+Expression is per CeNGEN class, so the members of a class get the same model. Every
+expression-built cell has the library's leak reversal (−80 mV); the 2024 references' own leak
+reversals (−37 to −50 mV) enter only through their leak conductance per pF.
 """
 
 from __future__ import annotations

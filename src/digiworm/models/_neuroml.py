@@ -126,7 +126,7 @@ def export_neuroml(
     if not isinstance(net, C302Network):
         raise DigiwormError(f"NeuroML export covers C302Network; got {type(net).__name__}")
     if not name.isidentifier():
-        raise DigiwormError(f"export name must be a plain identifier; got {_f(name)}")
+        raise DigiwormError(f"export name must be a plain identifier; got {name!r}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     p = net.params

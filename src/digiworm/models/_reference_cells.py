@@ -1,5 +1,7 @@
 """Published single-neuron conductance models (the reference neurons of the channel library).
 
+AWCon and RMD of Nicoletti et al. 2019 and AVAL, AVAR and RIM of Nicoletti et al. 2024.
+
 Maximal conductances (nS), capacitance (pF) and Ca²⁺ pool volume (µm³) of the AWCon and RMD
 models of Nicoletti et al. 2019 (PLoS ONE 14(7): e0218738), transcribed from the authors'
 XPPAUT scripts AWC.ode and RMD.ode (openworm/NicolettiEtAl2019_NeuronModels, commit a6e4498;
@@ -247,7 +249,7 @@ def reference_trace_run(ref: ReferenceCell, total_ms: float | None = None, **kw)
 
 
 def reference_cell(name: str) -> ReferenceCell:
-    """Return the published model ``name`` (``AWCon``, ``RMD``); did-you-mean if unknown."""
+    """Return the published model ``name`` (AWCon, RMD, AVAL, AVAR, RIM); did-you-mean if not."""
     if name not in REFERENCE_CELLS:
         raise UnknownNameError("reference neuron model", name, REFERENCE_CELLS)
     return REFERENCE_CELLS[name]

@@ -179,12 +179,11 @@ def voltage_clamp(
     total_ms: float,
     dt_ms: float = 0.025,
     save_dt_ms: float = 0.5,
-    settle_ms: float = 5000.0,
 ) -> xr.Dataset:
     """Step the clamped potential from ``hold_mV``; return the clamp current (step, time, neuron).
 
-    The cell sits at ``hold_mV`` for ``settle_ms`` first (gates and Ca²⁺ at their steady state
-    there), as in a whole-cell recording held before the protocol.
+    The protocol starts with gates and Ca²⁺ at their closed-form steady state at ``hold_mV``, as
+    in a whole-cell recording held there long before the protocol.
     """
     steps = np.asarray(steps_mV, dtype=float).reshape(-1)
     if steps.size == 0 or not np.all(np.isfinite(steps)):
