@@ -251,13 +251,15 @@ def run_currents(model, currents_pA, *, dt_ms: float, save_dt_ms: float, y0=None
 
 
 def depolarising_current(cell: ConductanceCell, delta_mV: float) -> np.ndarray:
-    """Return the current (pA) that holds each isolated cell ``delta_mV`` above its rest.
+    """Return the smallest current (pA) that takes each isolated cell ``delta_mV`` from rest.
 
-    From the closed-form steady-state I–V: I = I_ss(V_rest + Δ) − I_ss(V_rest), with V_rest the
-    lowest stable resting potential. A stimulation protocol sized this way drives every neuron
-    by the same voltage whatever its input resistance (neurons differ a hundredfold). Where the
-    steady-state I–V is not monotonic between rest and rest + Δ, the same current has several
-    steady states and a cell under it stops at the first one it reaches (below rest + Δ).
+    From the closed-form steady-state I–V over [V_rest, V_rest + Δ], V_rest the lowest stable
+    resting potential: where I_ss rises monotonically there, I_ss(V_rest + Δ), the current that
+    holds the cell at V_rest + Δ; where the I–V has a hump, any current below its top leaves the
+    cell on a steady state short of the target, so the result is the top plus 0.01 pA, which
+    carries the cell to V_rest + Δ or beyond (to the next stable branch). Δ < 0 mirrors this.
+    A protocol sized this way drives every neuron by at least the same voltage whatever its
+    input resistance (neurons differ a hundredfold), and never the wrong way.
     """
     if not (np.isfinite(delta_mV) and delta_mV != 0):
         raise DigiwormError(f"delta_mV must be a finite nonzero voltage; got {delta_mV}")
@@ -266,5 +268,8 @@ def depolarising_current(cell: ConductanceCell, delta_mV: float) -> np.ndarray:
         bad = [n for n, r in zip(cell.names, rests) if len(r) == 0]
         raise DigiwormError(f"no stable rest for {bad[:5]}: cannot size a depolarising step")
     v0 = np.array([r[0] for r in rests])
-    i = eqx.filter_jit(ConductanceCell.steady_current)
-    return np.asarray(i(cell, jnp.asarray(v0 + delta_mV))) - np.asarray(i(cell, jnp.asarray(v0)))
+    grid = v0[None, :] + np.linspace(0.0, delta_mV, 201)[:, None]
+    i = np.asarray(eqx.filter_jit(ConductanceCell.steady_current)(cell, jnp.asarray(grid)))
+    i = (i - i[0]) * np.sign(delta_mV)  # I_ss(V_rest) = 0 up to the root's interpolation error
+    top, end = i.max(axis=0), i[-1]
+    return np.sign(delta_mV) * np.where(top > end, top + 0.01, end)
