@@ -159,41 +159,15 @@ def run(n_cells: int, total_ms: float, dt_ms: float):
 
 
 def reference(total_ms: float, t_eval):
-    import jax
-    import jax.numpy as jnp
-    from jax.flatten_util import ravel_pytree
-    from scipy.integrate import solve_ivp
-
     from digiworm.models import reference_cell
+    from digiworm.simulate import reference_solution
 
     ref = reference_cell("AWCon")
     cell = ref.cell()
-    y0 = cell.steady_state(-70.0)
-    flat, unravel = ravel_pytree(y0)
-
-    def f(x, i):
-        return ravel_pytree(cell.vector_field(0.0, unravel(x), i))[0]
-
-    fj, jac = jax.jit(f), jax.jit(jax.jacfwd(f))
     edges = sorted({e for e in (0.0, ref.onset_ms, ref.onset_ms + ref.duration_ms) if e < total_ms})
     edges.append(total_ms)
-    x, out = np.asarray(flat), []
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        i = jnp.array([20.0 if lo == ref.onset_ms else 0.0])
-        te = t_eval[(t_eval > lo) & (t_eval <= hi)]
-        sol = solve_ivp(
-            lambda t, x, i=i: np.asarray(fj(x, i)),
-            (lo, hi),
-            x,
-            method="Radau",
-            t_eval=te,
-            rtol=1e-9,
-            atol=1e-11,
-            jac=lambda t, x, i=i: np.asarray(jac(x, i)),
-        )
-        x = sol.y[:, -1]
-        out.append(sol.y[0])
-    return np.concatenate(out)
+    segments = [(lo, hi, [20.0 if lo == ref.onset_ms else 0.0]) for lo, hi in zip(edges, edges[1:])]
+    return reference_solution(cell.vector_field, cell.steady_state(-70.0), segments, t_eval)[:, 0]
 
 
 def main():

@@ -12,13 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.flatten_util import ravel_pytree
-from scipy.integrate import solve_ivp
 
 from digiworm._errors import DigiwormError, UnknownNameError
 from digiworm.models._channels import CHANNEL_GENES, CHANNELS, channel, channels_of_gene
 from digiworm.models._conductance import cell_from_conductances
 from digiworm.models._reference_cells import REFERENCE_CELLS, reference_cell, reference_trace_run
+from digiworm.simulate import reference_solution
 from digiworm.simulate._clamp import (
     current_clamp,
     resting_potentials,
@@ -61,7 +60,8 @@ def test_gating_directions_match_the_channel_types():
 
 
 def test_gene_lookup():
-    assert set(channels_of_gene("slo-1")) == {"slo1_egl19", "slo1_unc2"}
+    assert set(channels_of_gene("slo-1")) == {"slo1_egl19", "slo1_unc2", "slo1_iso"}
+    assert set(channels_of_gene("kqt-1")) == {"kqt3", "kqt1"}
     assert set(channels_of_gene("unc-2")) == {"unc2", "slo1_unc2", "slo2_unc2"}
     assert channels_of_gene("irk-3") == ("irk",)
     assert channels_of_gene("exp-2") == ()
@@ -82,13 +82,7 @@ def test_bad_cells_are_refused():
 
 
 def _radau(cell, y0, amp, ref, t_eval):
-    """Reference solution with scipy's Radau (rtol 1e-9) on the same vector field."""
-    flat, unravel = ravel_pytree(y0)
-
-    def f(x, i):
-        return ravel_pytree(cell.vector_field(0.0, unravel(x), i))[0]
-
-    f_jit, jac = jax.jit(f), jax.jit(jax.jacfwd(f))
+    """Reference V with scipy's Radau (rtol 1e-9) on the same vector field."""
 
     def stim(t):
         s = amp if ref.onset_ms <= t < ref.onset_ms + ref.duration_ms else 0.0
@@ -97,23 +91,8 @@ def _radau(cell, y0, amp, ref, t_eval):
     pulses = {b for _, o, d in ref.extra_pulses for b in (o, o + d)}
     edges = {0.0, ref.onset_ms, ref.onset_ms + ref.duration_ms, t_eval[-1]} | pulses
     edges = sorted(e for e in edges if e <= t_eval[-1])
-    x, out = np.asarray(flat), []
-    for a, b in zip(edges[:-1], edges[1:]):
-        i = jnp.array([stim(0.5 * (a + b))])
-        te = t_eval[(t_eval > a) & (t_eval <= b)]
-        sol = solve_ivp(
-            lambda t, x, i=i: np.asarray(f_jit(x, i)),
-            (a, b),
-            x,
-            method="Radau",
-            t_eval=te,
-            rtol=1e-9,
-            atol=1e-11,
-            jac=lambda t, x, i=i: np.asarray(jac(x, i)),
-        )
-        x = sol.y[:, -1]
-        out.append(sol.y[0])
-    return np.concatenate(out)
+    segments = [(a, b, [stim(0.5 * (a + b))]) for a, b in zip(edges[:-1], edges[1:])]
+    return reference_solution(cell.vector_field, y0, segments, t_eval)[:, 0]
 
 
 @pytest.mark.parametrize(("name", "amp", "total"), [("AWCon", 20.0, 400.0), ("RMD", 10.0, 160.0)])

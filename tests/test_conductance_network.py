@@ -6,14 +6,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.flatten_util import ravel_pytree
-from scipy.integrate import solve_ivp
 
 from digiworm.experiments import Ablate, Knockout
 from digiworm.models import ConductanceNetwork, cell_from_conductances, reference_cell
 from digiworm.simulate import (
     current_clamp,
     depolarising_current,
+    reference_solution,
     resting_potentials,
     run_currents,
     steady_iv,
@@ -62,29 +61,12 @@ def _drive(n_steps, dt, amp=12.0, onset=20.0, duration=100.0, who=0):
 def test_network_step_matches_a_stiff_reference_solver():
     net = _net(gap=0.3, syn=2.0, pep=1.0)
     y0 = net.init_state()
-    flat, unravel = ravel_pytree(y0)
 
-    def f(x, u):
-        return ravel_pytree(net.vector_field(0.0, unravel(x), u))[0] * 1e-3  # per ms
+    def per_ms(t, y, u):
+        return jax.tree_util.tree_map(lambda d: d * 1e-3, net.vector_field(t, y, u))
 
-    f_jit, jac = jax.jit(f), jax.jit(jax.jacfwd(f))
-    x, pieces, edges = np.asarray(flat), [], [0.0, 20.0, 120.0, 200.0]
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        u = jnp.array([12.0 if lo == 20.0 else 0.0, 0.0, 0.0])
-        te = np.arange(lo + 0.5, hi + 1e-9, 0.5)
-        sol = solve_ivp(
-            lambda t, x, u=u: np.asarray(f_jit(x, u)),
-            (lo, hi),
-            x,
-            method="Radau",
-            t_eval=te,
-            rtol=1e-9,
-            atol=1e-11,
-            jac=lambda t, x, u=u: np.asarray(jac(x, u)),
-        )
-        x = sol.y[:, -1]
-        pieces.append(sol.y[:3].T)
-    v_ref = np.concatenate(pieces)
+    segments = [(0.0, 20.0, [0.0] * 3), (20.0, 120.0, [12.0, 0.0, 0.0]), (120.0, 200.0, [0.0] * 3)]
+    v_ref = reference_solution(per_ms, y0, segments, np.arange(0.5, 200.0 + 1e-9, 0.5))[:, :3]
     errors = []
     for dt in (0.05, 0.025):
         ds = run_currents(net, _drive(round(200 / dt), dt), dt_ms=dt, save_dt_ms=0.5, y0=y0)

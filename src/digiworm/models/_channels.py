@@ -172,6 +172,15 @@ def _kqt3(v, s, ca):
     }
 
 
+def _kqt1(v, s, ca):
+    # KCNQ1-type (kqt1.mod of Nicoletti et al. 2024); m·s, s∞ is the sum of two sigmoids
+    m_inf = _sig((v + 17.6053) / 9.5843)
+    tau_m = 895.9 * _sig((v + 18.01) / 31.04) + 10.0
+    s_inf = 0.41 * _sig(-(v + 86.84) / 15.05) + 0.59 * _sig(-(v - 70.13) / 13.37)
+    tau_s = 1077.0 + 185845.0 / (1.0 + ((v - 39.44) / 7.34) ** 2)
+    return {"m": (m_inf, tau_m), "s": (s_inf, tau_s)}
+
+
 def _egl2(v, s, ca):
     # EAG
     m_inf = _sig((v + 6.8594) / 14.9131)
@@ -282,6 +291,25 @@ def _slo_complex(slo: str, partner: str) -> Callable:
     return rates
 
 
+# SLO-1 rate parameters of the 2024 files: kxy 55.726186 where the 2019 scripts have 55.726816
+_SLO_2024 = {"slo1": _SLO["slo1"][:6] + (55.726186, _SLO["slo1"][7]), "slo2": _SLO["slo2"]}
+
+
+def _slo_bulk(slo: str) -> Callable:
+    """Return the rates of a SLO channel gated by bulk Ca²⁺ (slo1iso/slo2iso.mod, 2024)."""
+    wom, wyx, kyx, nyx, wop, wxy, kxy, nxy = _SLO_2024[slo]
+    s0 = 1.0 / (wyx - wxy)
+
+    def rates(v, s, ca):
+        ca_uM = ca * 1e3
+        high = 1.0 + (kxy / ca_uM) ** nxy
+        v0 = s0 * (math.log(wom / wop) + jnp.log(high) - jnp.log(1.0 + (ca_uM / kyx) ** nyx))
+        m_inf = _sig((v - v0) / s0)
+        return {"m": (m_inf, jnp.exp(wxy * v) / wop * high * m_inf)}
+
+    return rates
+
+
 def _kcnl(v, s, ca):
     # SK-type, activated by bulk Ca²⁺ (half activation 0.33 µM), τ 6.3 ms
     return {"m": (ca / (0.00033 + ca), jnp.full_like(v, 6.3))}
@@ -314,6 +342,8 @@ _DEFS = (
     ("kqt3", ("kqt-3", "kqt-1", "kqt-2"), "K", ("mf", "ms", "w", "s"), _kqt3,
      lambda s: (0.3 * s["kqt3.mf"] + 0.7 * s["kqt3.ms"]) * s["kqt3.w"] * s["kqt3.s"],
      "KQT-3 KCNQ K+ current (kqt-1, kqt-2 share its kinetics)"),
+    ("kqt1", ("kqt-1",), "K", ("m", "s"), _kqt1, lambda s: s["kqt1.m"] * s["kqt1.s"],
+     "KQT-1 KCNQ K+ current, its own kinetics (Nicoletti et al. 2024)", (), "kqt3"),
     ("egl2", ("egl-2",), "K", ("m",), _egl2, lambda s: s["egl2.m"], "EGL-2 EAG K+ current"),
     ("egl36", ("egl-36", "shw-3"), "K", ("m1", "m2", "m3"), _egl36,
      lambda s: 0.31 * s["egl36.m1"] + 0.36 * s["egl36.m2"] + 0.39 * s["egl36.m3"],
@@ -334,6 +364,10 @@ _DEFS = (
      lambda s: s["slo2_egl19.m"] * s["egl19.h"], "SLO-2 current fed by EGL-19", ("egl-19",)),
     ("slo2_unc2", ("slo-2",), "K", ("m",), _slo_complex("slo2", "unc2"),
      lambda s: s["slo2_unc2.m"] * s["unc2.h"], "SLO-2 current fed by UNC-2", ("unc-2",)),
+    ("slo1_iso", ("slo-1",), "K", ("m",), _slo_bulk("slo1"), lambda s: s["slo1_iso.m"],
+     "SLO-1 BK current gated by bulk Ca2+ (Nicoletti et al. 2024)", (), "slo1_egl19"),
+    ("slo2_iso", ("slo-2",), "K", ("m",), _slo_bulk("slo2"), lambda s: s["slo2_iso.m"],
+     "SLO-2 current gated by bulk Ca2+ (Nicoletti et al. 2024)", (), "slo2_egl19"),
     ("kcnl", ("kcnl-1", "kcnl-2", "kcnl-3", "kcnl-4"), "K", ("m",), _kcnl,
      lambda s: s["kcnl.m"], "KCNL SK-type Ca2+-activated K+ current (kcnl-1/4)"),
     ("nca", ("unc-77", "nca-2"), "NCA", (), _none, _one,

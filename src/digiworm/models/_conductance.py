@@ -10,8 +10,13 @@ Per neuron, potential :math:`V` (mV), gates :math:`x` and bulk intracellular Ca�
         - \frac{[Ca] - [Ca]_{rest}}{\tau_{Ca}},
 
 with :math:`I_{Ca}` the sum of the EGL-19, UNC-2 and CCA-1 currents (pA; inward negative; a net
-outward Ca²⁺ current adds no Ca²⁺, as in the XPP scripts of Nicoletti et al. 2019). Units: mV,
-ms, nS, pF, pA, µm³, mM (see :mod:`._channels`).
+outward Ca²⁺ current adds no Ca²⁺, as in the XPP scripts of Nicoletti et al. 2019), and
+:math:`[Ca]` never below a floor (0 by default). Units: mV, ms, nS, pF, pA, µm³, mM (see
+:mod:`._channels`). The pool's constants select the published variants: Nicoletti et al. 2019
+(:math:`f_{Ca}` 0.001, τ 50 ms, rest 0.05 µM); the 2024 motor neurons' submembrane shell
+(``cadiff.mod``: :math:`f_{Ca}` 1, volume = area × 0.1 µm, τ 1 ms towards 0, floor 0.1 µM);
+or a fixed [Ca] (:math:`f_{Ca}` 0: the pool stays at rest, as in the 2024 AIY model, which has
+no Ca²⁺ accumulation).
 
 :class:`ConductanceCell` holds any number of cells with their own conductances (a channel a
 cell lacks has conductance 0), so one set of arrays serves a reference neuron, a family of
@@ -25,6 +30,7 @@ stiff reference solver (scipy's Radau) at tight tolerance.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import equinox as eqx
@@ -64,9 +70,9 @@ class ConductanceCell(eqx.Module):
         Membrane capacitance (pF) and the volume of the Ca²⁺ pool (µm³).
     e_leak_mV : array (n,)
         Leak reversal (the library's K⁺, Ca²⁺ and NCA reversals are shared).
-    ca_rest_mM, ca_tau_ms, ca_fraction : float
-        Resting Ca²⁺, its clearance time constant and the fraction of Ca²⁺ current that stays
-        free (0.05 µM, 50 ms and 0.001 in Nicoletti et al. 2019).
+    ca_rest_mM, ca_tau_ms, ca_fraction, ca_floor_mM : float
+        Resting Ca²⁺, its clearance time constant, the fraction of Ca²⁺ current that stays
+        free (0.05 µM, 50 ms and 0.001 in Nicoletti et al. 2019) and the lowest [Ca²⁺] (0).
     source : str
         Where the conductances come from (provenance).
     """
@@ -80,6 +86,7 @@ class ConductanceCell(eqx.Module):
     ca_rest_mM: float = eqx.field(static=True, default=5e-5)
     ca_tau_ms: float = eqx.field(static=True, default=50.0)
     ca_fraction: float = eqx.field(static=True, default=0.001)
+    ca_floor_mM: float = eqx.field(static=True, default=0.0)
     source: str = eqx.field(static=True, default="")
 
     def __check_init__(self):
@@ -132,6 +139,17 @@ class ConductanceCell(eqx.Module):
         alpha = 1.0 / (2.0 * self.vol_um3 * FARADAY_C_PER_mmol)
         return self.ca_fraction * alpha * jnp.maximum(-i_ca, 0.0)
 
+    def _ca_steady(self, i_ca):
+        """Steady pool [Ca²⁺] (mM) under a held Ca²⁺ current ``i_ca`` (pA)."""
+        ca = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(i_ca)
+        return jnp.maximum(ca, self.ca_floor_mM)
+
+    def _ca_step(self, ca, i_ca, dt_ms):
+        """Exact pool update over ``dt_ms`` with ``i_ca`` held, then the floor."""
+        ca_inf = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(i_ca)
+        ca = ca_inf + (ca - ca_inf) * jnp.exp(-dt_ms / self.ca_tau_ms)
+        return jnp.maximum(ca, self.ca_floor_mM)
+
     def _ca_current(self, currents: Mapping):
         total = 0.0
         for c in self.channels:
@@ -169,9 +187,7 @@ class ConductanceCell(eqx.Module):
         i_ca = sum(
             g[c] * (v - self.reversal_mV(c)) for c in self.channels if CHANNELS[c].ion == "Ca"
         )
-        ca_inf = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(i_ca)
-        ca = ca_inf + (y.ca_mM - ca_inf) * jnp.exp(-dt_ms / self.ca_tau_ms)
-        return CellState(v, ca, gates)
+        return CellState(v, self._ca_step(y.ca_mM, i_ca, dt_ms), gates)
 
     def clamp_step(self, y: CellState, v_mV, dt_ms) -> tuple[CellState, Array]:
         """Advance gates and Ca²⁺ by ``dt_ms`` at a clamped potential.
@@ -183,8 +199,7 @@ class ConductanceCell(eqx.Module):
         r = self.rates(v_mV, y.gates, y.ca_mM)
         gates = {k: inf + (y.gates[k] - inf) * jnp.exp(-dt_ms / tau) for k, (inf, tau) in r.items()}
         currents = self.currents(CellState(v_mV, y.ca_mM, gates))
-        ca_inf = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(self._ca_current(currents))
-        ca = ca_inf + (y.ca_mM - ca_inf) * jnp.exp(-dt_ms / self.ca_tau_ms)
+        ca = self._ca_step(y.ca_mM, self._ca_current(currents), dt_ms)
         return CellState(v_mV, ca, gates), sum(currents.values())
 
     def steady_gates(self, v, ca=None) -> dict[str, Array]:
@@ -196,7 +211,7 @@ class ConductanceCell(eqx.Module):
         """
         v = jnp.asarray(v)
         zeros = {k: jnp.zeros_like(v) for k in self.gate_keys()}
-        ca0 = jnp.full_like(v, self.ca_rest_mM) if ca is None else ca
+        ca0 = jnp.full_like(v, max(self.ca_rest_mM, self.ca_floor_mM)) if ca is None else ca
         gates = {k: inf for k, (inf, _) in self.rates(v, zeros, ca0).items()}
         gates = {k: inf for k, (inf, _) in self.rates(v, gates, ca0).items()}  # SLO sees m_X
         if ca is None:
@@ -204,7 +219,7 @@ class ConductanceCell(eqx.Module):
             i_ca = sum(
                 g[c] * (v - self.reversal_mV(c)) for c in self.channels if CHANNELS[c].ion == "Ca"
             )
-            ca = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(i_ca)
+            ca = self._ca_steady(i_ca)
             gates = {k: inf for k, (inf, _) in self.rates(v, gates, ca).items()}
         return gates
 
@@ -213,8 +228,7 @@ class ConductanceCell(eqx.Module):
         v = jnp.broadcast_to(jnp.asarray(v, dtype=float), (self.n_cells,))
         gates = self.steady_gates(v)
         i_ca = self._ca_current(self.currents(CellState(v, jnp.zeros_like(v), gates)))
-        ca = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(i_ca)
-        return CellState(v, ca, gates)
+        return CellState(v, self._ca_steady(i_ca), gates)
 
     def steady_current(self, v) -> Array:
         """Steady-state membrane current I_ss(V) (pA, outward positive), per cell.
@@ -224,8 +238,7 @@ class ConductanceCell(eqx.Module):
         v = jnp.asarray(v, dtype=float)
         gates = self.steady_gates(v)
         i_ca = self._ca_current(self.currents(CellState(v, jnp.zeros_like(v), gates)))
-        ca = self.ca_rest_mM + self.ca_tau_ms * self._ca_influx(i_ca)
-        return sum(self.currents(CellState(v, ca, gates)).values())
+        return sum(self.currents(CellState(v, self._ca_steady(i_ca), gates)).values())
 
 
 def _partner(channel: str) -> str | None:
@@ -245,12 +258,15 @@ def cell_from_conductances(
     e_leak_mV=-80.0,
     source: str = "",
     dtype=None,
+    **ca_pool,
 ) -> ConductanceCell:
     """Build a :class:`ConductanceCell` from per-channel conductances (nS).
 
     ``name`` may be a tuple of ids; each value then is a scalar (shared) or one per cell.
     Unknown channels raise an error naming them; negative or non-finite values raise too.
     ``dtype`` defaults to JAX's default float (float64 once ``jax_enable_x64`` is on).
+    ``ca_pool`` passes the pool constants (``ca_rest_mM``, ``ca_tau_ms``, ``ca_fraction``,
+    ``ca_floor_mM``) of :class:`ConductanceCell`.
     """
     names = (name,) if isinstance(name, str) else tuple(name)
     n = len(names)
@@ -276,4 +292,20 @@ def cell_from_conductances(
         vol_um3=arr(vol_um3, "Ca pool volume"),
         e_leak_mV=jnp.asarray(np.broadcast_to(np.asarray(e_leak_mV, float), (n,)), dtype=dtype),
         source=source,
+        **_pool_constants(ca_pool),
     )
+
+
+_POOL_KEYS = ("ca_rest_mM", "ca_tau_ms", "ca_fraction", "ca_floor_mM")
+
+
+def _pool_constants(ca_pool: Mapping) -> dict[str, float]:
+    unknown = set(ca_pool) - set(_POOL_KEYS)
+    if unknown:
+        raise DigiwormError(f"unknown Ca2+ pool constants {sorted(unknown)}; valid: {_POOL_KEYS}")
+    out = {k: float(v) for k, v in ca_pool.items()}
+    for k, v in out.items():
+        if not math.isfinite(v) or v < 0 or (k == "ca_tau_ms" and v == 0):
+            bound = "> 0" if k == "ca_tau_ms" else ">= 0"
+            raise DigiwormError(f"{k} must be finite and {bound}; got {v}")
+    return out

@@ -1,6 +1,7 @@
 """Published single-neuron conductance models (the reference neurons of the channel library).
 
-AWCon and RMD of Nicoletti et al. 2019 and AVAL, AVAR and RIM of Nicoletti et al. 2024.
+AWCon and RMD of Nicoletti et al. 2019 and AIY, AVAL, AVAR, RIM, VA5, VB6 and VD5 of Nicoletti
+et al. 2024.
 
 Maximal conductances (nS), capacitance (pF) and Ca²⁺ pool volume (µm³) of the AWCon and RMD
 models of Nicoletti et al. 2019 (PLoS ONE 14(7): e0218738), transcribed from the authors'
@@ -12,7 +13,7 @@ scripts' ``gbk``, ``slo1_egl19`` ``gslo1``, ``slo2_egl19`` ``gbk2``, ``slo2_unc2
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .._errors import UnknownNameError
 from ._channels import NICOLETTI_2019, NICOLETTI_2024
@@ -45,6 +46,12 @@ class ReferenceCell:
     trace_onset_ms: float = 0.0
     trace_v0_mV: float | None = None
     trace_source: str = ""
+    #: Ca²⁺ pool constants passed to the cell (default: the 2019 pool)
+    ca_pool: dict = field(default_factory=dict)
+    #: regression values of the published model: (pA, threshold mV, upward crossing times in ms
+    #: after step onset) under the reference's own step protocol, and where they come from
+    crossings: tuple[tuple[float, float, tuple[float, ...]], ...] = ()
+    crossings_source: str = ""
 
     def cell(self) -> ConductanceCell:
         """Return the model as a one-cell :class:`ConductanceCell`."""
@@ -55,8 +62,27 @@ class ReferenceCell:
             vol_um3=self.vol_um3,
             e_leak_mV=self.e_leak_mV,
             source=self.source,
+            **self.ca_pool,
         )
 
+
+def _c_pF(cm_uF_per_cm2: float, area_um2: float) -> float:
+    """Capacitance (pF) of ``area_um2`` of membrane at ``cm_uF_per_cm2``."""
+    return 0.01 * cm_uF_per_cm2 * area_um2
+
+
+def _shell_um3(area_um2: float, depth_um: float = 0.1) -> float:
+    """Volume of cadiff.mod's submembrane shell (µm³)."""
+    return area_um2 * depth_um
+
+
+#: cadiff.mod (Nicoletti et al. 2024 motor neurons): every Ca²⁺ ion stays free in the shell,
+#: removal at beta = 1/ms towards 0, never below 0.1 µM
+_CADIFF = {"ca_fraction": 1.0, "ca_tau_ms": 1.0, "ca_rest_mM": 0.0, "ca_floor_mM": 1e-4}
+_MN_STEPS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
+_OMV24 = (
+    "OpenWorm model-validation test of the authors' driver, openworm/NicolettiEtAl2024_MN_IN tests/"
+)
 
 REFERENCE_CELLS = {
     "AWCon": ReferenceCell(
@@ -221,6 +247,125 @@ REFERENCE_CELLS = {
         extra_pulses=(),
         protocol_source="RIM_simulation_iclamp.py (steps -15..35 pA, 5 s)",
         source=NICOLETTI_2024,
+        crossings=((30.0, 55.0, (185.475,)),),
+        crossings_source=_OMV24 + ".test.rim.mep @655ba56a",
+    ),
+    # AIY (AIY_simulation_iclamp.py @8e1e43ba): no Ca²⁺ accumulation, so SLO-1 "iso" sees
+    # NEURON's default [Ca²⁺]i 0.05 µM throughout; the driver's g0[6] is SHL-1 (2024 kinetics)
+    "AIY": ReferenceCell(
+        name="AIY",
+        neuron="AIYL",
+        cengen_class="AIY",
+        g_nS={
+            "leak": 0.14,
+            "slo1_iso": 1.0,
+            "kqt1": 0.2,
+            "egl19": 0.1,
+            "slo1_egl19": 0.92,
+            "nca": 0.06,
+            "shl1_2024": 0.5,
+        },
+        c_pF=_c_pF(1.6, 65.89),
+        vol_um3=7.42,
+        e_leak_mV=-89.57,
+        steps_pA=(-15.0, -10.0, -5.0, 0.0, 5.0, 10.0, 15.0, 20.0, 25.0, 30.0, 35.0),
+        onset_ms=100.0,
+        duration_ms=5000.0,
+        total_ms=5500.0,
+        extra_pulses=(),
+        protocol_source="AIY_simulation_iclamp.py (steps -15..35 pA, 5 s)",
+        source=NICOLETTI_2024,
+        ca_pool={"ca_fraction": 0.0},
+    ),
+    # The motor neurons (VA5_simulation.py @6eed51ab, VB6_simulation.py @a6f35962,
+    # VD5_simulations.py @c9c67195; iclamp drivers @9078dd1c, @f9332f7c, @5b0db84c): SLO
+    # "iso" currents read the submembrane shell of cadiff.mod (0.1 µm deep, 1 ms, floor 0.1 µM)
+    "VA5": ReferenceCell(
+        name="VA5",
+        neuron="VA05",
+        cengen_class="VA",
+        g_nS={
+            "slo2_egl19": 3.0,
+            "slo2_iso": 3.0,
+            "egl19": 0.15,
+            "irk": 1.0,
+            "shk1_2024": 0.1,
+            "nca": 0.01,
+            "leak": 0.1,
+        },
+        c_pF=_c_pF(1.5, 389.3),
+        vol_um3=_shell_um3(389.3),
+        e_leak_mV=-70.0,
+        steps_pA=_MN_STEPS,
+        onset_ms=100.0,
+        duration_ms=1000.0,
+        total_ms=1300.0,
+        extra_pulses=(),
+        protocol_source="VA5_simulation_iclamp.py (steps -30..30 pA, 1 s)",
+        source=NICOLETTI_2024,
+        ca_pool=_CADIFF,
+        crossings=((30.0, 20.0, (28.8, 457.5)),),
+        crossings_source=_OMV24 + ".test.va5.mep @3918dea3",
+    ),
+    "VB6": ReferenceCell(
+        name="VB6",
+        neuron="VB06",
+        cengen_class="VB",
+        g_nS={
+            "slo1_egl19": 0.2,
+            "slo2_egl19": 1.75,
+            "slo1_unc2": 1.0,
+            "slo2_unc2": 1.0,
+            "slo1_iso": 1.0,
+            "slo2_iso": 2.0,
+            "egl19": 0.1,
+            "unc2": 0.1,
+            "irk": 1.0,
+            "shk1_2024": 0.4,
+            "nca": 0.03,
+            "leak": 0.13,
+        },
+        c_pF=_c_pF(1.5, 524.64),
+        vol_um3=_shell_um3(524.64),
+        e_leak_mV=-52.0,
+        steps_pA=_MN_STEPS,
+        onset_ms=100.0,
+        duration_ms=1000.0,
+        total_ms=1300.0,
+        extra_pulses=(),
+        protocol_source="VB6_simulation_iclamp.py (steps -30..30 pA, 1 s; cca1 g = 0)",
+        source=NICOLETTI_2024,
+        ca_pool=_CADIFF,
+        crossings=((30.0, 8.0, (22.125, 137.6)),),
+        crossings_source=_OMV24 + ".test.vb6.mep @c6df9c7c",
+    ),
+    "VD5": ReferenceCell(
+        name="VD5",
+        neuron="VD05",
+        cengen_class="VD",
+        g_nS={
+            "slo2_egl19": 1.7,
+            "slo2_iso": 1.7,
+            "egl19": 0.9,
+            "cca1": 0.1,
+            "irk": 0.7,
+            "shk1_2024": 1.2,
+            "nca": 0.09,
+            "leak": 0.2,
+        },
+        c_pF=_c_pF(1.0, 351.53),
+        vol_um3=_shell_um3(351.53),
+        e_leak_mV=-75.0,
+        steps_pA=_MN_STEPS,
+        onset_ms=100.0,
+        duration_ms=1000.0,
+        total_ms=1300.0,
+        extra_pulses=(),
+        protocol_source="VD5_simulation_iclamp.py (steps -30..30 pA, 1 s)",
+        source=NICOLETTI_2024,
+        ca_pool=_CADIFF,
+        crossings=((30.0, 5.0, (7.725, 853.0)),),
+        crossings_source=_OMV24 + ".test.vd5.mep @c6df9c7c",
     ),
 }
 
@@ -249,7 +394,7 @@ def reference_trace_run(ref: ReferenceCell, total_ms: float | None = None, **kw)
 
 
 def reference_cell(name: str) -> ReferenceCell:
-    """Return the published model ``name`` (AWCon, RMD, AVAL, AVAR, RIM); did-you-mean if not."""
+    """Return the published model ``name`` (e.g. AWCon, RMD, VA5); did-you-mean if not."""
     if name not in REFERENCE_CELLS:
         raise UnknownNameError("reference neuron model", name, REFERENCE_CELLS)
     return REFERENCE_CELLS[name]

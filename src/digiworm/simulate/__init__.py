@@ -11,6 +11,7 @@ from ._clamp import (
     voltage_clamp,
 )
 from ._protocol import DEFAULT_PULSE_S, Noise, Protocol
+from ._reference import reference_solution
 from ._simulate import rest_residual, rest_state, simulate, simulate_arrays, simulate_ensemble
 from ._spontaneous import spontaneous_correlation
 
@@ -21,6 +22,7 @@ __all__ = [
     "current_clamp",
     "depolarising_current",
     "insilico_atlas",
+    "reference_solution",
     "rest_residual",
     "rest_state",
     "resting_potentials",

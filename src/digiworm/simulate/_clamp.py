@@ -7,8 +7,6 @@ state carries a leading condition axis and the cell's per-neuron parameters broa
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -17,6 +15,7 @@ import xarray as xr
 
 from .._errors import DigiwormError
 from ..models._conductance import CellState, ConductanceCell
+from ._simulate import _steps
 
 __all__ = [
     "current_clamp",
@@ -30,13 +29,7 @@ __all__ = [
 
 
 def _count(total: float, step: float, what: str) -> int:
-    if not (math.isfinite(total) and math.isfinite(step) and total > 0 and step > 0):
-        raise DigiwormError(f"{what}: times must be finite and > 0; got {total!r} and {step!r}")
-    n = total / step
-    k = round(n)
-    if k < 1 or abs(n - k) > 1e-6 * max(1.0, n):
-        raise DigiwormError(f"{what}: {total:g} ms is not a whole number of {step:g} ms steps")
-    return int(k)
+    return _steps(total, step, what, unit="ms")
 
 
 @eqx.filter_jit

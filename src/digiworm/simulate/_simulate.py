@@ -27,11 +27,16 @@ __all__ = ["rest_residual", "rest_state", "simulate", "simulate_arrays", "simula
 _STABILITY = {"euler": 2.0, "heun": 2.0, "rk4": 2.785}
 
 
-def _steps(total: float, step: float, what: str) -> int:
+def _steps(total: float, step: float, what: str, unit: str = "s") -> int:
+    """Return how many ``step``-long steps make ``total`` (in ``unit``); error unless whole."""
+    if not (math.isfinite(total) and math.isfinite(step) and total > 0 and step > 0):
+        raise DigiwormError(f"{what}: times must be finite and > 0; got {total!r} and {step!r}")
     n = total / step
     k = round(n)
     if k < 1 or abs(n - k) > 1e-6 * max(1.0, n):
-        raise DigiwormError(f"{what}: {total:g} s is not a whole number of {step:g} s steps")
+        raise DigiwormError(
+            f"{what}: {total:g} {unit} is not a whole number of {step:g} {unit} steps"
+        )
     return int(k)
 
 
