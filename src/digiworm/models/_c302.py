@@ -45,8 +45,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .._errors import DigiwormError, UnknownNameError
+from .._errors import UnknownNameError
 from ._base import AbstractModel
+from ._edges import exponential_stepper, gap_coupling, into
 
 __all__ = ["C2", "C2Parameters", "C302Network", "C302State", "c302_connectome", "c302_network"]
 
@@ -204,15 +205,9 @@ class C302Network(AbstractModel):
         (pA), so the coupling current is ``i_in − g_in·V``.
         """
         p, n = self.params, self.n_neurons
-
-        def into(values, index):
-            return jax.ops.segment_sum(values, index, num_segments=n)
-
-        g_exc = p.exc[0] * into(self.w_exc * y.s_exc[self.pre], self.post)
-        g_inh = p.inh[0] * into(self.w_inh * y.s_inh[self.pre], self.post)
-        g, a, b, v = self.g_gap_nS, self.gap_a, self.gap_b, y.v_mV
-        g_gap = into(g, a) + into(g, b)
-        i_gap = into(g * v[b], a) + into(g * v[a], b)
+        g_exc = p.exc[0] * into(self.w_exc * y.s_exc[self.pre], self.post, n)
+        g_inh = p.inh[0] * into(self.w_inh * y.s_inh[self.pre], self.post, n)
+        g_gap, i_gap = gap_coupling(self.g_gap_nS, self.gap_a, self.gap_b, y.v_mV, n)
         g_in = g_exc + g_inh + g_gap
         i_in = g_exc * p.exc[1] + g_inh * p.inh[1] + i_gap
         return g_in, i_in
@@ -282,13 +277,7 @@ class C302Network(AbstractModel):
 
     def stepper(self, dt, method: str = "exponential"):
         """Return ``step(t, y, u)`` advancing ``dt`` seconds (method: ``exponential`` only)."""
-        if method != "exponential":
-            raise DigiwormError(
-                f"C302Network integrates with its own exponential-Euler step; method {method!r} "
-                "is not available (use method='exponential')"
-            )
-        dt_ms = 1e3 * dt
-        return lambda t, y, u: self.step(y, u, dt_ms)
+        return exponential_stepper(self, dt, method)
 
     def readout(self, y: C302State):
         """Return activity in [0, 1]: the excitatory release ``s_inf(V)`` of each neuron."""

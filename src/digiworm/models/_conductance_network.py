@@ -38,6 +38,7 @@ from jaxtyping import Array, Bool, Float, Int
 from .._errors import DigiwormError
 from ._base import AbstractModel
 from ._conductance import CellState, ConductanceCell
+from ._edges import exponential_stepper, gap_coupling, into
 
 __all__ = ["ConductanceNetwork", "ConductanceNetworkState", "conductance_network_from_atlas"]
 
@@ -118,17 +119,11 @@ class ConductanceNetwork(AbstractModel):
     def coupling(self, y: ConductanceNetworkState):
         """Return ``(g_in, i_in)``: coupling conductance (nS) and its current at 0 mV (pA)."""
         n = self.n_neurons
-
-        def into(values, index):
-            return jax.ops.segment_sum(values, index, num_segments=n)
-
         g_syn = self.g_syn_nS * y.s[self.pre]
-        g_chem = into(g_syn, self.post)
-        i_chem = into(g_syn * self.e_syn_mV, self.post)
-        g, a, b, v = self.g_gap_nS, self.gap_a, self.gap_b, y.cell.v_mV
-        g_gap = into(g, a) + into(g, b)
-        i_gap = into(g * v[b], a) + into(g * v[a], b)
-        i_pep = into(self.w_pep_pA * y.p[self.pep_pre], self.pep_post)
+        g_chem = into(g_syn, self.post, n)
+        i_chem = into(g_syn * self.e_syn_mV, self.post, n)
+        g_gap, i_gap = gap_coupling(self.g_gap_nS, self.gap_a, self.gap_b, y.cell.v_mV, n)
+        i_pep = into(self.w_pep_pA * y.p[self.pep_pre], self.pep_post, n)
         return g_chem + g_gap, i_chem + i_gap + i_pep
 
     def init_state(self) -> ConductanceNetworkState:
@@ -163,13 +158,7 @@ class ConductanceNetwork(AbstractModel):
 
     def stepper(self, dt, method: str = "exponential"):
         """Return ``step(t, y, u)`` advancing ``dt`` seconds (exponential Euler only)."""
-        if method != "exponential":
-            raise DigiwormError(
-                f"ConductanceNetwork integrates with its own exponential-Euler step; method "
-                f"{method!r} is not available (use method='exponential')"
-            )
-        dt_ms = 1e3 * dt
-        return lambda t, y, u: self.step(y, u, dt_ms)
+        return exponential_stepper(self, dt, method)
 
     def readout(self, y: ConductanceNetworkState):
         """Return activity phi(V); NaN for ablated neurons."""
