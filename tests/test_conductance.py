@@ -8,6 +8,8 @@ Runs in float64.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -28,6 +30,7 @@ from digiworm.simulate._clamp import (
 
 pytestmark = pytest.mark.usefixtures("x64")
 
+DATA = Path(__file__).parent / "data"
 V = np.linspace(-120.0, 60.0, 361)
 
 
@@ -210,25 +213,61 @@ def test_awcon_depolarises_with_a_transient_hump():
     np.testing.assert_allclose(v.sel(time_ms=1000.0), -69.18, atol=0.1)
 
 
-def test_rim_reproduces_the_published_model_regression_value():
-    # OpenWorm's model-validation test of the 2024 RIM driver (openworm/NicolettiEtAl2024_MN_IN
-    # tests/.test.rim.mep @655ba56a): at +30 pA the trace first crosses +55 mV 185.475 ms after
-    # step onset (docs/research/nicoletti_signatures_2024.md §3.2)
-    ref = reference_cell("RIM")
+@pytest.mark.parametrize("name", [n for n, r in REFERENCE_CELLS.items() if r.crossings])
+def test_2024_cells_reproduce_the_published_regression_values(name):
+    # OpenWorm's model-validation tests of the authors' NEURON drivers (openworm/
+    # NicolettiEtAl2024_MN_IN tests/*.mep; docs/research/nicoletti_signatures_2024.md §3.2): the
+    # times after step onset at which V first reaches the threshold after being below it,
+    # sampled every 0.025 ms. Those runs used dt 0.025 ms (stdrun resets the drivers' 0.4).
+    ref = reference_cell(name)
+    for amp, threshold, published in ref.crossings:
+        ds = current_clamp(
+            ref.cell(),
+            [amp],
+            onset_ms=ref.onset_ms,
+            duration_ms=ref.duration_ms,
+            total_ms=ref.onset_ms + max(published) + 50.0,
+            dt_ms=0.025,
+            save_dt_ms=0.025,
+        )
+        v, t = ds.v_mV.values[0, :, 0], ds.time_ms.values
+        k = np.flatnonzero((v[:-1] < threshold) & (v[1:] >= threshold))
+        got = t[k + 1] - ref.onset_ms
+        assert len(got) == len(published), (got, published)
+        assert got[0] == pytest.approx(published[0], abs=0.05)  # within two samples
+        np.testing.assert_allclose(got[1:], published[1:], atol=0.5)  # after 100s of ms
+
+
+@pytest.mark.parametrize("name", ["AIY", "VA5", "VB6", "VD5"])
+def test_2024_cells_match_neuron_running_the_published_files(name):
+    # tests/data/nicoletti2024_neuron.npz: NEURON 9.0.2 at dt 0.025 ms running the authors' NMODL
+    # files with their drivers' conductances and protocol (provenance in the file's `source`)
+    data = np.load(DATA / "nicoletti2024_neuron.npz")
+    t_ref, amps, v_ref = (data[f"{name}_{k}"] for k in ("t_ms", "amps_pA", "v_mV"))
+    cell = reference_cell(name).cell()
+    if name == "AIY":  # from -60 mV, step at 1000 ms; the slow gates are not yet at rest
+        kw = dict(onset_ms=1000.0, duration_ms=5000.0, rest=cell.steady_state(-60.0))
+        shift = 900.0
+    else:  # settled for 4.9 s: at rest
+        kw = dict(onset_ms=100.0, duration_ms=1000.0)
+        shift = 0.0
     ds = current_clamp(
-        ref.cell(),
-        [30.0],
-        onset_ms=100.0,
-        duration_ms=1000.0,
-        total_ms=400.0,
-        dt_ms=0.025,
-        save_dt_ms=0.025,
+        cell, amps, total_ms=float(t_ref[-1]) + shift, dt_ms=0.025, save_dt_ms=1.0, **kw
     )
-    v = ds.v_mV.values[0, :, 0]
-    t = ds.time_ms.values
-    k = np.flatnonzero((v[:-1] < 55.0) & (v[1:] >= 55.0))
-    assert len(k) == 1
-    assert t[k[0] + 1] - 100.0 == pytest.approx(185.475, abs=1.0)
+    v = ds.v_mV.sel(time_ms=t_ref.astype(float) + shift, method="nearest").values[:, :, 0]
+    err = v - v_ref
+    assert np.sqrt(np.mean(err**2)) < 0.05  # mV RMS over all steps (measured <= 0.001)
+    assert np.max(np.abs(err)) < 0.5
+
+
+def test_nernst_calcium_reversal():
+    # NEURON's default: [Ca]o 2 mM at 6.3 C; 127.59 mV at the resting [Ca]i of 0.05 uM
+    cell = reference_cell("AIY").cell()
+    assert float(cell.e_ca_mV(jnp.asarray(5e-5))) == pytest.approx(127.59, abs=0.01)
+    assert float(cell.e_ca_mV(jnp.asarray(2.0))) == pytest.approx(0.0, abs=1e-9)
+    assert reference_cell("AWCon").cell().e_ca_mV(1.0) == 60.0  # the 2019 fixed reversal
+    with pytest.raises(DigiwormError, match="ca_reversal"):
+        cell_from_conductances("x", {"leak": 1.0}, c_pF=1, vol_um3=1, ca_reversal="ghk")
 
 
 def test_2024_variants_and_unc103():

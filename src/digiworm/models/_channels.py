@@ -22,8 +22,9 @@ is to first order. Their conductances come only from the expression map.
 
 A channel is a row of :data:`CHANNELS`: name, the genes that make its pore (any one member of
 a family), its ion, its gates, the partner genes a complex ``requires``, a rate function
-``rates(v, state, ca_mM) -> {gate: (x_inf, tau_ms)}`` and an open-fraction function
-``open(state) -> o``. ``state`` maps ``"<channel>.<gate>"`` to arrays,
+``rates(v, state, ca_mM, e_ca=None) -> {gate: (x_inf, tau_ms)}`` (``e_ca``, the Ca²⁺ reversal
+in mV, matters only to the SLO complexes' nanodomain; None means the library's 60 mV) and an
+open-fraction function ``open(state) -> o``. ``state`` maps ``"<channel>.<gate>"`` to arrays,
 so one function serves one cell or a whole network of cells (any batch shape).
 """
 
@@ -90,7 +91,7 @@ class Channel:
 
 
 # -- voltage-gated K⁺ channels ----------------------------------------------------------------
-def _shl1(v, s, ca):
+def _shl1(v, s, ca, e_ca=None):
     # Kv4/Shal A-type; m³(0.7 hf + 0.3 hs); every τ scaled by cshal = 0.1
     m_inf = _sig((v - 11.2 + 18.0) / 14.1)
     tau_m = 0.1 * (
@@ -102,7 +103,7 @@ def _shl1(v, s, ca):
     return {"m": (m_inf, tau_m), "hf": (h_inf, tau_hf), "hs": (h_inf, tau_hs)}
 
 
-def _shl1_2024(v, s, ca):
+def _shl1_2024(v, s, ca, e_ca=None):
     # 2024 variant (shl1.mod of Nicoletti et al. 2024): m¹, 0.8 fast, τm/2, τhf/3, τhs unscaled
     m_inf = _sig((v - 10.26 + 10.0) / 16.25)
     tau_m = (13.8 / (jnp.exp(-(v + 40.0) / 12.9213) + jnp.exp((v + 40.0) / 6.4876)) + 1.8849) / 2
@@ -112,7 +113,7 @@ def _shl1_2024(v, s, ca):
     return {"m": (m_inf, tau_m), "hf": (h_inf, tau_hf), "hs": (h_inf, tau_hs)}
 
 
-def _unc103(v, s, ca):
+def _unc103(v, s, ca, e_ca=None):
     # ERG-type (unc103.mod of Nicoletti et al. 2024); both τ are products of two terms
     m_inf = _sig((v + 15.1) / 7.85)
     h_inf = _sig(-(v + 48.0) / 28.0)
@@ -125,7 +126,7 @@ def _unc103(v, s, ca):
     return {"m": (m_inf, tau_m), "h": (h_inf, tau_h)}
 
 
-def _kvs1(v, s, ca):
+def _kvs1(v, s, ca, e_ca=None):
     m_inf = _sig((v - 57.1 + 30.0) / 25.0)
     tau_m = (30.0 * _sig(-(v - 18.1232) / 20.0) + 1.0) / 10.0
     h_inf = _sig(-(v - 47.3 + 30.0) / 11.1)
@@ -133,7 +134,7 @@ def _kvs1(v, s, ca):
     return {"m": (m_inf, tau_m), "h": (h_inf, tau_h)}
 
 
-def _shk1(v, s, ca):
+def _shk1(v, s, ca, e_ca=None):
     # Kv1/Shaker; slow inactivation with a constant 1.4 s time constant
     m_inf = _sig((v - 20.4) / 7.7)
     x = v + 33.741611800716130
@@ -145,14 +146,14 @@ def _shk1(v, s, ca):
     return {"m": (m_inf, tau_m), "h": (h_inf, jnp.full_like(v, 1400.0))}
 
 
-def _shk1_2024(v, s, ca):
+def _shk1_2024(v, s, ca, e_ca=None):
     # 2024 variant (shk1.mod): activation from Liu et al. 2018 (V½ 2 mV, slope 10 mV)
     out = _shk1(v, s, ca)
     out["m"] = (_sig((v - 2.0) / 10.0), out["m"][1])
     return out
 
 
-def _kqt3(v, s, ca):
+def _kqt3(v, s, ca, e_ca=None):
     # KCNQ; (0.3 mf + 0.7 ms)·w·s, the slow-τ terms are base-10 powers
     m_inf = _sig((v + 12.6726 + 10.0) / 15.8008)
     tau_mf = 0.1 * 395.3 / (1.0 + ((v + 38.1) / 33.59) ** 2)
@@ -172,7 +173,7 @@ def _kqt3(v, s, ca):
     }
 
 
-def _kqt1(v, s, ca):
+def _kqt1(v, s, ca, e_ca=None):
     # KCNQ1-type (kqt1.mod of Nicoletti et al. 2024); m·s, s∞ is the sum of two sigmoids
     m_inf = _sig((v + 17.6053) / 9.5843)
     tau_m = 895.9 * _sig((v + 18.01) / 31.04) + 10.0
@@ -181,20 +182,20 @@ def _kqt1(v, s, ca):
     return {"m": (m_inf, tau_m), "s": (s_inf, tau_s)}
 
 
-def _egl2(v, s, ca):
+def _egl2(v, s, ca, e_ca=None):
     # EAG
     m_inf = _sig((v + 6.8594) / 14.9131)
     tau_m = 0.5 * (16.78 * _sig(-(v + 122.5682) / 13.7976) + 8.0969)
     return {"m": (m_inf, tau_m)}
 
 
-def _egl36(v, s, ca):
+def _egl36(v, s, ca, e_ca=None):
     # Kv3/Shaw; three activation gates with constant τ, weights 0.31/0.36/0.39 as published
     m_inf = _sig((v - 63.0) / 28.5)
     return {g: (m_inf, jnp.full_like(v, t)) for g, t in (("m1", 355.0), ("m2", 63.0), ("m3", 13.0))}
 
 
-def _irk(v, s, ca):
+def _irk(v, s, ca, e_ca=None):
     # inward rectifier: m∞ falls with V (the +30 mV shift is in the scripts)
     m_inf = _sig(-(v + 52.0 + 30.0) / 13.0)
     tau_m = (
@@ -204,7 +205,7 @@ def _irk(v, s, ca):
 
 
 # -- voltage-gated Ca²⁺ channels --------------------------------------------------------------
-def _egl19(v, s, ca):
+def _egl19(v, s, ca, e_ca=None):
     # L-type; h∞ is U-shaped and may exceed 1 far from rest (as published)
     m_inf = _sig((v - 5.6 + 10.0) / 7.5)
     tau_m = (
@@ -223,7 +224,7 @@ def _egl19(v, s, ca):
     return {"m": (m_inf, tau_m), "h": (h_inf, tau_h)}
 
 
-def _unc2(v, s, ca):
+def _unc2(v, s, ca, e_ca=None):
     # P/Q-type
     m_inf = _sig((v + 12.17 + 25.0) / 3.97)
     x = v + 8.1761 + 30.0
@@ -236,7 +237,7 @@ def _unc2(v, s, ca):
     return {"m": (m_inf, tau_m), "h": (h_inf, tau_h)}
 
 
-def _cca1(v, s, ca):
+def _cca1(v, s, ca, e_ca=None):
     # T-type; m²h
     m_inf = _sig((v + 42.65 + 15.0) / (1.7 * 1.4))
     tau_m = 0.5 * (40.0 * _sig((v + 62.5393 + 30.0) / (-12.4758 * 1.7)) + 0.6947)
@@ -250,14 +251,17 @@ _NANO = {"r_m": 13e-9, "d_m2_per_s": 250e-12, "faraday": 96485.0, "kb": 500e6, "
          "background_uM": 0.05, "g_single_S": 40e-12}  # fmt: skip
 
 
-def ca_nanodomain_uM(v):
+def ca_nanodomain_uM(v, e_ca=None):
     r"""Ca²⁺ (µM) at the mouth of an open Ca²⁺ channel at potential ``v`` (mV).
+
+    ``e_ca`` is the Ca²⁺ reversal (mV; default the library's 60 mV).
 
     Steady-state point-source diffusion with buffering (Nicoletti et al. 2019, S1 File):
     :math:`|g_{sc}(V-E_{Ca})| / (8\pi r D F)\, e^{-r/\sqrt{D/(k_b B)}}` plus a 0.05 µM background.
     """
     p = _NANO
-    flux = jnp.abs(p["g_single_S"] * (v - REVERSAL_mV["Ca"]) * 1e-3)
+    e_ca = REVERSAL_mV["Ca"] if e_ca is None else e_ca
+    flux = jnp.abs(p["g_single_S"] * (v - e_ca) * 1e-3)
     length = math.sqrt(p["d_m2_per_s"] / (p["kb"] * p["b"]))
     decay = math.exp(-p["r_m"] / length)
     scale = 1.0 / (8.0 * math.pi * p["r_m"] * p["d_m2_per_s"] * p["faraday"])
@@ -275,11 +279,11 @@ def _slo_complex(slo: str, partner: str) -> Callable:
     wom, wyx, kyx, nyx, wop, wxy, kxy, nxy = _SLO[slo]
     partner_rates = {"egl19": _egl19, "unc2": _unc2}[partner]
 
-    def rates(v, s, ca):
+    def rates(v, s, ca, e_ca=None):
         m_inf_x, tau_x = partner_rates(v, s, ca)["m"]
         alpha = m_inf_x / tau_x
         beta = 1.0 / tau_x - alpha
-        cao = ca_nanodomain_uM(v)
+        cao = ca_nanodomain_uM(v, e_ca)
         cac = _NANO["background_uM"]
         kcm = wom * jnp.exp(-wyx * v) / (1.0 + (cac / kyx) ** nyx)
         kom = wom * jnp.exp(-wyx * v) / (1.0 + (cao / kyx) ** nyx)
@@ -300,7 +304,7 @@ def _slo_bulk(slo: str) -> Callable:
     wom, wyx, kyx, nyx, wop, wxy, kxy, nxy = _SLO_2024[slo]
     s0 = 1.0 / (wyx - wxy)
 
-    def rates(v, s, ca):
+    def rates(v, s, ca, e_ca=None):
         ca_uM = ca * 1e3
         high = 1.0 + (kxy / ca_uM) ** nxy
         v0 = s0 * (math.log(wom / wop) + jnp.log(high) - jnp.log(1.0 + (ca_uM / kyx) ** nyx))
@@ -310,12 +314,12 @@ def _slo_bulk(slo: str) -> Callable:
     return rates
 
 
-def _kcnl(v, s, ca):
+def _kcnl(v, s, ca, e_ca=None):
     # SK-type, activated by bulk Ca²⁺ (half activation 0.33 µM), τ 6.3 ms
     return {"m": (ca / (0.00033 + ca), jnp.full_like(v, 6.3))}
 
 
-def _none(v, s, ca):
+def _none(v, s, ca, e_ca=None):
     return {}
 
 

@@ -45,6 +45,9 @@ __all__ = ["CellState", "ConductanceCell", "cell_from_conductances"]
 
 #: Faraday constant as the scripts write it, C/mmol (so pA / (µm³ · C/mmol) = mM/ms).
 FARADAY_C_PER_mmol = 96.485
+#: NEURON's Ca²⁺ defaults: [Ca²⁺]o 2 mM, 6.3 °C; RT/2F (mV) with CODATA 2018 constants
+CA_OUT_mM = 2.0
+NERNST_CA_mV = 1e3 * 8.314462618 * (273.15 + 6.3) / (2 * 96485.33212)
 
 
 class CellState(eqx.Module):
@@ -73,6 +76,10 @@ class ConductanceCell(eqx.Module):
     ca_rest_mM, ca_tau_ms, ca_fraction, ca_floor_mM : float
         Resting Ca²⁺, its clearance time constant, the fraction of Ca²⁺ current that stays
         free (0.05 µM, 50 ms and 0.001 in Nicoletti et al. 2019) and the lowest [Ca²⁺] (0).
+    ca_reversal : {"fixed", "nernst"}
+        Ca²⁺ reversal: the library's 60 mV, or Nernst at the pool's [Ca²⁺] with 2 mM outside
+        at 6.3 °C (NEURON's defaults, which the 2024 NEURON models run with wherever a
+        mechanism reads or writes [Ca²⁺]i: their ``eca = 60`` is then overridden).
     source : str
         Where the conductances come from (provenance).
     """
@@ -87,6 +94,7 @@ class ConductanceCell(eqx.Module):
     ca_tau_ms: float = eqx.field(static=True, default=50.0)
     ca_fraction: float = eqx.field(static=True, default=0.001)
     ca_floor_mM: float = eqx.field(static=True, default=0.0)
+    ca_reversal: str = eqx.field(static=True, default="fixed")
     source: str = eqx.field(static=True, default="")
 
     def __check_init__(self):
@@ -112,16 +120,27 @@ class ConductanceCell(eqx.Module):
         """Every gate's state key, channel by channel."""
         return tuple(k for c in self.channels for k in CHANNELS[c].keys())
 
-    def reversal_mV(self, channel: str):
-        """Reversal potential of ``channel`` (mV), per cell for the leak."""
+    def e_ca_mV(self, ca):
+        """Ca²⁺ reversal (mV): the library's 60 mV, or Nernst at the pool's [Ca²⁺] (mM)."""
+        if self.ca_reversal == "fixed":
+            return REVERSAL_mV["Ca"]
+        return NERNST_CA_mV * jnp.log(CA_OUT_mM / jnp.maximum(ca, 1e-12))
+
+    def reversal_mV(self, channel: str, ca=None):
+        """Reversal potential of ``channel`` (mV), per cell for the leak; Ca²⁺ at pool ``ca``."""
         ion = CHANNELS[channel].ion
-        return self.e_leak_mV if ion == "leak" else REVERSAL_mV[ion]
+        if ion == "leak":
+            return self.e_leak_mV
+        if ion == "Ca":
+            return self.e_ca_mV(ca)
+        return REVERSAL_mV[ion]
 
     def rates(self, v, gates: Mapping, ca):
         """Return ``{key: (x_inf, tau_ms)}`` for every gate at potential ``v`` and Ca ``ca``."""
         out = {}
+        e_ca = self.e_ca_mV(ca)
         for c in self.channels:
-            for gate, value in CHANNELS[c].rates(v, gates, ca).items():
+            for gate, value in CHANNELS[c].rates(v, gates, ca, e_ca).items():
                 out[f"{c}.{gate}"] = value
         return out
 
@@ -132,7 +151,7 @@ class ConductanceCell(eqx.Module):
     def currents(self, y: CellState) -> dict[str, Array]:
         """Return every channel's current at state ``y``, pA (outward positive)."""
         g = self.conductances(y.gates)
-        return {c: g[c] * (y.v_mV - self.reversal_mV(c)) for c in self.channels}
+        return {c: g[c] * (y.v_mV - self.reversal_mV(c, y.ca_mM)) for c in self.channels}
 
     def _ca_influx(self, i_ca):
         """Ca²⁺ gained per ms (mM/ms) from a total Ca²⁺ current ``i_ca`` (pA)."""
@@ -168,6 +187,7 @@ class ConductanceCell(eqx.Module):
             self._ca_influx(self._ca_current(currents))
             - (y.ca_mM - self.ca_rest_mM) / self.ca_tau_ms
         )
+        dca = jnp.where((y.ca_mM <= self.ca_floor_mM) & (dca < 0), 0.0, dca)  # the floor holds
         dgates = {k: (inf - y.gates[k]) / tau for k, (inf, tau) in r.items()}
         return CellState(dv, dca, dgates)
 
@@ -181,12 +201,11 @@ class ConductanceCell(eqx.Module):
         gates = {k: inf + (y.gates[k] - inf) * jnp.exp(-dt_ms / tau) for k, (inf, tau) in r.items()}
         g = self.conductances(gates)
         g_total = sum(g.values())
-        ge_total = sum(g[c] * self.reversal_mV(c) for c in self.channels)
+        e = {c: self.reversal_mV(c, y.ca_mM) for c in self.channels}
+        ge_total = sum(g[c] * e[c] for c in self.channels)
         lam = self.c_pF / dt_ms
         v = (lam * y.v_mV + ge_total + i_ext_pA + i_in) / (lam + g_total + g_in)
-        i_ca = sum(
-            g[c] * (v - self.reversal_mV(c)) for c in self.channels if CHANNELS[c].ion == "Ca"
-        )
+        i_ca = sum(g[c] * (v - e[c]) for c in self.channels if CHANNELS[c].ion == "Ca")
         return CellState(v, self._ca_step(y.ca_mM, i_ca, dt_ms), gates)
 
     def clamp_step(self, y: CellState, v_mV, dt_ms) -> tuple[CellState, Array]:
@@ -203,32 +222,49 @@ class ConductanceCell(eqx.Module):
         return CellState(v_mV, ca, gates), sum(currents.values())
 
     def steady_gates(self, v, ca=None) -> dict[str, Array]:
-        """Every gate at its steady state at fixed ``v`` (and Ca, default at its steady state).
+        """Every gate at its steady state at fixed ``v`` (and Ca, default at its steady state)."""
+        return self._steady(v, ca)[0]
 
-        Rates are evaluated twice: the second pass gives the SLO complexes their partner's steady
-        activation m∞ (a complex reads its partner's gate from the state passed in); with
-        ``ca=None`` the pool is at the steady state its Ca²⁺ currents set.
+    def _steady(self, v, ca=None):
+        """Return ``(gates, ca)`` at steady state at clamped ``v`` (``ca`` given or solved).
+
+        Rates are evaluated twice first: the second pass gives the SLO complexes their
+        partner's steady activation m∞ (a complex reads its partner's gate from the state passed
+        in). The Ca²⁺ channels' gates do not depend on [Ca²⁺], so with ``ca=None`` the pool's
+        steady state solves ``ca = ca_ss(I_Ca(V, E_Ca(ca)))``: one evaluation with a fixed
+        reversal, bisection in log [Ca²⁺] with a Nernst reversal (the right side falls as
+        [Ca²⁺] rises, so the root is unique). The gates are then re-evaluated at that [Ca²⁺].
         """
         v = jnp.asarray(v)
         zeros = {k: jnp.zeros_like(v) for k in self.gate_keys()}
-        ca0 = jnp.full_like(v, max(self.ca_rest_mM, self.ca_floor_mM)) if ca is None else ca
+        ca0 = jnp.full_like(v, max(self.ca_rest_mM, self.ca_floor_mM, 1e-9)) if ca is None else ca
         gates = {k: inf for k, (inf, _) in self.rates(v, zeros, ca0).items()}
         gates = {k: inf for k, (inf, _) in self.rates(v, gates, ca0).items()}  # SLO sees m_X
         if ca is None:
             g = self.conductances(gates)
-            i_ca = sum(
-                g[c] * (v - self.reversal_mV(c)) for c in self.channels if CHANNELS[c].ion == "Ca"
-            )
-            ca = self._ca_steady(i_ca)
+            g_ca = sum((g[c] for c in self.channels if CHANNELS[c].ion == "Ca"), jnp.zeros_like(v))
+
+            def pool(c):
+                return self._ca_steady(g_ca * (v - self.e_ca_mV(c)))
+
+            if self.ca_reversal == "fixed":
+                ca = pool(ca0)
+            else:
+                lo = jnp.log(ca0)
+                hi = jnp.log(jnp.maximum(pool(ca0), ca0))
+                for _ in range(60):
+                    mid = 0.5 * (lo + hi)
+                    above = pool(jnp.exp(mid)) < jnp.exp(mid)  # root below mid
+                    lo, hi = jnp.where(above, lo, mid), jnp.where(above, mid, hi)
+                ca = jnp.exp(0.5 * (lo + hi))
             gates = {k: inf for k, (inf, _) in self.rates(v, gates, ca).items()}
-        return gates
+        return gates, ca
 
     def steady_state(self, v) -> CellState:
         """Return the state with every gate and the Ca²⁺ pool at steady state at clamped ``v``."""
         v = jnp.broadcast_to(jnp.asarray(v, dtype=float), (self.n_cells,))
-        gates = self.steady_gates(v)
-        i_ca = self._ca_current(self.currents(CellState(v, jnp.zeros_like(v), gates)))
-        return CellState(v, self._ca_steady(i_ca), gates)
+        gates, ca = self._steady(v)
+        return CellState(v, ca, gates)
 
     def steady_current(self, v) -> Array:
         """Steady-state membrane current I_ss(V) (pA, outward positive), per cell.
@@ -236,9 +272,8 @@ class ConductanceCell(eqx.Module):
         ``v`` may carry extra leading axes (e.g. a voltage grid of shape (k, n)).
         """
         v = jnp.asarray(v, dtype=float)
-        gates = self.steady_gates(v)
-        i_ca = self._ca_current(self.currents(CellState(v, jnp.zeros_like(v), gates)))
-        return sum(self.currents(CellState(v, self._ca_steady(i_ca), gates)).values())
+        gates, ca = self._steady(v)
+        return sum(self.currents(CellState(v, ca, gates)).values())
 
 
 def _partner(channel: str) -> str | None:
@@ -296,16 +331,20 @@ def cell_from_conductances(
     )
 
 
-_POOL_KEYS = ("ca_rest_mM", "ca_tau_ms", "ca_fraction", "ca_floor_mM")
+_POOL_KEYS = ("ca_rest_mM", "ca_tau_ms", "ca_fraction", "ca_floor_mM", "ca_reversal")
 
 
-def _pool_constants(ca_pool: Mapping) -> dict[str, float]:
+def _pool_constants(ca_pool: Mapping) -> dict:
     unknown = set(ca_pool) - set(_POOL_KEYS)
     if unknown:
         raise DigiwormError(f"unknown Ca2+ pool constants {sorted(unknown)}; valid: {_POOL_KEYS}")
+    ca_pool = dict(ca_pool)
+    reversal = ca_pool.pop("ca_reversal", "fixed")
+    if reversal not in ("fixed", "nernst"):
+        raise DigiwormError(f"ca_reversal must be 'fixed' or 'nernst'; got {reversal!r}")
     out = {k: float(v) for k, v in ca_pool.items()}
     for k, v in out.items():
         if not math.isfinite(v) or v < 0 or (k == "ca_tau_ms" and v == 0):
             bound = "> 0" if k == "ca_tau_ms" else ">= 0"
             raise DigiwormError(f"{k} must be finite and {bound}; got {v}")
-    return out
+    return {**out, "ca_reversal": reversal}

@@ -17,7 +17,8 @@ references where both are nonzero. A channel no reference calibrates gets the me
 the calibrated ones (the *prior*; listed in :attr:`ExpressionMap.prior`). The exponent
 :math:`b` is 1 (conductance proportional to transcript) unless given. Leak conductance scales
 with capacitance (the references' geometric-mean leak per pF); capacitance and Ca²⁺ pool
-volume default to the references' geometric means, since the atlas has no soma sizes.
+volume default to the references' geometric means (the volume over the references that use
+the 2019 pool, which every expression-built cell has), since the atlas has no soma sizes.
 
 Every number is a parameter of :class:`ExpressionMap`, so the mapping can be recalibrated or
 replaced (the cells it builds hold their conductances as arrays, which a fit can then adjust).
@@ -150,7 +151,12 @@ def calibrate_expression_map(
         exponent=float(exponent),
         leak_nS_per_pF=geo([leak_per_pF(r) for r in refs]),
         c_pF=geo([REFERENCE_CELLS[r].c_pF for r in refs]),
-        vol_um3=geo([REFERENCE_CELLS[r].vol_um3 for r in refs]),
+        # the pool volume means something only for references with the 2019 pool (the 2024
+        # motor neurons' shell and AIY's fixed Ca²⁺ are other pool models)
+        vol_um3=geo(
+            [REFERENCE_CELLS[r].vol_um3 for r in refs if not REFERENCE_CELLS[r].ca_pool]
+            or [REFERENCE_CELLS[r].vol_um3 for r in refs]
+        ),
         threshold=threshold,
         calibrated_on=refs,
         prior=prior,

@@ -78,7 +78,8 @@ def _shell_um3(area_um2: float, depth_um: float = 0.1) -> float:
 
 #: cadiff.mod (Nicoletti et al. 2024 motor neurons): every Ca²⁺ ion stays free in the shell,
 #: removal at beta = 1/ms towards 0, never below 0.1 µM
-_CADIFF = {"ca_fraction": 1.0, "ca_tau_ms": 1.0, "ca_rest_mM": 0.0, "ca_floor_mM": 1e-4}
+_CADIFF = {"ca_fraction": 1.0, "ca_tau_ms": 1.0, "ca_rest_mM": 0.0, "ca_floor_mM": 1e-4,
+           "ca_reversal": "nernst"}  # fmt: skip
 _MN_STEPS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 _OMV24 = (
     "OpenWorm model-validation test of the authors' driver, openworm/NicolettiEtAl2024_MN_IN tests/"
@@ -251,7 +252,9 @@ REFERENCE_CELLS = {
         crossings_source=_OMV24 + ".test.rim.mep @655ba56a",
     ),
     # AIY (AIY_simulation_iclamp.py @8e1e43ba): no Ca²⁺ accumulation, so SLO-1 "iso" sees
-    # NEURON's default [Ca²⁺]i 0.05 µM throughout; the driver's g0[6] is SHL-1 (2024 kinetics)
+    # NEURON's default [Ca²⁺]i 0.05 µM throughout; the driver's g0[6] is SHL-1 (2024 kinetics).
+    # Here and in the motor neurons a mechanism reads [Ca²⁺]i, so NEURON sets E_Ca by Nernst
+    # (2 mM outside, 6.3 °C: 127.6 mV at 0.05 µM) and the drivers' ``eca = 60`` has no effect
     "AIY": ReferenceCell(
         name="AIY",
         neuron="AIYL",
@@ -275,7 +278,7 @@ REFERENCE_CELLS = {
         extra_pulses=(),
         protocol_source="AIY_simulation_iclamp.py (steps -15..35 pA, 5 s)",
         source=NICOLETTI_2024,
-        ca_pool={"ca_fraction": 0.0},
+        ca_pool={"ca_fraction": 0.0, "ca_reversal": "nernst"},
     ),
     # The motor neurons (VA5_simulation.py @6eed51ab, VB6_simulation.py @a6f35962,
     # VD5_simulations.py @c9c67195; iclamp drivers @9078dd1c, @f9332f7c, @5b0db84c): SLO
@@ -330,10 +333,11 @@ REFERENCE_CELLS = {
         e_leak_mV=-52.0,
         steps_pA=_MN_STEPS,
         onset_ms=100.0,
-        duration_ms=1000.0,
-        total_ms=1300.0,
+        duration_ms=5000.0,  # the driver's default: the step outlasts the record
+        total_ms=2000.0,
         extra_pulses=(),
-        protocol_source="VB6_simulation_iclamp.py (steps -30..30 pA, 1 s; cca1 g = 0)",
+        protocol_source="VB6_simulation_iclamp.py (steps -30..30 pA from 100 ms to the end; "
+        "cca1 g = 0)",
         source=NICOLETTI_2024,
         ca_pool=_CADIFF,
         crossings=((30.0, 8.0, (22.125, 137.6)),),
@@ -358,10 +362,10 @@ REFERENCE_CELLS = {
         e_leak_mV=-75.0,
         steps_pA=_MN_STEPS,
         onset_ms=100.0,
-        duration_ms=1000.0,
-        total_ms=1300.0,
+        duration_ms=5000.0,  # the driver's default: the step outlasts the record
+        total_ms=2000.0,
         extra_pulses=(),
-        protocol_source="VD5_simulation_iclamp.py (steps -30..30 pA, 1 s)",
+        protocol_source="VD5_simulation_iclamp.py (steps -30..30 pA from 100 ms to the end)",
         source=NICOLETTI_2024,
         ca_pool=_CADIFF,
         crossings=((30.0, 5.0, (7.725, 853.0)),),
