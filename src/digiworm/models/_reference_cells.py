@@ -80,6 +80,11 @@ def _shell_um3(area_um2: float, depth_um: float = 0.1) -> float:
 #: removal at beta = 1/ms towards 0, never below 0.1 µM
 _CADIFF = {"ca_fraction": 1.0, "ca_tau_ms": 1.0, "ca_rest_mM": 0.0, "ca_floor_mM": 1e-4,
            "ca_reversal": "nernst"}  # fmt: skip
+_NEURON24 = (
+    "NEURON 9.0.2 (dt 0.025 ms) running the authors' NMODL files (martinanicoletti92/"
+    "CelegansInterMotorNeuronsModels @5d63ff40) under their drivers' protocol (VB6, VD5: the "
+    "drivers' step to the end of the record); 1 s-step traces: tests/data/nicoletti2024_neuron.npz"
+)
 _MN_STEPS = (-30.0, -20.0, -10.0, 0.0, 10.0, 20.0, 30.0)
 _OMV24 = (
     "OpenWorm model-validation test of the authors' driver, openworm/NicolettiEtAl2024_MN_IN tests/"
@@ -278,6 +283,33 @@ REFERENCE_CELLS = {
         extra_pulses=(),
         protocol_source="AIY_simulation_iclamp.py (steps -15..35 pA, 5 s)",
         source=NICOLETTI_2024,
+        trace_points=(
+            (-15.0, 1500.0, -128.658),
+            (-15.0, 5999.0, -128.656),
+            (-10.0, 1500.0, -103.605),
+            (-10.0, 5999.0, -103.600),
+            (-5.0, 1500.0, -78.718),
+            (-5.0, 5999.0, -78.719),
+            (0.0, 1500.0, -55.223),
+            (0.0, 5999.0, -55.201),
+            (5.0, 1500.0, -32.987),
+            (5.0, 5999.0, -33.396),
+            (10.0, 1500.0, -14.698),
+            (10.0, 5999.0, -17.415),
+            (15.0, 1500.0, 2.774),
+            (15.0, 5999.0, -5.131),
+            (20.0, 1500.0, 13.534),
+            (20.0, 5999.0, 5.307),
+            (25.0, 1500.0, 20.515),
+            (25.0, 5999.0, 13.436),
+            (30.0, 1500.0, 25.815),
+            (30.0, 5999.0, 19.598),
+            (35.0, 1500.0, 30.231),
+            (35.0, 5999.0, 24.550),
+        ),  # fmt: skip
+        trace_onset_ms=1000.0,
+        trace_v0_mV=-60.0,
+        trace_source=_NEURON24,
         ca_pool={"ca_fraction": 0.0, "ca_reversal": "nernst"},
     ),
     # The motor neurons (VA5_simulation.py @6eed51ab, VB6_simulation.py @a6f35962,
@@ -306,6 +338,24 @@ REFERENCE_CELLS = {
         extra_pulses=(),
         protocol_source="VA5_simulation_iclamp.py (steps -30..30 pA, 1 s)",
         source=NICOLETTI_2024,
+        trace_points=(
+            (-30.0, 300.0, -108.129),
+            (-30.0, 1099.0, -108.129),
+            (-20.0, 300.0, -99.745),
+            (-20.0, 1099.0, -99.745),
+            (-10.0, 300.0, -90.328),
+            (-10.0, 1099.0, -90.328),
+            (0.0, 300.0, -75.725),
+            (0.0, 1099.0, -75.725),
+            (10.0, 300.0, 0.562),
+            (10.0, 1099.0, 2.744),
+            (20.0, 300.0, 12.300),
+            (20.0, 1099.0, 14.472),
+            (30.0, 300.0, 19.282),
+            (30.0, 1099.0, 21.142),
+        ),  # fmt: skip
+        trace_onset_ms=100.0,
+        trace_source=_NEURON24,
         ca_pool=_CADIFF,
         crossings=((30.0, 20.0, (28.8, 457.5)),),
         crossings_source=_OMV24 + ".test.va5.mep @3918dea3",
@@ -339,6 +389,24 @@ REFERENCE_CELLS = {
         protocol_source="VB6_simulation_iclamp.py (steps -30..30 pA from 100 ms to the end; "
         "cca1 g = 0)",
         source=NICOLETTI_2024,
+        trace_points=(
+            (-30.0, 300.0, -103.157),
+            (-30.0, 1999.0, -103.157),
+            (-20.0, 300.0, -94.725),
+            (-20.0, 1999.0, -94.725),
+            (-10.0, 300.0, -84.340),
+            (-10.0, 1999.0, -84.340),
+            (0.0, 300.0, -53.194),
+            (0.0, 1999.0, -53.194),
+            (10.0, 300.0, -9.312),
+            (10.0, 1999.0, -5.865),
+            (20.0, 300.0, 1.146),
+            (20.0, 1999.0, 11.697),
+            (30.0, 300.0, 8.587),
+            (30.0, 1999.0, 21.039),
+        ),  # fmt: skip
+        trace_onset_ms=100.0,
+        trace_source=_NEURON24,
         ca_pool=_CADIFF,
         crossings=((30.0, 8.0, (22.125, 137.6)),),
         crossings_source=_OMV24 + ".test.vb6.mep @c6df9c7c",
@@ -367,6 +435,24 @@ REFERENCE_CELLS = {
         extra_pulses=(),
         protocol_source="VD5_simulation_iclamp.py (steps -30..30 pA from 100 ms to the end)",
         source=NICOLETTI_2024,
+        trace_points=(
+            (-30.0, 300.0, -102.039),
+            (-30.0, 1999.0, -102.039),
+            (-20.0, 300.0, -91.864),
+            (-20.0, 1999.0, -91.864),
+            (-10.0, 300.0, -78.468),
+            (-10.0, 1999.0, -78.468),
+            (0.0, 300.0, -44.607),
+            (0.0, 1999.0, -44.607),
+            (10.0, 300.0, -13.508),
+            (10.0, 1999.0, -10.258),
+            (20.0, 300.0, -5.769),
+            (20.0, 1999.0, 5.911),
+            (30.0, 300.0, -0.790),
+            (30.0, 1999.0, 18.281),
+        ),  # fmt: skip
+        trace_onset_ms=100.0,
+        trace_source=_NEURON24,
         ca_pool=_CADIFF,
         crossings=((30.0, 5.0, (7.725, 853.0)),),
         crossings_source=_OMV24 + ".test.vd5.mep @c6df9c7c",
