@@ -317,7 +317,7 @@ REFERENCE_CELLS = {
     # "iso" currents read the submembrane shell of cadiff.mod (0.1 µm deep, 1 ms, floor 0.1 µM)
     "VA5": ReferenceCell(
         name="VA5",
-        neuron="VA05",
+        neuron="VA5",
         cengen_class="VA",
         g_nS={
             "slo2_egl19": 3.0,
@@ -362,7 +362,7 @@ REFERENCE_CELLS = {
     ),
     "VB6": ReferenceCell(
         name="VB6",
-        neuron="VB06",
+        neuron="VB6",
         cengen_class="VB",
         g_nS={
             "slo1_egl19": 0.2,
@@ -413,7 +413,7 @@ REFERENCE_CELLS = {
     ),
     "VD5": ReferenceCell(
         name="VD5",
-        neuron="VD05",
+        neuron="VD5",
         cengen_class="VD",
         g_nS={
             "slo2_egl19": 1.7,
