@@ -116,12 +116,14 @@ def _connectomes() -> list[str]:
     return list(CONNECTOMES)
 
 
-def build_model(req: SimulationRequest, atlas):
-    """Return the (perturbed) model the request describes."""
+def build_model(req: SimulationRequest, atlas, base=None):
+    """Return the (perturbed) model the request describes (``base``: the unperturbed model)."""
     from .experiments import Ablate, Drug, Knockout
     from .models import graded_from_atlas, kernel_from_atlas, linear_from_atlas, load_model
 
-    if req.model == "graded":
+    if base is not None:
+        model = base
+    elif req.model == "graded":
         model = graded_from_atlas(atlas, connectome=req.connectome)
     elif req.model == "linear":
         model = linear_from_atlas(atlas, connectome=req.connectome)
@@ -142,13 +144,16 @@ def build_model(req: SimulationRequest, atlas):
     return model
 
 
-def run_request(req: SimulationRequest, atlas, progress: bool = True) -> xr.Dataset:
-    """Run a validated request and return the result Dataset (not yet written)."""
+def run_request(req: SimulationRequest, atlas, progress: bool = True, model=None) -> xr.Dataset:
+    """Run a validated request and return the result Dataset (not yet written).
+
+    ``model`` is the request's model already built (:func:`build_model`); built here if None.
+    """
     import jax
 
     from .simulate import Noise, Protocol, insilico_atlas, simulate
 
-    model = build_model(req, atlas)
+    model = build_model(req, atlas) if model is None else model
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
     amplitude = req.amplitude
     if amplitude is None:

@@ -517,6 +517,28 @@ def export_command(
     )
 
 
+@app.command("serve")
+@_user_errors
+def serve_command(
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    host: str = typer.Option(
+        "127.0.0.1", "--host", help="Interface to bind (default: this machine only)."
+    ),
+):
+    """Start the worm explorer, a local web page: stimulate, ablate, knock out, compare."""
+    import uvicorn
+
+    from .serve import create_app
+
+    atl = _atlas()
+    with console.status("loading the atlas…"):
+        atl.load_all()
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        console.print(f"[yellow]binding to {host}: other machines on the network can reach it[/]")
+    console.print(f"digiworm explorer on [bold]http://{host}:{port}/[/] (Ctrl-C stops it)")
+    uvicorn.run(create_app(atl), host=host, port=port, log_level="warning")
+
+
 design_app = typer.Typer(help="Experiment design: how much data identifies the worm.")
 app.add_typer(design_app, name="design")
 
