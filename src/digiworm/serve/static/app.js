@@ -202,7 +202,10 @@ function drawTraces() {
   const picks = [...res.stimulated.map((n) => res.neurons.indexOf(n)), ...topResponders(res, 6)];
   const series = picks.map((i) => res.dff.map((row) => row[i]));
   const wt = S.compare ? picks.map((i) => S.compare.a.dff.map((row) => row[i])) : [];
-  const vals = [...series, ...wt].flat().filter((v) => v !== null);
+  // scale to the responders (the stimulated neurons' own large transients are clipped)
+  const nStim = res.stimulated.length;
+  let vals = [...series.slice(nStim), ...wt.slice(nStim)].flat().filter((v) => v !== null);
+  if (!vals.length || Math.max(...vals) - Math.min(...vals) < 1e-12) vals = [...series, ...wt].flat().filter((v) => v !== null);
   const lo = Math.min(...vals, 0), hi = Math.max(...vals, 1e-9);
   const t = res.time_s, x = (j) => 40 + (cv.width - 130) * j / (t.length - 1);
   const y = (v) => cv.height - 20 - (cv.height - 30) * (v - lo) / (hi - lo || 1);
@@ -214,11 +217,16 @@ function drawTraces() {
     s.forEach((v, j) => { if (v !== null) (j ? ctx.lineTo(x(j), y(v)) : ctx.moveTo(x(j), y(v))); });
     ctx.stroke(); ctx.setLineDash([]);
   };
+  ctx.save(); ctx.beginPath(); ctx.rect(38, 8, cv.width - 126, cv.height - 26); ctx.clip();
   picks.forEach((i, k) => {
     const col = PALETTE[k % PALETTE.length];
     if (wt.length) draw(wt[k], col, [3, 3]);
     draw(series[k], col, []);
-    ctx.fillStyle = col; ctx.fillText(res.neurons[i], cv.width - 85, 14 + 13 * k);
+  });
+  ctx.restore();
+  picks.forEach((i, k) => {
+    ctx.fillStyle = PALETTE[k % PALETTE.length];
+    ctx.fillText(res.neurons[i] + (k < nStim ? " (stim.)" : ""), cv.width - 85, 14 + 13 * k);
   });
   if (wt.length) { ctx.fillStyle = "#555"; ctx.fillText("dashed: wild type", cv.width - 85, 14 + 13 * picks.length); }
   ctx.strokeStyle = "#e6a100"; ctx.beginPath();
