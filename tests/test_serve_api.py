@@ -143,3 +143,37 @@ def test_concurrent_requests_keep_their_own_results(client):
         t = np.array(res["time_s"])
         rise = dff[(t > 5.0) & (t < 7.0)].max(axis=0) - dff[t < 5.0].mean(axis=0)
         assert res["neurons"][int(np.nanargmax(rise))] == name  # its own stimulation
+
+
+def test_atlas_job_runs_with_progress_and_a_score(client):
+    import time
+
+    job = client.post("/api/jobs", json={"model": "linear"})
+    assert job.status_code == 202, job.text
+    job_id = job.json()["job"]
+    for _ in range(600):
+        view = client.get(f"/api/jobs/{job_id}").json()
+        if view["state"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert view["state"] == "done", view
+    assert view["done"] == view["total"] == 302
+    res = view["result"]
+    assert len(res["neurons"]) == 302 and len(res["dff"]) == 302
+    assert res["score"]["strain"] == "wt" and -1 <= res["score"]["pearson_clipped"] <= 1
+    assert "--atlas" in res["command"]
+
+
+def test_atlas_jobs_can_be_cancelled_and_bad_ones_refused(client):
+    import time
+
+    assert client.post("/api/jobs", json={"knockout": ["unc-13x"]}).status_code == 400
+    assert client.get("/api/jobs/nope").status_code == 404
+    job_id = client.post("/api/jobs", json={"model": "graded"}).json()["job"]
+    client.delete(f"/api/jobs/{job_id}")
+    for _ in range(600):
+        view = client.get(f"/api/jobs/{job_id}").json()
+        if view["state"] in ("done", "failed", "cancelled"):
+            break
+        time.sleep(0.2)
+    assert view["state"] == "cancelled" and view["result"] is None

@@ -136,3 +136,17 @@ def test_compare_and_connectome_views(page, shots):
     page.wait_for_function("document.querySelector('#edge-count').textContent.length > 0")
     assert page.locator("#top-view line").count() > 0
     page.screenshot(path=str(shots / "explorer_compare.png"), full_page=True)
+
+
+def test_the_in_silico_atlas_runs_with_progress(page, shots):
+    page.fill("#knockout", "")
+    page.fill("#ablate", "")
+    page.select_option("#model", "linear")
+    page.click("#atlas-run")
+    page.wait_for_function(
+        "document.querySelector('#atlas-status').textContent.startsWith('done')", timeout=300_000
+    )
+    assert "clipped Pearson r" in page.inner_text("#atlas-status")
+    assert page.is_visible("#atlas-matrix")
+    page.screenshot(path=str(shots / "explorer_atlas.png"), full_page=True)
+    page.select_option("#model", "graded")

@@ -13,7 +13,9 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from dataclasses import dataclass
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from importlib import resources
 from typing import Annotated, Literal
 
@@ -42,6 +44,7 @@ class Limits:
     max_names: int = 40
     max_body_bytes: int = 32_768
     min_dt_s: float = 0.01
+    max_jobs: int = 3  # in-silico atlases queued or running at once
 
 
 class DrugDose(BaseModel):
@@ -66,6 +69,17 @@ class SimulateBody(BaseModel):
     pulse_s: float = Field(0.5, gt=0.0, allow_inf_nan=False)
     amplitude: float | None = Field(None, allow_inf_nan=False)
     dt_s: float = Field(0.02, gt=0.0, allow_inf_nan=False)
+    connectome: str = Field("cook2019", max_length=40)
+
+
+class AtlasBody(BaseModel):
+    """The in-silico atlas: every neuron stimulated in turn, under optional perturbations."""
+
+    model_config = ConfigDict(extra="forbid")
+    model: Literal["graded", "linear", "kernel"] = "graded"
+    ablate: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
+    knockout: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list)
+    drugs: list[DrugDose] = Field(default_factory=list, max_length=5)
     connectome: str = Field("cook2019", max_length=40)
 
 
@@ -183,6 +197,20 @@ def create_app(atlas=None, limits: Limits | None = None) -> FastAPI:
         ]
         return {"a": a, "b": b, "most_changed": top}
 
+    @app.post("/api/jobs", status_code=202)
+    def start_job(body: AtlasBody):
+        return {"job": state.start_atlas(body, limits)}
+
+    @app.get("/api/jobs/{job_id}")
+    def job(job_id: str):
+        return state.job(job_id).view()
+
+    @app.delete("/api/jobs/{job_id}")
+    def cancel_job(job_id: str):
+        job = state.job(job_id)
+        job.cancel.set()
+        return job.view()
+
     @app.post("/api/export.nc")
     def export(body: SimulateBody):
         data = state.netcdf(body, limits)
@@ -208,6 +236,29 @@ def _round(x, digits: int = 5):
     return float(f"{x:.{digits}g}")
 
 
+class _Cancelled(Exception):
+    """A job's cancel flag was set."""
+
+
+@dataclass
+class _Job:
+    """One in-silico atlas run in the background."""
+
+    id: str
+    state: str = "queued"  # queued, running, done, cancelled, failed
+    done: int = 0
+    total: int = 0
+    result: dict | None = None
+    error: str | None = None
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+    def view(self) -> dict:
+        return {
+            "job": self.id, "state": self.state, "done": self.done, "total": self.total,
+            "error": self.error, "result": self.result,
+        }  # fmt: skip
+
+
 class _State:
     """The atlas and the built base models, shared by every request (thread-safe)."""
 
@@ -216,6 +267,75 @@ class _State:
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str], object] = {}
         self._table = None
+        self._jobs: dict[str, _Job] = {}
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="digiworm-job")
+
+    def job(self, job_id: str) -> _Job:
+        with self._lock:
+            if job_id not in self._jobs:
+                raise HTTPException(404, f"no job {job_id!r}")
+            return self._jobs[job_id]
+
+    def start_atlas(self, body: AtlasBody, limits: Limits) -> str:
+        sim = SimulateBody(
+            model=body.model, stimulate=["AVAL"], ablate=body.ablate, knockout=body.knockout,
+            drugs=body.drugs, connectome=body.connectome, duration_s=35.0,
+        )  # fmt: skip
+        req = self.request(sim, limits)  # validates every name and dose now
+        with self._lock:
+            active = [j for j in self._jobs.values() if j.state in ("queued", "running")]
+            if len(active) >= limits.max_jobs:
+                raise HTTPException(429, f"{len(active)} atlas jobs running; wait or cancel one")
+            job = _Job(uuid.uuid4().hex[:12])
+            self._jobs[job.id] = job
+        self._pool.submit(self._run_atlas, job, req)
+        return job.id
+
+    def _run_atlas(self, job: _Job, req) -> None:
+        from .._simulate_cmd import build_model
+        from ..simulate import insilico_atlas
+        from ..validate import validate_prediction
+
+        def on_batch(done, total):
+            job.done, job.total = done, total
+            if job.cancel.is_set():
+                raise _Cancelled
+
+        try:
+            if job.cancel.is_set():
+                raise _Cancelled
+            job.state, job.total = "running", len(self.atlas.names)
+            model = build_model(req, self.atlas, base=self.base_model(req.model, req.connectome))
+            amplitude = 40.0 if model.output == "activity" else 1.0
+            ds = insilico_atlas(
+                model, amplitude=amplitude, baseline_s=req.onset_s, window_s=30.0,
+                dt_s=req.dt_s, batch_size=32, on_batch=on_batch,
+            )  # fmt: skip
+            score = None
+            if not (req.ablate or req.drugs) and req.knockout in ((), ("unc-31",)):
+                strain = "unc31" if req.knockout else "wt"
+                s = validate_prediction(self.atlas, ds, strain)
+                score = {
+                    "strain": strain,
+                    **{k: _round(s["prediction"][k], 3) for k in ("pearson_clipped", "spearman")},
+                    "anatomy_pearson_clipped": _round(s["anatomy"]["pearson_clipped"], 3),
+                    "noise_ceiling": _round(s["noise_ceiling"]["ceiling"], 3),
+                }
+            m = ds["dff"].transpose("responding", "stimulated").to_numpy()
+            job.result = {
+                "neurons": [str(n) for n in ds["stimulated"].to_numpy()],
+                "dff": [[_round(v, 3) for v in row] for row in m],
+                "score": score,
+                "command": command_line(req).replace("--stimulate AVAL", "--atlas"),
+            }
+            job.state = "done"
+        except _Cancelled:
+            job.state = "cancelled"
+        except DigiwormError as exc:
+            job.state, job.error = "failed", str(exc)
+        except Exception:  # never a stack trace to the page
+            log.exception("atlas job %s failed", job.id)
+            job.state, job.error = "failed", "internal error; the server log has the details"
 
     @property
     def atlas(self):
@@ -266,9 +386,9 @@ class _State:
     def request(self, body: SimulateBody, limits: Limits):
         from .._simulate_cmd import SimulationRequest
 
-        for field in ("stimulate", "ablate", "knockout"):
-            if len(getattr(body, field)) > limits.max_names:
-                raise DigiwormError(f"{field}: at most {limits.max_names} names per request")
+        for key in ("stimulate", "ablate", "knockout"):
+            if len(getattr(body, key)) > limits.max_names:
+                raise DigiwormError(f"{key}: at most {limits.max_names} names per request")
         if body.duration_s > limits.max_duration_s:
             raise DigiwormError(
                 f"duration {body.duration_s:g} s is over the explorer's limit of "

@@ -36,6 +36,7 @@ def insilico_atlas(
     keep_traces: bool = False,
     progress: bool = False,
     subtract_control: bool = False,
+    on_batch=None,
     **simulate_kwargs,
 ) -> xr.Dataset:
     """Stimulate each neuron alone and record every neuron's response.
@@ -65,6 +66,9 @@ def insilico_atlas(
     subtract_control : bool
         Run an unstimulated condition with every batch and subtract its change over the same
         windows (for models whose rest is not stationary, e.g. slowly oscillating cells).
+    on_batch : callable, optional
+        ``on_batch(done, total)`` after every batch (stimulations done so far, all); whatever
+        it raises stops the run (a caller's cancellation).
 
     Returns
     -------
@@ -123,6 +127,8 @@ def insilico_atlas(
                 traces.append(dff.to_numpy())
             if bar is not None:
                 bar.update(task, advance=len(batch))
+            if on_batch is not None:
+                on_batch(sum(len(r) for r in responses), len(stimulated))
     finally:
         if bar is not None:
             bar.stop()

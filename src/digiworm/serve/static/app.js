@@ -277,6 +277,42 @@ async function exportNetcdf(e) {
   URL.revokeObjectURL(url);
 }
 
+// -- the in-silico atlas as a background job --------------------------------------------------
+async function runAtlas() {
+  hideError();
+  const { model, ablate, knockout, drugs } = experimentBody();
+  try {
+    const { job } = await api("/api/jobs", { model, ablate, knockout, drugs: drugs || [] });
+    S.job = job;
+    $("atlas-run").disabled = true; $("atlas-cancel").disabled = false;
+    $("atlas-progress").hidden = false; $("atlas-matrix").hidden = true;
+    pollAtlas();
+  } catch (e) { showError(e.message, e.suggestions); }
+}
+
+async function pollAtlas() {
+  const v = await api(`/api/jobs/${S.job}`).catch((e) => ({ state: "failed", error: e.message }));
+  const bar = $("atlas-progress");
+  bar.max = v.total || 1; bar.value = v.done || 0;
+  $("atlas-status").textContent = `${v.state}: ${v.done || 0} of ${v.total || "?"} stimulations`;
+  if (v.state === "queued" || v.state === "running") { setTimeout(pollAtlas, 500); return; }
+  $("atlas-run").disabled = false; $("atlas-cancel").disabled = true; bar.hidden = true;
+  if (v.state === "failed") { showError(v.error || "the atlas job failed"); return; }
+  if (v.state !== "done") return;
+  const r = v.result, s = r.score;
+  $("atlas-status").textContent = s ? `done: clipped Pearson r ${s.pearson_clipped} vs the measured ${s.strain} atlas (anatomy ${s.anatomy_pearson_clipped}, noise ceiling ${s.noise_ceiling})`
+                                    : "done (no measured atlas for these perturbations)";
+  const cv = $("atlas-matrix"), ctx = cv.getContext("2d"), img = ctx.createImageData(302, 302);
+  const flat = r.dff.flat().filter((x) => x !== null).map(Math.abs).sort((a, b) => a - b);
+  const vmax = Math.max(flat[Math.floor(0.99 * (flat.length - 1))] || 1e-6, 1e-9);
+  r.dff.forEach((row, i) => row.forEach((x, j) => {
+    const m = /rgb\((\d+),(\d+),(\d+)\)/.exec(x === null ? "rgb(220,220,220)" : diverging(x, vmax));
+    const k = 4 * (i * 302 + j); img.data[k] = +m[1]; img.data[k + 1] = +m[2]; img.data[k + 2] = +m[3]; img.data[k + 3] = 255;
+  }));
+  ctx.putImageData(img, 0, 0); cv.hidden = false;
+  cv.title = "responding (rows) by stimulated (columns), dF/F";
+}
+
 // -- connectome edges -------------------------------------------------------------------------
 async function loadEdges() {
   const kind = $("edge-kind").value, top = $("top-view");
@@ -340,6 +376,8 @@ async function start() {
   $("export-nc").onclick = exportNetcdf;
   $("export-png").onclick = (e) => { e.target.href = $("traces").toDataURL("image/png"); e.target.download = "digiworm_traces.png"; };
   for (const id of ["edge-kind", "edge-min", "edge-selected"]) $(id).onchange = loadEdges;
+  $("atlas-run").onclick = runAtlas;
+  $("atlas-cancel").onclick = () => { if (S.job) fetch(`/api/jobs/${S.job}`, { method: "DELETE" }); };
   $("tour-button").onclick = () => tour(false);
   $("tour-next").onclick = () => tour(true);
   $("tour-close").onclick = () => { $("tour").hidden = true; };
