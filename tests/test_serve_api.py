@@ -177,3 +177,18 @@ def test_atlas_jobs_can_be_cancelled_and_bad_ones_refused(client):
             break
         time.sleep(0.2)
     assert view["state"] == "cancelled" and view["result"] is None
+
+
+def test_fitted_models_are_offered_by_name_only(atlas, tmp_path):
+    from digiworm.models import linear_from_atlas, save_model
+
+    save_model(tmp_path / "mylinear.dwm", linear_from_atlas(atlas))
+    with TestClient(create_app(atlas, models_dir=tmp_path)) as c:
+        assert "fitted:mylinear" in c.get("/api/options").json()["models"]
+        r = _sim(c, model="fitted:mylinear", stimulate=["AVAL"], duration_s=10.0)
+        assert r.status_code == 200, r.text
+        assert "--model mylinear.dwm" in r.json()["command"]
+        assert str(tmp_path) not in r.text  # no folder paths reach the page
+        bad = _sim(c, model="fitted:mylinaer", stimulate=["AVAL"])
+        assert bad.status_code == 400 and "mylinear" in bad.json()["suggestions"]
+        assert _sim(c, model="fitted:../../etc", stimulate=["AVAL"]).status_code == 422

@@ -524,6 +524,9 @@ def serve_command(
     host: str = typer.Option(
         "127.0.0.1", "--host", help="Interface to bind (default: this machine only)."
     ),
+    models: Path | None = typer.Option(
+        None, "--models", help="Folder of fitted models (*.dwm, e.g. digiworm-reproduce)."
+    ),
 ):
     """Start the worm explorer, a local web page: stimulate, ablate, knock out, compare."""
     import uvicorn
@@ -536,7 +539,8 @@ def serve_command(
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]binding to {host}: other machines on the network can reach it[/]")
     console.print(f"digiworm explorer on [bold]http://{host}:{port}/[/] (Ctrl-C stops it)")
-    uvicorn.run(create_app(atl), host=host, port=port, log_level="warning")
+    app = create_app(atl, models_dir=models)
+    uvicorn.run(app, host=host, port=port, log_level="warning")
 
 
 design_app = typer.Typer(help="Experiment design: how much data identifies the worm.")

@@ -33,6 +33,8 @@ __all__ = ["Limits", "SimulateBody", "create_app"]
 log = logging.getLogger(__name__)
 
 MODEL_KINDS = ("graded", "linear", "kernel")
+#: a built-in kind, or ``fitted:NAME`` for ``NAME.dwm`` in the folder given to ``create_app``
+MODEL_PATTERN = r"^(graded|linear|kernel|fitted:[A-Za-z0-9_.-]{1,80})$"
 PEPTIDE_LAYER = "ripoll_sanchez_short"
 
 
@@ -59,7 +61,7 @@ class SimulateBody(BaseModel):
     """One in-silico experiment (the fields of ``digiworm simulate``)."""
 
     model_config = ConfigDict(extra="forbid")
-    model: Literal["graded", "linear", "kernel"] = "graded"
+    model: str = Field("graded", pattern=MODEL_PATTERN)
     stimulate: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
     ablate: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
     knockout: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list)
@@ -76,7 +78,7 @@ class AtlasBody(BaseModel):
     """The in-silico atlas: every neuron stimulated in turn, under optional perturbations."""
 
     model_config = ConfigDict(extra="forbid")
-    model: Literal["graded", "linear", "kernel"] = "graded"
+    model: str = Field("graded", pattern=MODEL_PATTERN)
     ablate: list[Annotated[str, Field(max_length=20)]] = Field(default_factory=list)
     knockout: list[Annotated[str, Field(max_length=30)]] = Field(default_factory=list)
     drugs: list[DrugDose] = Field(default_factory=list, max_length=5)
@@ -95,11 +97,16 @@ def _error(status: int, message: str, suggestions=()) -> JSONResponse:
     return JSONResponse({"detail": message, "suggestions": list(suggestions)}, status_code=status)
 
 
-def create_app(atlas=None, limits: Limits | None = None) -> FastAPI:
-    """Return the explorer app. ``atlas`` defaults to :func:`digiworm.atlas.load` (on first use)."""
+def create_app(atlas=None, limits: Limits | None = None, models_dir=None) -> FastAPI:
+    """Return the explorer app.
+
+    ``atlas`` defaults to :func:`digiworm.atlas.load` (on first use). ``models_dir`` is a folder
+    of fitted models (``*.dwm``, e.g. from ``digiworm reproduce``) offered as ``fitted:NAME``;
+    only their names reach the page.
+    """
     limits = Limits() if limits is None else limits
     app = FastAPI(title="digiworm explorer", docs_url=None, redoc_url=None, openapi_url=None)
-    state = _State(atlas)
+    state = _State(atlas, _model_files(models_dir))
 
     @app.middleware("http")
     async def _limit_body(request: Request, call_next):
@@ -159,7 +166,7 @@ def create_app(atlas=None, limits: Limits | None = None) -> FastAPI:
 
         drugs = drug_table()
         return {
-            "models": list(MODEL_KINDS),
+            "models": list(MODEL_KINDS) + [f"fitted:{name}" for name in state.model_files],
             "connectomes": list(CONNECTOMES),
             "drugs": [
                 {"name": d, "typical_dose_uM": float(r["typical_dose"])}
@@ -262,8 +269,9 @@ class _Job:
 class _State:
     """The atlas and the built base models, shared by every request (thread-safe)."""
 
-    def __init__(self, atlas=None):
+    def __init__(self, atlas=None, model_files=None):
         self._atlas = atlas
+        self.model_files = dict(model_files or {})
         self._lock = threading.Lock()
         self._models: dict[tuple[str, str], object] = {}
         self._table = None
@@ -288,10 +296,10 @@ class _State:
                 raise HTTPException(429, f"{len(active)} atlas jobs running; wait or cancel one")
             job = _Job(uuid.uuid4().hex[:12])
             self._jobs[job.id] = job
-        self._pool.submit(self._run_atlas, job, req)
+        self._pool.submit(self._run_atlas, job, req, body.model)
         return job.id
 
-    def _run_atlas(self, job: _Job, req) -> None:
+    def _run_atlas(self, job: _Job, req, job_model: str) -> None:
         from .._simulate_cmd import build_model
         from ..simulate import insilico_atlas
         from ..validate import validate_prediction
@@ -305,7 +313,8 @@ class _State:
             if job.cancel.is_set():
                 raise _Cancelled
             job.state, job.total = "running", len(self.atlas.names)
-            model = build_model(req, self.atlas, base=self.base_model(req.model, req.connectome))
+            base = self.base_model(job_model, req.connectome)
+            model = build_model(req, self.atlas, base=base)
             amplitude = 40.0 if model.output == "activity" else 1.0
             ds = insilico_atlas(
                 model, amplitude=amplitude, baseline_s=req.onset_s, window_s=30.0,
@@ -378,6 +387,7 @@ class _State:
         if model is None:
             from .._simulate_cmd import SimulationRequest, build_model
 
+            kind = str(self.model_file(kind)) if kind.startswith("fitted:") else kind
             model = build_model(SimulationRequest(model=kind, connectome=connectome), self.atlas)
             with self._lock:
                 self._models.setdefault(key, model)
@@ -396,8 +406,9 @@ class _State:
             )
         if body.dt_s < limits.min_dt_s:
             raise DigiwormError(f"dt {body.dt_s:g} s is below the limit of {limits.min_dt_s} s")
+        model = str(self.model_file(body.model)) if body.model.startswith("fitted:") else body.model
         req = SimulationRequest(
-            model=body.model,
+            model=model,
             stimulate=tuple(body.stimulate),
             duration_s=body.duration_s,
             dt_s=body.dt_s,
@@ -411,11 +422,17 @@ class _State:
         )
         return req.check(self.atlas)
 
+    def model_file(self, model: str):
+        name = model.split(":", 1)[1]
+        if name not in self.model_files:
+            raise UnknownNameError("fitted model", name, self.model_files)
+        return self.model_files[name]
+
     def run(self, body: SimulateBody, limits: Limits):
         from .._simulate_cmd import build_model, run_request
 
         req = self.request(body, limits)
-        base = self.base_model(req.model, req.connectome)
+        base = self.base_model(body.model, req.connectome)
         model = build_model(req, self.atlas, base=base)
         return req, run_request(req, self.atlas, progress=False, model=model)
 
@@ -504,9 +521,27 @@ class _State:
         }
 
 
+def _model_files(folder) -> dict:
+    """Fitted models in ``folder`` by name (``NAME.dwm``); empty without a folder."""
+    if folder is None:
+        return {}
+    from pathlib import Path
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise DigiwormError(f"models folder {str(folder)!r} does not exist")
+    files = {p.stem: p for p in sorted(folder.glob("*.dwm"))}
+    if not files:
+        raise DigiwormError(f"no fitted models (*.dwm) in {str(folder)!r}")
+    return files
+
+
 def command_line(req) -> str:
-    """Return the ``digiworm simulate`` command that reproduces ``req``."""
-    parts = ["digiworm simulate", f"--model {req.model}"]
+    """Return the ``digiworm simulate`` command that reproduces ``req`` (no folder paths)."""
+    from pathlib import Path
+
+    model = req.model if req.model in MODEL_KINDS else Path(req.model).name
+    parts = ["digiworm simulate", f"--model {model}"]
     if req.stimulate:
         parts.append(f"--stimulate {','.join(req.stimulate)}")
     if req.ablate:

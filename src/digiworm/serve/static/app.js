@@ -365,6 +365,8 @@ async function start() {
     const [table, options] = await Promise.all([api("/api/neurons"), api("/api/options")]);
     S.neurons = table.neurons; S.byName = Object.fromEntries(S.neurons.map((n) => [n.name, n]));
     $("neuron-names").replaceChildren(...S.neurons.map((n) => Object.assign(document.createElement("option"), { value: n.name })));
+    const known = new Set([...$("model").options].map((o) => o.value));
+    $("model").append(...options.models.filter((m) => !known.has(m)).map((m) => Object.assign(document.createElement("option"), { value: m, textContent: m.replace("fitted:", "fitted: ") })));
     $("drug").append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: d.name })));
     drawWorm();
   } catch (e) { showError(`could not load the atlas: ${e.message}`); }
@@ -375,6 +377,14 @@ async function start() {
   $("play").onclick = togglePlay;
   $("export-nc").onclick = exportNetcdf;
   $("export-png").onclick = (e) => { e.target.href = $("traces").toDataURL("image/png"); e.target.download = "digiworm_traces.png"; };
+  $("export-svg").onclick = (e) => {
+    const svg = $("side-view").cloneNode(true);
+    svg.setAttribute("xmlns", SVGNS);
+    const css = "circle{stroke:#333;stroke-width:.4}circle.stimulated{stroke:#e6a100;stroke-width:3}text{font:11px sans-serif;fill:#555}";
+    svg.insertAdjacentHTML("afterbegin", `<style>${css}</style>`);
+    const blob = new Blob([new XMLSerializer().serializeToString(svg)], { type: "image/svg+xml" });
+    e.target.href = URL.createObjectURL(blob); e.target.download = "digiworm_worm.svg";
+  };
   for (const id of ["edge-kind", "edge-min", "edge-selected"]) $(id).onchange = loadEdges;
   $("atlas-run").onclick = runAtlas;
   $("atlas-cancel").onclick = () => { if (S.job) fetch(`/api/jobs/${S.job}`, { method: "DELETE" }); };
