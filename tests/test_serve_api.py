@@ -192,3 +192,13 @@ def test_fitted_models_are_offered_by_name_only(atlas, tmp_path):
         bad = _sim(c, model="fitted:mylinaer", stimulate=["AVAL"])
         assert bad.status_code == 400 and "mylinear" in bad.json()["suggestions"]
         assert _sim(c, model="fitted:../../etc", stimulate=["AVAL"]).status_code == 422
+
+
+def test_compare_and_export_refuse_bad_input(client):
+    a = {"stimulate": ["AVAL"], "duration_s": 20.0}
+    r = client.post("/api/compare", json={"a": a, "b": {**a, "duration_s": 10.0}})
+    assert r.status_code == 400 and "duration" in r.json()["detail"]
+    r = client.post("/api/compare", json={"a": a})
+    assert r.status_code == 422 and "b" in r.json()["detail"]
+    r = client.post("/api/export.nc", json={"stimulate": ["AVAL"], "ablate": ["RIMX"]})
+    assert r.status_code == 400 and "RIM" in r.json()["detail"]

@@ -150,3 +150,16 @@ def test_the_in_silico_atlas_runs_with_progress(page, shots):
     assert page.is_visible("#atlas-matrix")
     page.screenshot(path=str(shots / "explorer_atlas.png"), full_page=True)
     page.select_option("#model", "graded")
+
+
+def test_the_guided_tour_walks_through_its_steps(page):
+    page.click("#tour-button")
+    page.wait_for_selector("#tour:not([hidden])")
+    assert page.inner_text("#tour-text").startswith("Step 1 of 5")
+    page.wait_for_function("document.querySelector('#card-title')?.textContent === 'AVAL'")
+    page.click("#tour-next")
+    assert page.inner_text("#tour-text").startswith("Step 2 of 5")
+    page.wait_for_function("document.querySelector('#status').textContent === 'done'")
+    assert page.input_value("#stimulate") == "AVAL"
+    page.click("#tour-close")
+    assert page.is_hidden("#tour")

@@ -102,9 +102,14 @@ function colour() {
   const legend = $("legend");
   let fill;
   if (res) {
-    const row = res.dff[S.frame], idx = Object.fromEntries(res.neurons.map((n, i) => [n, i]));
-    fill = (n) => { const v = row[idx[n]]; return v === null ? "#ddd" : diverging(v, res.vmax); };
-    legend.textContent = `coloured by dF/F at ${res.time_s[S.frame]} s (scale ±${res.vmax.toPrecision(2)})`;
+    const mode = S.compare ? $("view-cond").value : "b";
+    const a = S.compare ? S.compare.a.dff[S.frame] : null, b = res.dff[S.frame];
+    const row = mode === "a" ? a : mode === "diff" ? b.map((v, i) => (v === null || a[i] === null ? null : v - a[i])) : b;
+    const idx = Object.fromEntries(res.neurons.map((n, i) => [n, i]));
+    const vmax = mode === "diff" ? res.vdiff : res.vmax;
+    fill = (n) => { const v = row[idx[n]]; return v === null ? "#ddd" : diverging(v, vmax); };
+    const what = { a: "wild type", b: S.compare ? "perturbed" : "", diff: "perturbed − wild type" }[mode];
+    legend.textContent = `coloured by dF/F ${what} at ${res.time_s[S.frame]} s (scale ±${vmax.toPrecision(2)})`;
   } else {
     const cols = categoryColours();
     fill = (n) => cols[S.byName[n][S.colourBy]];
@@ -168,6 +173,11 @@ async function run(e) {
     res.ablated = body.ablate;
     const flat = res.dff.flat().filter((v) => v !== null).map(Math.abs).sort((a, b) => a - b);
     res.vmax = flat.length ? Math.max(flat[Math.floor(0.99 * (flat.length - 1))], 1e-6) : 1;
+    if (cmp) {
+      const d = res.dff.flatMap((row, j) => row.map((v, i) => (v === null || cmp.a.dff[j][i] === null ? 0 : Math.abs(v - cmp.a.dff[j][i])))).sort((x, y) => x - y);
+      res.vdiff = Math.max(d[Math.floor(0.99 * (d.length - 1))], 1e-9);
+    }
+    $("view-cond").hidden = !cmp;
     S.result = res; S.compare = cmp; S.lastBody = body;
     showResult();
     $("status").textContent = "done";
@@ -375,6 +385,7 @@ async function start() {
   $("colour-by").onchange = (e) => { S.colourBy = e.target.value; colour(); };
   $("scrub").oninput = (e) => setFrame(Number(e.target.value));
   $("play").onclick = togglePlay;
+  $("view-cond").onchange = colour;
   $("export-nc").onclick = exportNetcdf;
   $("export-png").onclick = (e) => { e.target.href = $("traces").toDataURL("image/png"); e.target.download = "digiworm_traces.png"; };
   $("export-svg").onclick = (e) => {
