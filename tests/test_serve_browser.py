@@ -120,7 +120,8 @@ def test_a_bad_gene_shows_an_error_not_a_trace(page, shots):
     page.click("#run")
     page.wait_for_selector("#error:not([hidden])")
     text = page.inner_text("#error")
-    assert "unknown gene" in text and "Traceback" not in text
+    assert "unknown gene" in text and "did you mean" in text and "Traceback" not in text
+    assert page.locator("#error a.suggestion").count() == 0  # genes are not neurons to open
     page.screenshot(path=str(shots / "explorer_error.png"), full_page=True)
     page.fill("#knockout", "")
 

@@ -8,15 +8,16 @@ const SVGNS = "http://www.w3.org/2000/svg";
 const PALETTE = ["#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d",
                  "#666666", "#1f78b4", "#b2df8a", "#fb9a99", "#cab2d6"];
 
-function showError(message, suggestions) {
+function showError(message, suggestions, onPick) {
+  // suggestions become links only where picking one means something (a neuron to open)
   const box = $("error");
   box.textContent = message;
-  if (suggestions && suggestions.length) {
+  if (onPick && suggestions && suggestions.length) {
     box.append(" ");
     for (const s of suggestions) {
       const a = document.createElement("a");
       a.href = "#"; a.textContent = s; a.className = "suggestion";
-      a.onclick = (e) => { e.preventDefault(); hideError(); select(s); };
+      a.onclick = (e) => { e.preventDefault(); hideError(); onPick(s); };
       box.append(a, " ");
     }
   }
@@ -143,7 +144,7 @@ async function select(name) {
     $("use-stim").onclick = () => { $("stimulate").value = card.name; };
     colour();
     loadEdges();
-  } catch (e) { showError(e.message, e.suggestions); }
+  } catch (e) { showError(e.message, e.suggestions, select); }
 }
 
 // -- experiments ------------------------------------------------------------------------------
