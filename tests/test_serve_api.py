@@ -202,3 +202,20 @@ def test_compare_and_export_refuse_bad_input(client):
     assert r.status_code == 422 and "b" in r.json()["detail"]
     r = client.post("/api/export.nc", json={"stimulate": ["AVAL"], "ablate": ["RIMX"]})
     assert r.status_code == 400 and "RIM" in r.json()["detail"]
+
+
+def test_the_conductance_level_runs_with_its_own_step_and_limits(client):
+    r = _sim(client, model="conductance", stimulate=["AVAL"], duration_s=8.0, onset_s=2.0)
+    assert r.status_code == 200, r.text
+    res = r.json()
+    assert "--model conductance" in res["command"] and "--dt 0.0005" in res["command"]
+    dff = np.array(res["dff"], dtype=float)
+    t = np.array(res["time_s"])
+    i = res["neurons"].index("AVAL")
+    assert dff[(t > 2.0) & (t < 4.0), i].max() > dff[t < 2.0, i].mean()  # AVAL responds
+    long = _sim(client, model="conductance", stimulate=["AVAL"], duration_s=55.0)
+    assert long.status_code == 400 and "conductance" in long.json()["detail"]
+    coarse = _sim(client, model="conductance", stimulate=["AVAL"], dt_s=0.02)
+    assert coarse.status_code == 400 and "dt" in coarse.json()["detail"]
+    job = client.post("/api/jobs", json={"model": "conductance"})
+    assert job.status_code == 400 and "30 min" in job.json()["detail"]

@@ -15,9 +15,12 @@ from ._io import write_with
 
 __all__ = ["SimulationRequest", "check_output_path", "parse_drug", "run_request"]
 
-MODEL_KINDS = ("graded", "linear", "kernel")
-#: Default stimulation amplitude per model kind (graded: mV; linear/kernel: unit drive).
-DEFAULT_AMPLITUDE = {"graded": 40.0, "linear": 1.0, "kernel": 1.0}
+MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
+#: Default stimulation amplitude per model kind (graded: mV; linear/kernel: unit drive;
+#: conductance: each stimulated neuron's own current that holds it 20 mV above its rest, pA).
+DEFAULT_AMPLITUDE = {"graded": 40.0, "linear": 1.0, "kernel": 1.0, "conductance": None}
+#: The largest step the conductance level takes (its spikes and Ca²⁺ need it), s.
+CONDUCTANCE_MAX_DT_S = 0.0005
 
 
 def parse_drug(spec: str) -> tuple[str, float]:
@@ -84,6 +87,10 @@ class SimulationRequest:
         _finite_positive("dt", self.dt_s)
         if self.dt_s >= self.duration_s:
             raise DigiwormError(f"dt ({self.dt_s:g} s) must be smaller than the duration")
+        if self.model == "conductance" and self.dt_s > CONDUCTANCE_MAX_DT_S:
+            raise DigiwormError(
+                f"the conductance model needs dt <= {CONDUCTANCE_MAX_DT_S:g} s; got {self.dt_s:g}"
+            )
         _finite_positive("pulse length", self.pulse_s)
         stimulating = bool(self.stimulate) or self.atlas_mode
         if stimulating and not (
@@ -123,6 +130,10 @@ def build_model(req: SimulationRequest, atlas, base=None):
 
     if base is not None:
         model = base
+    elif req.model == "conductance":
+        from .models import conductance_network_from_atlas
+
+        model = conductance_network_from_atlas(atlas, connectome=req.connectome)
     elif req.model == "graded":
         model = graded_from_atlas(atlas, connectome=req.connectome)
     elif req.model == "linear":
@@ -156,22 +167,39 @@ def run_request(req: SimulationRequest, atlas, progress: bool = True, model=None
     model = build_model(req, atlas) if model is None else model
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
     amplitude = req.amplitude
-    if amplitude is None:
+    per_neuron = None
+    if amplitude is None and hasattr(model, "cells"):  # conductance level: pA per neuron
+        from .simulate import depolarising_current
+
+        per_neuron = np.asarray(depolarising_current(model.cells, 20.0))
+        amplitude = "20 mV above each neuron's rest"
+    elif amplitude is None:
         amplitude = 40.0 if model.output == "activity" else 1.0
     if req.atlas_mode:
+        amps = amplitude if per_neuron is None else dict(zip(model.names, per_neuron))
         ds = insilico_atlas(
-            model, amplitude=amplitude, pulse_s=req.pulse_s, baseline_s=req.onset_s,
+            model, amplitude=amps, pulse_s=req.pulse_s, baseline_s=req.onset_s,
             window_s=req.duration_s - req.onset_s, dt_s=req.dt_s, progress=progress,
+            subtract_control=per_neuron is not None,
         )  # fmt: skip
     else:
         targets = [list(req.stimulate)] if req.stimulate else [[]]
         protocol = Protocol.single(
-            model.names, targets, amplitude=amplitude, onset_s=req.onset_s,
-            duration_s=req.pulse_s,
+            model.names, targets, amplitude=1.0 if per_neuron is not None else amplitude,
+            onset_s=req.onset_s, duration_s=req.pulse_s,
         )  # fmt: skip
+        if per_neuron is not None:
+            import equinox as eqx
+            import jax.numpy as jnp
+
+            protocol = eqx.tree_at(
+                lambda p: p.amplitude, protocol, protocol.amplitude * jnp.asarray(per_neuron)
+            )
         noise = Noise(sigma=req.noise_sigma) if req.spontaneous else None
         key = jax.random.PRNGKey(req.seed) if req.seed is not None else None
         save_dt = 0.5 if req.dt_s <= 0.5 else req.dt_s
+        if per_neuron is not None:
+            save_dt = 0.5
         if not np.isclose(save_dt / req.dt_s, round(save_dt / req.dt_s)):
             raise DigiwormError(f"dt ({req.dt_s:g} s) must divide the 0.5 s imaging interval")
         ds = simulate(

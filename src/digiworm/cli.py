@@ -239,13 +239,17 @@ def _split(values: list[str]) -> tuple[str, ...]:
 @_user_errors
 def simulate_command(
     model: str = typer.Option(
-        "graded", "--model", help="graded | linear | kernel | path of a saved model."
+        "graded",
+        "--model",
+        help="graded | linear | kernel | conductance | path of a saved model.",
     ),
     stimulate: list[str] = typer.Option(
         [], "--stimulate", help="Neurons to stimulate, e.g. AVAL,AVAR."
     ),
     duration: float = typer.Option(30.0, "--duration", help="Simulated time, s."),
-    dt: float = typer.Option(0.02, "--dt", help="Integration step, s."),
+    dt: float | None = typer.Option(
+        None, "--dt", help="Integration step, s (default 0.02; conductance 0.0005)."
+    ),
     amplitude: float | None = typer.Option(
         None, "--amplitude", help="Drive (graded: mV, default 40; linear/kernel: default 1)."
     ),
@@ -277,7 +281,8 @@ def simulate_command(
     if plot is not None:
         plot = check_output_path(plot, (".png", ".svg"))
     req = SimulationRequest(
-        model=model, stimulate=_split(stimulate), duration_s=duration, dt_s=dt,
+        model=model, stimulate=_split(stimulate), duration_s=duration,
+        dt_s=dt if dt is not None else (0.0005 if model == "conductance" else 0.02),
         amplitude=amplitude, onset_s=onset, pulse_s=pulse, ablate=_split(ablate),
         knockout=_split(knockout), drugs=tuple(parse_drug(d) for d in _split(drug)),
         connectome=connectome, spontaneous=spontaneous, seed=seed, atlas_mode=atlas_mode,

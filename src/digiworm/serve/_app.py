@@ -32,9 +32,9 @@ __all__ = ["Limits", "SimulateBody", "create_app"]
 
 log = logging.getLogger(__name__)
 
-MODEL_KINDS = ("graded", "linear", "kernel")
+MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
 #: a built-in kind, or ``fitted:NAME`` for ``NAME.dwm`` in the folder given to ``create_app``
-MODEL_PATTERN = r"^(graded|linear|kernel|fitted:[A-Za-z0-9_.-]{1,80})$"
+MODEL_PATTERN = r"^(graded|linear|kernel|conductance|fitted:[A-Za-z0-9_.-]{1,80})$"
 PEPTIDE_LAYER = "ripoll_sanchez_short"
 
 
@@ -47,6 +47,7 @@ class Limits:
     max_body_bytes: int = 32_768
     min_dt_s: float = 0.01
     max_jobs: int = 3  # in-silico atlases queued or running at once
+    max_conductance_duration_s: float = 40.0  # the conductance level runs ~0.2 s per sim. s
 
 
 class DrugDose(BaseModel):
@@ -285,6 +286,11 @@ class _State:
             return self._jobs[job_id]
 
     def start_atlas(self, body: AtlasBody, limits: Limits) -> str:
+        if body.model == "conductance":
+            raise DigiwormError(
+                "the conductance-level atlas takes about 30 min on 2 cores; run it with "
+                "`digiworm simulate --atlas --model conductance` or benchmarks/conductance_atlas.py"
+            )
         sim = SimulateBody(
             model=body.model, stimulate=["AVAL"], ablate=body.ablate, knockout=body.knockout,
             drugs=body.drugs, connectome=body.connectome, duration_s=35.0,
@@ -404,14 +410,25 @@ class _State:
                 f"duration {body.duration_s:g} s is over the explorer's limit of "
                 f"{limits.max_duration_s:g} s (use `digiworm simulate` for longer runs)"
             )
-        if body.dt_s < limits.min_dt_s:
-            raise DigiwormError(f"dt {body.dt_s:g} s is below the limit of {limits.min_dt_s} s")
+        dt_s = body.dt_s
+        if body.model == "conductance":
+            from .._simulate_cmd import CONDUCTANCE_MAX_DT_S
+
+            if "dt_s" not in body.model_fields_set:
+                dt_s = CONDUCTANCE_MAX_DT_S
+            if body.duration_s > limits.max_conductance_duration_s:
+                raise DigiwormError(
+                    f"duration {body.duration_s:g} s is over the explorer's limit of "
+                    f"{limits.max_conductance_duration_s:g} s for the conductance level"
+                )
+        elif dt_s < limits.min_dt_s:
+            raise DigiwormError(f"dt {dt_s:g} s is below the limit of {limits.min_dt_s} s")
         model = str(self.model_file(body.model)) if body.model.startswith("fitted:") else body.model
         req = SimulationRequest(
             model=model,
             stimulate=tuple(body.stimulate),
             duration_s=body.duration_s,
-            dt_s=body.dt_s,
+            dt_s=dt_s,
             amplitude=body.amplitude,
             onset_s=body.onset_s,
             pulse_s=body.pulse_s,
