@@ -121,6 +121,10 @@ def test_connectome_edges_by_kind_and_neuron(client):
     assert pep["edges"]
     assert client.get("/api/connectome", params={"kind": "electric"}).status_code == 422
     assert client.get("/api/connectome", params={"neuron": "AVXX"}).status_code == 404
+    ava = client.get("/api/connectome", params={"kind": "gap", "class": "AVA"}).json()["edges"]
+    assert ava and all({"AVAL", "AVAR"} & set(e[:2]) for e in ava)
+    bad = client.get("/api/connectome", params={"class": "AVAA"})
+    assert bad.status_code == 404 and "AVA" in bad.json()["suggestions"]
 
 
 def test_export_netcdf(client):

@@ -181,9 +181,10 @@ def create_app(atlas=None, limits: Limits | None = None, models_dir=None) -> Fas
         kind: Literal["chemical", "gap", "peptide"] = "chemical",
         min_weight: Annotated[float, Query(ge=0.0, allow_inf_nan=False)] = 1.0,
         neuron: str | None = None,
+        neuron_class: str | None = Query(None, alias="class", max_length=20),
         connectome: str = "cook2019",
     ):
-        return state.edges(kind, min_weight, neuron, connectome)
+        return state.edges(kind, min_weight, neuron, connectome, neuron_class)
 
     @app.post("/api/simulate")
     def simulate(body: SimulateBody):
@@ -513,7 +514,9 @@ class _State:
             "source": "Randi et al. 2023 signal propagation atlas (mean dF/F, 30 s window)",
         }
 
-    def edges(self, kind: str, min_weight: float, neuron: str | None, connectome: str) -> dict:
+    def edges(
+        self, kind: str, min_weight: float, neuron: str | None, connectome: str, cls=None
+    ) -> dict:
         atl = self.atlas
         if kind == "peptide":
             w = atl.extrasynaptic(PEPTIDE_LAYER).to_numpy()
@@ -531,6 +534,12 @@ class _State:
         if neuron is not None:
             i = names.index(atl.neuron(neuron))
             sel = (post == i) | (pre == i)
+            post, pre = post[sel], pre[sel]
+        if cls is not None:
+            classes = atl.neurons.loc[names, "neuron_class"].to_numpy()
+            if cls not in set(classes):
+                raise UnknownNameError("neuron class", cls, sorted(set(classes)))
+            sel = (classes[post] == cls) | (classes[pre] == cls)
             post, pre = post[sel], pre[sel]
         return {
             "kind": kind,

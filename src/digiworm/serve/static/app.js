@@ -143,6 +143,7 @@ async function select(name) {
     $("card").innerHTML = html;
     $("use-stim").onclick = () => { $("stimulate").value = card.name; };
     colour();
+    if (S.result) drawTraces();
     loadEdges();
   } catch (e) { showError(e.message, e.suggestions, select); }
 }
@@ -210,7 +211,10 @@ function topResponders(res, k) {
 function drawTraces() {
   const res = S.result, cv = $("traces"), ctx = cv.getContext("2d");
   ctx.clearRect(0, 0, cv.width, cv.height);
-  const picks = [...res.stimulated.map((n) => res.neurons.indexOf(n)), ...topResponders(res, 6)];
+  // the stimulated neurons, the selected one (if any), then the strongest responders
+  const first = [...res.stimulated, ...(S.selected && !res.stimulated.includes(S.selected) ? [S.selected] : [])];
+  const picks = [...first.map((n) => res.neurons.indexOf(n)),
+                 ...topResponders(res, 7).filter((i) => !first.includes(res.neurons[i])).slice(0, 6)];
   const series = picks.map((i) => res.dff.map((row) => row[i]));
   const wt = S.compare ? picks.map((i) => S.compare.a.dff.map((row) => row[i])) : [];
   // scale to the responders (the stimulated neurons' own large transients are clipped)
@@ -332,6 +336,7 @@ async function loadEdges() {
   const only = $("edge-selected").checked && S.selected;
   const q = new URLSearchParams({ kind, min_weight: $("edge-min").value || "0" });
   if (only) q.set("neuron", S.selected);
+  if ($("edge-class").value.trim()) q.set("class", $("edge-class").value.trim().toUpperCase());
   try {
     const data = await api(`/api/connectome?${q}`);
     const { sx, sy, h, v } = top._scale;
@@ -397,7 +402,7 @@ async function start() {
     const blob = new Blob([new XMLSerializer().serializeToString(svg)], { type: "image/svg+xml" });
     e.target.href = URL.createObjectURL(blob); e.target.download = "digiworm_worm.svg";
   };
-  for (const id of ["edge-kind", "edge-min", "edge-selected"]) $(id).onchange = loadEdges;
+  for (const id of ["edge-kind", "edge-min", "edge-selected", "edge-class"]) $(id).onchange = loadEdges;
   $("atlas-run").onclick = runAtlas;
   $("atlas-cancel").onclick = () => { if (S.job) fetch(`/api/jobs/${S.job}`, { method: "DELETE" }); };
   $("tour-button").onclick = () => tour(false);
