@@ -164,3 +164,37 @@ def test_the_guided_tour_walks_through_its_steps(page):
     assert page.input_value("#stimulate") == "AVAL"
     page.click("#tour-close")
     assert page.is_hidden("#tour")
+
+
+def test_the_serve_command_starts_on_localhost():
+    import subprocess
+    import sys
+
+    import httpx
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digiworm.cli", "serve", "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        for _ in range(300):
+            try:
+                r = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2.0)
+                break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        assert r.status_code == 200 and r.json() == {"ok": True}
+        assert "digiworm explorer" in httpx.get(f"http://127.0.0.1:{port}/").text
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=30)
+    assert f"http://127.0.0.1:{port}/" in out
+    bad = subprocess.run(
+        [sys.executable, "-m", "digiworm.cli", "serve", "--port", "0"],
+        capture_output=True,
+        text=True,
+    )
+    assert bad.returncode == 2 and "port" in (bad.stdout + bad.stderr).lower()
