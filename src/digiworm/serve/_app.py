@@ -470,15 +470,16 @@ class _State:
         return out
 
     def netcdf(self, body: SimulateBody, limits: Limits) -> bytes:
-        import os
         import tempfile
+        from pathlib import Path
+
+        from .._simulate_cmd import write_netcdf
 
         _, ds = self.run(body, limits)
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "run.nc")
-            ds.to_netcdf(path, engine="h5netcdf")
-            with open(path, "rb") as f:
-                return f.read()
+            path = Path(tmp) / "run.nc"
+            write_netcdf(ds, path)  # the CLI's own writer
+            return path.read_bytes()
 
     def measured(self, req, ds) -> dict | None:
         """Return the measured atlas response to the same single stimulation, with the score."""
