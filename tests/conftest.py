@@ -48,3 +48,31 @@ def x64():
     jax.config.update("jax_enable_x64", True)
     yield
     jax.config.update("jax_enable_x64", old)
+
+
+def require_program(program: str, variable: str, install: str) -> str:
+    """Return the path of ``program``; skip with the reason where it is missing.
+
+    A skip names the program and how to install it (pytest's ``-ra`` summary shows it). Where
+    the environment sets ``variable=1`` (``.ci/run`` does), a missing program fails the test
+    instead, so CI can never pass by skipping it.
+    """
+    path = shutil.which(program)
+    if path is not None:
+        return path
+    message = f"{program} is not installed ({install})"
+    if os.environ.get(variable) == "1":
+        pytest.fail(f"{message}; {variable}=1 requires it", pytrace=False)
+    pytest.skip(f"{message}; set {variable}=1 to make its absence a failure")
+
+
+@pytest.fixture
+def java() -> str:
+    """The ``java`` executable (jNeuroML), or a visible skip (a failure in CI)."""
+    return require_program("java", "DIGIWORM_REQUIRE_JAVA", "apt-get install default-jre-headless")
+
+
+@pytest.fixture(scope="module")
+def chromium() -> str:
+    """Debian's Chromium for the explorer's browser tests, or a visible skip (a failure in CI)."""
+    return require_program("chromium", "DIGIWORM_REQUIRE_BROWSER", "apt-get install chromium")

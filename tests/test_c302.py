@@ -8,7 +8,6 @@ jNeuroML and run in NEURON 9.0.2 at dt 0.05 ms (docs/research/c302_C2_probe.py s
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -78,25 +77,24 @@ def test_simulate_runs_c302_with_its_own_method():
         simulate(net, protocol, 0.2, dt_s=5e-5, save_dt_s=0.01, method="heun")
 
 
-def _jnml(lems: Path) -> None:
+def _jnml(lems: Path, java: str) -> None:
     """Run a LEMS file in jNeuroML (jLEMS) in its own folder."""
     import subprocess
 
     from pyneuroml.pynml import get_path_to_jnml_jar
 
-    cmd = ["java", "-Xmx1G", "-Djava.awt.headless=true", "-jar", get_path_to_jnml_jar(),
+    cmd = [java, "-Xmx1G", "-Djava.awt.headless=true", "-jar", get_path_to_jnml_jar(),
            lems.name, "-nogui"]  # fmt: skip
     subprocess.run(cmd, cwd=lems.parent, check=True, capture_output=True, timeout=600)
 
 
-@pytest.mark.skipif(shutil.which("java") is None, reason="jNeuroML needs java")
-def test_neuroml_export_runs_in_jneuroml_and_agrees(tmp_path):
+def test_neuroml_export_runs_in_jneuroml_and_agrees(tmp_path, java):
     from digiworm.models import export_neuroml
 
     net = c302_network(["AVAL", "AVAR", "AVBL", "AVBR", "DVC"])
     stimuli = [("AVBL", 20.0, 100.0, 4.0), ("DVC", 60.0, 100.0, 4.0)]
     lems = export_neuroml(net, tmp_path, stimuli=stimuli, duration_ms=200.0, dt_ms=0.05)
-    _jnml(lems)
+    _jnml(lems, java)
     out = np.loadtxt(tmp_path / "digiworm_c2.v.dat")
     t_ms, v_mV = out[:, 0] * 1e3, out[:, 1:] * 1e3
     dt = 0.05

@@ -18,8 +18,8 @@ import pytest
 from digiworm._errors import DigiwormError, UnknownNameError
 from digiworm.models._channels import CHANNEL_GENES, CHANNELS, channel, channels_of_gene
 from digiworm.models._conductance import cell_from_conductances
-from digiworm.models._reference_cells import REFERENCE_CELLS, reference_cell, reference_trace_run
-from digiworm.simulate import reference_solution
+from digiworm.models._reference_cells import REFERENCE_CELLS, reference_cell
+from digiworm.simulate import reference_solution, reference_trace_run
 from digiworm.simulate._clamp import (
     current_clamp,
     resting_potentials,

@@ -43,10 +43,18 @@ def test_fit_bad_input(atlas, tmp_path):
         (["--data", str(tmp_path / "missing.nc")], "does not exist"),
         (["--steps", "0"], "--steps"),
     ]
+    means = tmp_path / "means.nc"  # trial means only: no trial dimension
+    fun = atlas.functional("wt", kernel_time_s=None)
+    xr.Dataset({"dff": fun.dff}).to_netcdf(means, engine="h5netcdf")
+    cases += [
+        (["--data", str(means)], "trial means only"),
+        (["--data", str(means), "--model", "kernel"], "kernel"),
+    ]
     for args, needle in cases:
         result = runner.invoke(app, ["fit", *args, "--out", str(tmp_path / "o")])
         assert result.exit_code == 2, result.output
         assert needle in result.output
+        assert isinstance(result.exception, SystemExit)  # a user error, not a traceback
 
 
 def test_scores_json_is_strict_json(tmp_path):
@@ -128,3 +136,26 @@ def test_fit_kernel_needs_kernels_and_checks_them(atlas, tmp_path):
     xr.Dataset({"dff": sub.dff, "kernel": shifted}).to_netcdf(late, engine="h5netcdf")
     result = runner.invoke(app, [*args, "--data", str(late)])
     assert result.exit_code == 2 and "evenly spaced seconds from 0" in result.output
+
+
+def test_quick_linear_fit_beats_anatomy_on_unseen_classes(atlas, tmp_path):
+    """Regression on the real atlas: a change that breaks fitting fails CI.
+
+    ``digiworm fit`` with the quick pipeline's linear settings (ridge fixed at 1), 5-fold class
+    split; the full ``digiworm reproduce`` measured 0.244 against anatomy's 0.070.
+    """
+    from digiworm.validate import BASELINES, baseline_context, cross_validate, folds_for, score
+
+    out = tmp_path / "fit"
+    result = runner.invoke(app, ["fit", "--out", str(out), "--ridges", "1", "--members", "2"])
+    assert result.exit_code == 0, result.output
+    held = json.loads((out / "scores.json").read_text())["heldout"]
+    measured = atlas.functional("wt", kernel_time_s=None)
+    classes = list(atlas.neurons.loc[atlas.names, "neuron_class"])
+    folds = folds_for(measured, classes, "class", 5, 0)
+    ctx = baseline_context(atlas)
+    anatomy = score(cross_validate(lambda tr: BASELINES["anatomy"](tr, ctx), measured, folds),
+                    measured)  # fmt: skip
+    assert held["n_pairs"] == anatomy["n_pairs"]
+    assert held["pearson_clipped"] > anatomy["pearson_clipped"] + 0.1, (held, anatomy)
+    assert held["spearman"] > anatomy["spearman"] + 0.05

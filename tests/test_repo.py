@@ -70,3 +70,20 @@ def test_gene_roles_table_is_valid_and_every_gene_is_in_cengen(atlas):
     assert set(roles["gene"]) <= genes, sorted(set(roles["gene"]) - genes)
     assert roles.set_index("gene").loc["unc-31", "model_effect"] == "dcv_release"
     assert roles.set_index("gene").loc["unc-7", "model_effect"] == "gap_junctions"
+
+
+def test_no_bare_value_or_type_errors_reach_users():
+    """User errors are DigiwormErrors (exit 2, one line); plain ValueError/TypeError are not.
+
+    The named errors (InvalidParameterError, InsufficientDataError, DataPackageError,
+    UnknownNameError) are ValueErrors too. Only the cache raises plain ValueError, internally:
+    it catches its own to rebuild a corrupt entry.
+    """
+    internal = {"atlas/_cache.py"}
+    found = []
+    for path in sorted((ROOT / "src" / "digiworm").rglob("*.py")):
+        rel = path.relative_to(ROOT / "src" / "digiworm").as_posix()
+        for k, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"\braise (ValueError|TypeError)\(", line) and rel not in internal:
+                found.append(f"{rel}:{k}: {line.strip()}")
+    assert not found, "\n".join(found)

@@ -33,7 +33,7 @@ def reproduced(atlas, tmp_path_factory):
     messages = []
     result = run_reproduce(atlas, settings, lambda m, f: messages.append((m, f)))
     out = tmp_path_factory.mktemp("reproduce")
-    write_outputs(result, out, atlas, wall_s=1.0)
+    write_outputs(result, out, atlas, wall_s=12.4)
     return result, out, messages
 
 
@@ -46,9 +46,10 @@ def test_scores_json_has_the_documented_keys(reproduced):
         assert set(METRICS) <= set(scores["baselines"][name])
     linear = scores["models"]["linear"]
     assert set(METRICS) <= set(linear["heldout"])
-    assert 0 <= linear["coverage90"] <= 1
+    # intervals calibrated inside the training folds cover about 90 % of held-out pairs
+    assert linear["coverage90"] == pytest.approx(0.9, abs=0.05)
     assert set(METRICS) <= set(scores["models"]["graded"]["heldout"])
-    assert 0 <= scores["models"]["graded"]["coverage90"] <= 1
+    assert scores["models"]["graded"]["coverage90"] == pytest.approx(0.9, abs=0.05)
     predictors = ("linear_knockout", "no_change_linear_wt_prediction", "measured_wt_atlas",
                   "graded_knockout", "no_change_graded_wt_prediction")  # fmt: skip
     for predictor in predictors:
@@ -57,8 +58,10 @@ def test_scores_json_has_the_documented_keys(reproduced):
     kernels = scores["models"]["kernel"]["heldout_kernels"]
     assert set(kernels) == {"model", "shared_tau", "tau_1s", "responder_mean"}
     for name, values in kernels.items():
-        assert -1 <= values["pearson_clipped"] <= 1, name
+        assert np.isfinite(values["pearson_clipped"]), name
         assert values["n_pairs"] > 20_000  # every measured off-diagonal pair is held out once
+    # a responder's mean kernel predicts held-out kernel shapes (full run: median r 0.29)
+    assert kernels["responder_mean"]["shape_r_median"] > 0.15
     fractions = [f for _, f in messages]
     assert fractions == sorted(fractions)  # progress only moves forward
 
@@ -118,6 +121,7 @@ def test_report_has_every_figure(reproduced):
                "kernels")  # fmt: skip
     for fig in figures:
         assert f'id="{fig}"' in page
+    assert "Wall time 12 s" in page and "nan" not in page.split("<h2>", 1)[0]
 
 
 def test_cli_prints_the_scoreboard_of_every_model(reproduced, capsys):

@@ -118,3 +118,14 @@ def test_trial_means_with_per_trial_values_keep_both(atlas, measured):
     bad = measured[["dff"]].assign(dff_trials=measured.dff_trials.rename(trial="rep"))
     with pytest.raises(SchemaError, match="dff_trials"):
         check_perturbation(bad, atlas.names)
+
+
+def test_a_file_with_several_models_asks_for_the_model_flag(atlas, measured, tmp_path):
+    dff = xr.concat([measured["dff"], 2 * measured["dff"]], dim="model")
+    path = _write(tmp_path, xr.Dataset({"dff": dff.assign_coords(model=["linear", "graded"])}))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit)  # no traceback
+    assert "--model NAME" in result.output and "linear, graded" in result.output
+    assert runner.invoke(app, ["validate", str(path), "--model", "graded"]).exit_code == 0
+    wrong = runner.invoke(app, ["validate", str(path), "--model", "linaer"])
+    assert wrong.exit_code == 2 and "did you mean linear" in wrong.output

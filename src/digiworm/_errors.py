@@ -5,11 +5,34 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
-__all__ = ["DigiwormError", "UnknownNameError", "suggest"]
+__all__ = [
+    "DataPackageError",
+    "DigiwormError",
+    "InsufficientDataError",
+    "InvalidParameterError",
+    "UnknownNameError",
+    "suggest",
+]
 
 
 class DigiwormError(Exception):
     """Base class of digiworm's own errors: always a user-facing, one-line message."""
+
+
+class InvalidParameterError(DigiwormError, ValueError):
+    """A number, array shape or setting outside what a function or model accepts.
+
+    The message names the parameter, the value received and what would be valid. It is a
+    :class:`ValueError` too, so code that catches ``ValueError`` keeps working.
+    """
+
+
+class DataPackageError(DigiwormError, ValueError):
+    """An installed data package whose contents do not have the layout digiworm reads."""
+
+
+class InsufficientDataError(DigiwormError, ValueError):
+    """Data that cannot support what was asked (e.g. no repeated trials to estimate noise)."""
 
 
 class UnknownNameError(DigiwormError, ValueError):

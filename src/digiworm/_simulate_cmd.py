@@ -19,6 +19,8 @@ MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
 #: Default stimulation amplitude per model kind (graded: mV; linear/kernel: unit drive;
 #: conductance: each stimulated neuron's own current that holds it 20 mV above its rest, pA).
 DEFAULT_AMPLITUDE = {"graded": 40.0, "linear": 1.0, "kernel": 1.0, "conductance": None}
+#: Default stimulus onset, s (the measured atlas's pre-stimulus baseline; shorter runs: 1/4).
+DEFAULT_ONSET_S = 5.0
 #: The largest step the conductance level takes (its spikes and Ca²⁺ need it), s.
 CONDUCTANCE_MAX_DT_S = 0.0005
 
@@ -65,7 +67,7 @@ class SimulationRequest:
     duration_s: float = 30.0
     dt_s: float = 0.02
     amplitude: float | None = None
-    onset_s: float = 5.0
+    onset_s: float | None = None
     pulse_s: float = 0.5
     ablate: tuple[str, ...] = ()
     knockout: tuple[str, ...] = ()
@@ -92,12 +94,16 @@ class SimulationRequest:
                 f"the conductance model needs dt <= {CONDUCTANCE_MAX_DT_S:g} s; got {self.dt_s:g}"
             )
         _finite_positive("pulse length", self.pulse_s)
+        if self.onset_s is None:
+            self.onset_s = default_onset_s(self.duration_s)
         stimulating = bool(self.stimulate) or self.atlas_mode
         if stimulating and not (
             math.isfinite(self.onset_s) and 0 <= self.onset_s < self.duration_s
         ):
             raise DigiwormError(
-                f"onset must be in [0, duration) = [0, {self.duration_s:g}) s; got {self.onset_s}"
+                f"onset must be in [0, duration) = [0, {self.duration_s:g}) s; got "
+                f"{self.onset_s} (set it with --onset, e.g. --onset "
+                f"{default_onset_s(self.duration_s):g})"
             )
         if self.amplitude is not None and not math.isfinite(self.amplitude):
             raise DigiwormError(f"amplitude must be finite; got {self.amplitude}")
@@ -112,9 +118,25 @@ class SimulationRequest:
             raise DigiwormError("--spontaneous needs --seed N (results are reproducible per seed)")
         if self.spontaneous:
             _finite_positive("noise sigma", self.noise_sigma)
+        if self.atlas_mode and self.spontaneous:
+            raise DigiwormError("--atlas and --spontaneous cannot be combined: choose one")
         if not (self.stimulate or self.spontaneous or self.atlas_mode):
             raise DigiwormError("nothing to do: give --stimulate NEURONS, --spontaneous or --atlas")
         return self
+
+
+def default_onset_s(duration_s: float) -> float:
+    """Return the default stimulus onset for a run of ``duration_s`` seconds.
+
+    5 s (the measured atlas's pre-stimulus baseline) when the run is at least 20 s long, else a
+    quarter of the duration, so that every valid duration has a valid default onset.
+
+    Examples
+    --------
+    >>> default_onset_s(30.0), default_onset_s(5.0)
+    (5.0, 1.25)
+    """
+    return min(DEFAULT_ONSET_S, duration_s / 4)
 
 
 def _connectomes() -> list[str]:
@@ -139,19 +161,22 @@ def build_model(req: SimulationRequest, atlas, base=None):
     elif req.model == "linear":
         model = linear_from_atlas(atlas, connectome=req.connectome)
     elif req.model == "kernel":
+        model = kernel_from_atlas(atlas)  # float64 (kernels cancel large factors), no global flag
+    else:
         import jax
 
-        jax.config.update("jax_enable_x64", True)  # kernels cancel large factors
-        model = kernel_from_atlas(atlas)
-    else:
-        model = load_model(req.model)
+        with jax.enable_x64(True):  # thread-local: a saved model keeps its own dtypes
+            model = load_model(req.model)
     # build every transform first so that a bad gene or drug fails before any compute
     transforms = [Knockout(g, atlas) for g in req.knockout]
     transforms += [Drug(name, dose, atlas) for name, dose in req.drugs]
     if req.ablate:
         transforms.append(Ablate(req.ablate))
-    for transform in transforms:
-        model = transform(model)
+    from .simulate import model_precision
+
+    with model_precision(model):  # a float64 model stays float64 through its perturbations
+        for transform in transforms:
+            model = transform(model)
     return model
 
 
@@ -160,11 +185,18 @@ def run_request(req: SimulationRequest, atlas, progress: bool = True, model=None
 
     ``model`` is the request's model already built (:func:`build_model`); built here if None.
     """
+    from .simulate import model_precision
+
+    model = build_model(req, atlas) if model is None else model
+    with model_precision(model):  # the protocol in the model's precision (float64 kernels)
+        return _run_request(req, model, progress)
+
+
+def _run_request(req: SimulationRequest, model, progress: bool) -> xr.Dataset:
     import jax
 
     from .simulate import Noise, Protocol, insilico_atlas, simulate
 
-    model = build_model(req, atlas) if model is None else model
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
     amplitude = req.amplitude
     per_neuron = None
@@ -178,9 +210,9 @@ def run_request(req: SimulationRequest, atlas, progress: bool = True, model=None
     if req.atlas_mode:
         amps = amplitude if per_neuron is None else dict(zip(model.names, per_neuron))
         ds = insilico_atlas(
-            model, amplitude=amps, pulse_s=req.pulse_s, baseline_s=req.onset_s,
-            window_s=req.duration_s - req.onset_s, dt_s=req.dt_s, progress=progress,
-            subtract_control=per_neuron is not None,
+            model, list(req.stimulate) or None, amplitude=amps, pulse_s=req.pulse_s,
+            baseline_s=req.onset_s, window_s=req.duration_s - req.onset_s, dt_s=req.dt_s,
+            progress=progress, subtract_control=per_neuron is not None,
         )  # fmt: skip
     else:
         targets = [list(req.stimulate)] if req.stimulate else [[]]
@@ -213,6 +245,8 @@ def run_request(req: SimulationRequest, atlas, progress: bool = True, model=None
         drugs=",".join(f"{n}:{d:g}" for n, d in req.drugs),
         connectome=req.connectome,
         amplitude=amplitude,
+        onset_s=req.onset_s,
+        pulse_s=req.pulse_s,
     )
     return ds
 
@@ -241,11 +275,9 @@ def plot_traces(ds: xr.Dataset, path: Path, n_top: int = 8) -> None:
             ax.plot(dff.index, dff[n], lw=1, label=n)
         ax.set_xlabel("time (s)")
         ax.set_ylabel("dF/F")
-        if "stimulus" in ds:
-            onset = ds["stimulus"].isel(condition=0).max("neuron").to_numpy()
-            on = ds["time"].to_numpy()[onset > 0]
-            if on.size:
-                ax.axvspan(on.min() - 0.5, on.max(), color="gold", alpha=0.3, label="stimulus")
+        if stim and "onset_s" in ds.attrs:  # the protocol's own times, not the samples'
+            onset, pulse = float(ds.attrs["onset_s"]), float(ds.attrs["pulse_s"])
+            ax.axvspan(onset, onset + pulse, color="gold", alpha=0.3, label="stimulus")
         ax.set_title(f"digiworm {ds.attrs.get('command_model', '')} simulation")
         ax.legend(fontsize=7, ncol=2)
     else:

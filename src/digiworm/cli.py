@@ -244,7 +244,7 @@ def simulate_command(
         help="graded | linear | kernel | conductance | path of a saved model.",
     ),
     stimulate: list[str] = typer.Option(
-        [], "--stimulate", help="Neurons to stimulate, e.g. AVAL,AVAR."
+        [], "--stimulate", help="Neurons to stimulate, e.g. AVAL,AVAR (with --atlas: each in turn)."
     ),
     duration: float = typer.Option(30.0, "--duration", help="Simulated time, s."),
     dt: float | None = typer.Option(
@@ -253,7 +253,9 @@ def simulate_command(
     amplitude: float | None = typer.Option(
         None, "--amplitude", help="Drive (graded: mV, default 40; linear/kernel: default 1)."
     ),
-    onset: float = typer.Option(5.0, "--onset", help="Stimulus onset, s."),
+    onset: float | None = typer.Option(
+        None, "--onset", help="Stimulus onset, s (default 5, or a quarter of a shorter run)."
+    ),
     pulse: float = typer.Option(0.5, "--pulse", help="Stimulus length, s."),
     ablate: list[str] = typer.Option([], "--ablate", help="Neurons to ablate, e.g. RIML,RIMR."),
     knockout: list[str] = typer.Option([], "--knockout", help="Genes to knock out, e.g. unc-31."),
@@ -544,8 +546,9 @@ def serve_command(
     if host not in ("127.0.0.1", "localhost", "::1"):
         console.print(f"[yellow]binding to {host}: other machines on the network can reach it[/]")
     console.print(f"digiworm explorer on [bold]http://{host}:{port}/[/] (Ctrl-C stops it)")
-    app = create_app(atl, models_dir=models)
-    uvicorn.run(app, host=host, port=port, log_level="warning")
+    app = create_app(atl, models_dir=models, host=host)
+    limit = app.state.limits.max_connections  # more at once are answered 503
+    uvicorn.run(app, host=host, port=port, log_level="warning", limit_concurrency=limit)
 
 
 design_app = typer.Typer(help="Experiment design: how much data identifies the worm.")

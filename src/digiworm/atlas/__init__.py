@@ -10,7 +10,7 @@ from ._atlas import Atlas, check_threshold, load
 from ._cache import CACHE_ENV, Cache, CacheEvent, default_cache_dir
 from ._expression import THRESHOLDS
 from ._functional import DEFAULT_KERNEL_TIME_S, STRAINS, evaluate_kernels
-from ._names import neuron_class, resolve_neuron, to_canonical
+from ._names import gene_of, neuron_class, resolve_neuron, to_canonical
 from ._neurons import NEURON_COLUMNS
 from ._registry import CONNECTOMES, DATASETS, EXTRASYNAPTIC, DatasetInfo
 from ._sources import DataPackageMissing
@@ -32,6 +32,7 @@ __all__ = [
     "check_threshold",
     "default_cache_dir",
     "evaluate_kernels",
+    "gene_of",
     "load",
     "neuron_class",
     "resolve_neuron",

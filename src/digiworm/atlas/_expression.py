@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .._errors import DataPackageError
 from ._sources import package_dir
 
 __all__ = ["THRESHOLDS", "build_expression", "gene_roles_path", "load_gene_roles"]
@@ -36,7 +37,7 @@ def build_expression(path: Path) -> xr.Dataset:
         for k, th in enumerate(THRESHOLDS):
             ids_th = _strings(h5[f"gene_wbids_th{th}"][:])
             if set(ids_th) != set(wbids):
-                raise ValueError(f"CeNGEN threshold {th} lists other genes than threshold 1")
+                raise DataPackageError(f"CeNGEN threshold {th} lists other genes than threshold 1")
             perm = np.fromiter((order[g] for g in ids_th), dtype=np.int64, count=len(ids_th))
             tpm[k][:, perm] = h5[f"tpm_th{th}"][:]
     ds = xr.Dataset(

@@ -22,6 +22,7 @@ import h5py
 import numpy as np
 import xarray as xr
 
+from .._errors import DataPackageError, InvalidParameterError
 from ._names import to_canonical
 
 __all__ = ["STRAINS", "build_functional", "evaluate_kernels", "kernel_dataarray"]
@@ -74,13 +75,15 @@ def evaluate_kernels(
     """
     t = np.asarray(t, dtype=np.float64)
     if t.ndim != 1 or not np.all(np.isfinite(t)) or np.any(t < 0):
-        raise ValueError(f"kernel times must be a 1-D array of finite values >= 0 s; got {t!r}")
+        raise InvalidParameterError(
+            f"kernel times must be a 1-D array of finite values >= 0 s; got {t!r}"
+        )
     g = np.asarray(g, dtype=np.float64)
     factor = np.asarray(factor, dtype=np.float64)
     start = np.asarray(start, dtype=np.int64)
     nterms = np.asarray(nterms, dtype=np.int64)
     if g.shape != factor.shape or start.shape != nterms.shape:
-        raise ValueError(
+        raise InvalidParameterError(
             f"g {g.shape} and factor {factor.shape} must match, and start {start.shape} "
             f"and nterms {nterms.shape} must match"
         )
@@ -98,7 +101,9 @@ def evaluate_kernels(
         if np.any(s_sorted[1:] != s_sorted[:-1] + n_sorted[:-1]) or (
             s_sorted[0] != 0 or s_sorted[-1] + n_sorted[-1] != g.size
         ):
-            raise ValueError("kernel segments (start, nterms) must tile the term arrays exactly")
+            raise DataPackageError(
+                "kernel segments (start, nterms) must tile the term arrays exactly"
+            )
         # each kernel summed on its own segment (no running sum across kernels), so large
         # cancelling factors of one kernel never leak rounding error into another
         seg = np.empty((s.size, t.size))
@@ -148,7 +153,9 @@ def build_functional(path: Path, names: list[str], strain: str) -> xr.Dataset:
         if len(k) and where[r] >= 0 and where[c] >= 0:
             terms = np.asarray(k, dtype=np.float64).reshape(-1, 4)
             if np.any(terms[:, 3] != 0):
-                raise ValueError("funatlas kernel with branch != 0: digiworm cannot evaluate it")
+                raise DataPackageError(
+                    "funatlas kernel with branch != 0: digiworm cannot evaluate it"
+                )
             start[where[r], where[c]] = offset
             nterms[where[r], where[c]] = len(terms)
             rows.append(terms[:, :3])

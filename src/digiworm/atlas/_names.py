@@ -18,6 +18,7 @@ __all__ = [
     "bilateral_partner",
     "cengen_class",
     "dv_partner",
+    "gene_of",
     "natural_key",
     "neuron_class",
     "resolve_neuron",
@@ -158,3 +159,20 @@ def resolve_neuron(raw: str, canonical: Sequence[str]) -> str:
             "neuron", raw, canonical, hint="Neuron ids are the 302 hermaphrodite names, e.g. AVAL."
         )
     return name
+
+
+def gene_of(product: str, genes: set[str]) -> str | None:
+    """Map a peptide or receptor isoform name to its gene (``NLP-13-1`` → ``nlp-13``), or None.
+
+    Trailing isoform numbers (``-1``, ``-2a``) are dropped one at a time until the name is one
+    of ``genes`` (lower-case gene names).
+
+    Examples
+    --------
+    >>> gene_of("NLP-13-1", {"nlp-13", "flp-1"}), gene_of("NPR-1", {"nlp-13", "flp-1"})
+    ('nlp-13', None)
+    """
+    name = product.strip().lower()
+    while name not in genes and re.search(r"-\d+[a-z]?$", name):
+        name = re.sub(r"-\d+[a-z]?$", "", name)
+    return name if name in genes else None

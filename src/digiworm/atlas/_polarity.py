@@ -14,6 +14,8 @@ import numpy as np
 import openpyxl
 import xarray as xr
 
+from .._errors import DataPackageError
+
 __all__ = ["build_receptor_polarity"]
 
 _COLUMNS = {
@@ -41,7 +43,7 @@ def build_receptor_polarity(path: Path) -> xr.Dataset:
                 transmitters.append(transmitter)
                 polarity.append(sign)
     if set(header) & set(_COLUMNS) != set(_COLUMNS):
-        raise ValueError(f"receptor gene table lacks columns {set(_COLUMNS) - set(header)}")
+        raise DataPackageError(f"receptor gene table lacks columns {set(_COLUMNS) - set(header)}")
     return xr.Dataset(
         {
             "gene": ("receptor", np.asarray(genes)),

@@ -141,6 +141,13 @@ def decaying_covariance(p: int, decay: float, seed: int = 0) -> np.ndarray:
     _check_scalars(p)
     if not 0 < decay <= 1:
         raise DigiwormError(f"decay must lie in (0, 1]; got {decay}")
+    if (p - 1) * np.log10(decay) < -12:  # the check of every input covariance refuses it
+        smallest = 10 ** (-12 / (p - 1))
+        raise DigiwormError(
+            f"decay {decay:g} over p = {p} inputs gives a condition number of "
+            f"{decay ** -(p - 1):.2g} (over 1e12: numerically singular); use a decay >= "
+            f"{np.ceil(smallest * 1000) / 1000:g}"
+        )
     eig = decay ** np.arange(p, dtype=float)
     eig *= p / eig.sum()
     q, r = np.linalg.qr(np.random.default_rng(seed).standard_normal((p, p)))

@@ -376,7 +376,7 @@ def _knockout_rule(gene, effect, atlas, names, expressing, threshold):
 
 def _peptide_share(atlas, gene, names, expressing, threshold, source) -> np.ndarray:
     """Fraction of each peptide-layer edge carried by ``gene``'s peptides (0..1, [post, pre])."""
-    from ..report import gene_of
+    from ..atlas import gene_of
 
     genes = {str(g) for g in atlas.dataset("cengen").gene.values}
     table = atlas.peptide_gpcr()

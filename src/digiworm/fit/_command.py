@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._errors import DigiwormError
+from .._errors import DigiwormError, InsufficientDataError
 from .._io import atomic_write_json
 from ..models import linear_from_couplings, save_model
 from ..validate import baseline_context, folds_for, score
@@ -77,6 +77,13 @@ def fit_dataset(
         raise DigiwormError(
             "--model kernel needs response kernels: a 'kernel' variable (responding, "
             "stimulated, time) in the dataset (see digiworm.validate's schema)"
+        )
+    if "dff_trials" not in ds:
+        raise InsufficientDataError(
+            f"--model {model} needs per-trial responses (its noise model and 90 % intervals "
+            "come from the spread between repeated trials), but the dataset has trial means "
+            "only: give 'dff' with dims (responding, stimulated, trial), or 'dff_trials' beside "
+            "'dff'; --model graded fits trial means"
         )
     settings = LinearCVSettings(seed=seed) if settings is None else settings
     names = list(atlas.names)

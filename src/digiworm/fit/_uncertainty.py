@@ -23,6 +23,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .._errors import InsufficientDataError
+
 __all__ = [
     "Calibration",
     "calibrate",
@@ -75,7 +77,9 @@ def noise_variance(trials: np.ndarray, train: np.ndarray) -> np.ndarray:
     var, count = pair_trial_variance(trials)
     usable = train & (count >= 2) & ~np.eye(*count.shape, dtype=bool)
     if not usable.any():
-        raise ValueError("no training pair has two or more trials; cannot estimate noise")
+        raise InsufficientDataError(
+            "no training pair has two or more trials; cannot estimate noise"
+        )
     per_row = row_medians(var, usable)
     per_row = np.where(np.isfinite(per_row), per_row, np.median(var[usable]))
     return per_row[:, None] / np.maximum(count, 1)
@@ -91,7 +95,7 @@ def interval_scale(residual: np.ndarray, sd: np.ndarray, level: float = 0.9) -> 
     z = np.abs(residual) / sd
     z = z[np.isfinite(z)]
     if z.size == 0:
-        raise ValueError("no finite residuals to calibrate the intervals on")
+        raise InsufficientDataError("no finite residuals to calibrate the intervals on")
     n = z.size  # finite-sample split-conformal quantile
     q = min(1.0, np.ceil((n + 1) * level) / n)
     return float(np.quantile(z, q, method="higher"))

@@ -8,7 +8,7 @@ acting on one unbatched example. Conductance-based neurons from the channel libr
 from ._base import METHODS, AbstractModel, rk_step
 from ._c302 import C2, C2Parameters, C302Network, C302State, c302_connectome, c302_network
 from ._channels import CHANNEL_GENES, CHANNELS, Channel, channel, channels_of_gene
-from ._conductance import CellState, ConductanceCell, cell_from_conductances
+from ._conductance import CellState, ConductanceCell, cell_from_conductances, resting_potentials
 from ._conductance_network import (
     ConductanceNetwork,
     ConductanceNetworkState,
@@ -59,6 +59,7 @@ __all__ = [
     "channel_tpm",
     "channels_of_gene",
     "reference_cell",
+    "resting_potentials",
     "AbstractModel",
     "CalciumIndicator",
     "GCaMP6s",

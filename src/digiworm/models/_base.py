@@ -8,6 +8,8 @@ from typing import ClassVar
 import equinox as eqx
 import jax
 
+from .._errors import InvalidParameterError
+
 __all__ = ["METHODS", "AbstractModel", "rk_step"]
 
 #: Fixed-step explicit Runge–Kutta methods.
@@ -49,7 +51,7 @@ def rk_step(vector_field, t, y, u, dt, method: str = "heun"):
         return jax.tree_util.tree_map(
             lambda a, b, c, d, yi: yi + dt / 6.0 * (a + 2 * b + 2 * c + d), k1, k2, k3, k4, y
         )
-    raise ValueError(f"unknown method {method!r}; use one of {METHODS}")
+    raise InvalidParameterError(f"unknown method {method!r}; use one of {METHODS}")
 
 
 class AbstractModel(eqx.Module):

@@ -45,7 +45,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float, Int
 
-from .._errors import UnknownNameError
+from .._errors import InvalidParameterError, UnknownNameError
 from ._base import AbstractModel
 from ._edges import exponential_stepper, gap_coupling, into
 
@@ -162,10 +162,10 @@ class C302Network(AbstractModel):
     def __check_init__(self):
         n = len(self.names)
         if self.g_scale.shape[-2:] != (n, 4):
-            raise ValueError(f"g_scale must be ({n}, 4); got {self.g_scale.shape}")
+            raise InvalidParameterError(f"g_scale must be ({n}, 4); got {self.g_scale.shape}")
         for a, b in (("pre", "w_exc"), ("post", "w_inh"), ("gap_a", "g_gap_nS")):
             if getattr(self, a).shape[-1:] != getattr(self, b).shape[-1:]:
-                raise ValueError(f"{a} and {b} must have one entry per edge")
+                raise InvalidParameterError(f"{a} and {b} must have one entry per edge")
 
     def matrices(self) -> dict[str, np.ndarray]:
         """Dense ``[post, pre]`` views: synapse counts ``exc``, ``inh``; gap conductance ``gap``."""

@@ -38,10 +38,10 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
 
-from .._errors import DigiwormError, UnknownNameError
+from .._errors import DigiwormError, InvalidParameterError, UnknownNameError
 from ._channels import CHANNELS, REVERSAL_mV
 
-__all__ = ["CellState", "ConductanceCell", "cell_from_conductances"]
+__all__ = ["CellState", "ConductanceCell", "cell_from_conductances", "resting_potentials"]
 
 #: Faraday constant as the scripts write it, C/mmol (so pA / (µm³ · C/mmol) = mM/ms).
 FARADAY_C_PER_mmol = 96.485
@@ -102,13 +102,15 @@ class ConductanceCell(eqx.Module):
             if c not in CHANNELS:
                 raise UnknownNameError("channel", c, CHANNELS)
         if set(self.g_nS) != set(self.channels):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"g_nS must have one entry per channel {self.channels}; got {tuple(self.g_nS)}"
             )
         for c in self.channels:
             partner = _partner(c)
             if partner and partner not in self.channels:
-                raise ValueError(f"channel {c!r} needs its Ca2+ partner {partner!r} in channels")
+                raise InvalidParameterError(
+                    f"channel {c!r} needs its Ca2+ partner {partner!r} in channels"
+                )
 
     @property
     def n_cells(self) -> int:
@@ -348,3 +350,26 @@ def _pool_constants(ca_pool: Mapping) -> dict:
             bound = "> 0" if k == "ca_tau_ms" else ">= 0"
             raise DigiwormError(f"{k} must be finite and {bound}; got {v}")
     return {**out, "ca_reversal": reversal}
+
+
+def resting_potentials(
+    cell: ConductanceCell, v_min: float = -120.0, v_max: float = 60.0, resolution_mV: float = 0.01
+) -> list[np.ndarray]:
+    """Return each cell's stable resting potentials: zeros of I_ss(V) with dI_ss/dV > 0 (mV).
+
+    I_ss is the closed-form steady-state current (every gate and the Ca²⁺ pool at steady
+    state), evaluated on a grid and refined by linear interpolation between grid points. A
+    bistable cell has two; the unstable zero between them is left out. Stability here is that
+    of the steady-state I–V; slow gates can still oscillate around a zero (check with
+    :func:`resting_state`).
+    """
+    grid = np.arange(v_min, v_max + resolution_mV / 2, resolution_mV)
+    v = jnp.asarray(np.repeat(grid[:, None], cell.n_cells, axis=1))
+    i = np.asarray(eqx.filter_jit(ConductanceCell.steady_current)(cell, v))
+    out = []
+    for j in range(cell.n_cells):
+        col = i[:, j]
+        idx = np.nonzero((col[:-1] < 0) & (col[1:] >= 0))[0]  # upward crossings: stable
+        roots = grid[idx] - col[idx] * (grid[idx + 1] - grid[idx]) / (col[idx + 1] - col[idx])
+        out.append(roots)
+    return out

@@ -35,9 +35,9 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float, Int
 
-from .._errors import DigiwormError
+from .._errors import DigiwormError, InvalidParameterError
 from ._base import AbstractModel
-from ._conductance import CellState, ConductanceCell
+from ._conductance import CellState, ConductanceCell, resting_potentials
 from ._edges import exponential_stepper, gap_coupling, into
 
 __all__ = ["ConductanceNetwork", "ConductanceNetworkState", "conductance_network_from_atlas"]
@@ -110,7 +110,7 @@ class ConductanceNetwork(AbstractModel):
 
     def __check_init__(self):
         if tuple(self.names) != tuple(self.cells.names):
-            raise ValueError("names must be the cells' names, in the same order")
+            raise InvalidParameterError("names must be the cells' names, in the same order")
 
     def activation(self, v):
         """Return the release / activity phi(V) of each neuron, in [0, 1]."""
@@ -182,7 +182,6 @@ def conductance_network_from_atlas(
     ``syn_nS`` is the conductance per synapse at full activation, ``gap_nS`` per gap junction,
     ``pep_pA`` the current per peptide–receptor pair at full release; all uncalibrated defaults.
     """
-    from ..simulate._clamp import resting_potentials
     from ._expression_cells import cells_from_expression
     from ._graded import connectome_arrays
 

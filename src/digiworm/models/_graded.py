@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Bool, Float
 
+from .._errors import InvalidParameterError
 from ._base import AbstractModel
 from ._signs import classical_transmitters, synapse_signs
 
@@ -112,15 +113,19 @@ class GradedNetwork(AbstractModel):
         if not isinstance(gap, jax.core.Tracer) and gap.ndim >= 2:
             gap = np.asarray(gap)
             if not np.allclose(gap, np.swapaxes(gap, -1, -2), rtol=1e-6, atol=0.0):
-                raise ValueError("g_gap must be symmetric: a gap junction conducts both ways")
+                raise InvalidParameterError(
+                    "g_gap must be symmetric: a gap junction conducts both ways"
+                )
         for field in ("g_gap", "g_chem", "e_chem_mV", "w_pep_mV"):
             shape = getattr(self, field).shape
             if shape[-2:] != (n, n):
-                raise ValueError(f"{field} must be (n, n) = ({n}, {n}); got {shape}")
+                raise InvalidParameterError(f"{field} must be (n, n) = ({n}, {n}); got {shape}")
         for field in ("tau_m_s", "v_rest_mV", "v_th_mV", "g_tonic", "e_tonic_mV", "alive"):
             shape = getattr(self, field).shape
             if shape[-1:] != (n,):
-                raise ValueError(f"{field} must have {n} entries (one per neuron); got {shape}")
+                raise InvalidParameterError(
+                    f"{field} must have {n} entries (one per neuron); got {shape}"
+                )
 
     # -- the model ---------------------------------------------------------------------------
     def activation(self, v_mV: Float[Array, " n"]) -> Float[Array, " n"]:

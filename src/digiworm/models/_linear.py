@@ -29,6 +29,7 @@ import jax.scipy.linalg as jsl
 import numpy as np
 from jaxtyping import Array, Float, Int
 
+from .._errors import InvalidParameterError
 from ._base import AbstractModel
 
 __all__ = [
@@ -61,7 +62,7 @@ class LinearModel(AbstractModel):
     def __check_init__(self):
         n = len(self.names)
         if self.a_per_s.shape[-2:] != (n, n) or self.b_per_s.shape[-1:] != (n,):
-            raise ValueError(
+            raise InvalidParameterError(
                 f"a_per_s must be ({n}, {n}) and b_per_s ({n},); got "
                 f"{self.a_per_s.shape} and {self.b_per_s.shape}"
             )
@@ -159,7 +160,9 @@ def linear_from_atlas(
     from ._graded import connectome_arrays
 
     if not 0 <= spectral_radius < 1:
-        raise ValueError(f"spectral_radius must be in [0, 1) for stability; got {spectral_radius}")
+        raise InvalidParameterError(
+            f"spectral_radius must be in [0, 1) for stability; got {spectral_radius}"
+        )
     chem, gap, sign = connectome_arrays(atlas, connectome)
     w = chem * sign + gap
     radius = np.max(np.abs(np.linalg.eigvals(w)))
@@ -176,8 +179,11 @@ def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelMod
     """Build a :class:`KernelModel` from the functional atlas's fitted kernels.
 
     Only off-diagonal kernels are used (a stimulated neuron's own trace is its input).
-    Kernels have large cancelling factors: keep ``dtype`` float64 (needs ``jax_enable_x64``)
-    unless you have checked float32 against it.
+    Kernels have large cancelling factors: keep ``dtype`` float64 unless you have checked
+    float32 against it. The arrays are made in ``dtype`` whatever the process-wide
+    ``jax_enable_x64`` flag (64-bit mode is entered for this thread only, and left again);
+    :func:`digiworm.simulate.simulate` then runs a float64 model in float64 the same way
+    (:func:`digiworm.simulate.model_precision`).
     """
     fun = atlas.functional(strain, kernel_time_s=None)
     start = fun["kernel_start"].to_numpy()
@@ -194,13 +200,14 @@ def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelMod
         post.append(np.full(k.size, i))
         pre.append(np.full(k.size, j))
     idx = np.concatenate(idx)
-    return KernelModel(
-        names=tuple(atlas.names),
-        g_per_s=jnp.asarray(g[idx], dtype=dtype),
-        factor=jnp.asarray(c[idx], dtype=dtype),
-        post=np.concatenate(post).astype(np.int32),
-        pre=np.concatenate(pre).astype(np.int32),
-    )
+    with jax.enable_x64(True):  # thread-local: the dtype asked for, never a global switch
+        return KernelModel(
+            names=tuple(atlas.names),
+            g_per_s=jnp.asarray(g[idx], dtype=dtype),
+            factor=jnp.asarray(c[idx], dtype=dtype),
+            post=np.concatenate(post).astype(np.int32),
+            pre=np.concatenate(pre).astype(np.int32),
+        )
 
 
 def linear_from_couplings(
@@ -216,13 +223,13 @@ def linear_from_couplings(
     w = np.asarray(w, dtype=float)
     n = len(names)
     if w.shape != (n, n):
-        raise ValueError(f"couplings must be ({n}, {n}) for {n} neurons; got {w.shape}")
+        raise InvalidParameterError(f"couplings must be ({n}, {n}) for {n} neurons; got {w.shape}")
     tau = np.asarray(tau_s, dtype=float)
     tau = np.full(n, float(tau)) if tau.ndim == 0 else tau
     if tau.shape != (n,):
-        raise ValueError(f"tau_s must be a number or ({n},); got shape {tau.shape}")
+        raise InvalidParameterError(f"tau_s must be a number or ({n},); got shape {tau.shape}")
     if not np.all(tau > 0) or not unit > 0:
-        raise ValueError(f"tau_s and unit must be > 0; got {tau.min():g}, {unit}")
+        raise InvalidParameterError(f"tau_s and unit must be > 0; got {tau.min():g}, {unit}")
     return LinearModel(
         names=tuple(names),
         a_per_s=jnp.asarray((w - np.eye(n)) / tau[:, None], dtype=dtype),

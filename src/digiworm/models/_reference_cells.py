@@ -19,7 +19,7 @@ from .._errors import UnknownNameError
 from ._channels import NICOLETTI_2019, NICOLETTI_2024
 from ._conductance import ConductanceCell, cell_from_conductances
 
-__all__ = ["REFERENCE_CELLS", "ReferenceCell", "reference_cell", "reference_trace_run"]
+__all__ = ["REFERENCE_CELLS", "ReferenceCell", "reference_cell"]
 
 
 @dataclass(frozen=True)
@@ -458,29 +458,6 @@ REFERENCE_CELLS = {
         crossings_source=_OMV24 + ".test.vd5.mep @c6df9c7c",
     ),
 }
-
-
-def reference_trace_run(ref: ReferenceCell, total_ms: float | None = None, **kw):
-    """Run ``ref`` under the protocol its published trace points were recorded with.
-
-    A reference with no trace points runs its own step protocol from rest.
-    """
-    from ..simulate._clamp import current_clamp
-
-    cell = ref.cell()
-    rest = None if ref.trace_v0_mV is None else cell.steady_state(ref.trace_v0_mV)
-    onset = ref.trace_onset_ms if ref.trace_points else ref.onset_ms
-    last = max((t for _, t, _ in ref.trace_points), default=ref.total_ms)
-    return current_clamp(
-        cell,
-        ref.steps_pA,
-        onset_ms=onset,
-        duration_ms=ref.duration_ms,
-        total_ms=total_ms or max(ref.total_ms, last),
-        extra_pulses=ref.extra_pulses,
-        rest=rest,
-        **kw,
-    )
 
 
 def reference_cell(name: str) -> ReferenceCell:

@@ -1,6 +1,6 @@
 """Human-readable outputs: neuron cards and HTML reports with figures."""
 
 from ._atlas_report import anatomy_vs_response, type_order, write_atlas_report
-from ._card import gene_of, neuron_card
+from ._card import neuron_card
 
-__all__ = ["anatomy_vs_response", "gene_of", "neuron_card", "type_order", "write_atlas_report"]
+__all__ = ["anatomy_vs_response", "neuron_card", "type_order", "write_atlas_report"]

@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import pandas as pd
 
-__all__ = ["gene_of", "neuron_card"]
+from ..atlas import gene_of
+
+__all__ = ["neuron_card"]
 
 CARD_CONNECTOMES = ("cook2019", "white1986", "witvliet2021_8")
-
-
-def gene_of(product: str, genes: set[str]) -> str | None:
-    """Map a peptide or receptor isoform name to its gene (``NLP-13-1`` → ``nlp-13``), or None."""
-    name = product.strip().lower()
-    while name not in genes and re.search(r"-\d+[a-z]?$", name):
-        name = re.sub(r"-\d+[a-z]?$", "", name)
-    return name if name in genes else None
 
 
 def _ranked(values: pd.Series, n: int, fmt: str = "{:g}", signed: bool = False) -> str:

@@ -59,8 +59,8 @@ def reference_figure(name: str):
     Its own traces (lines) with the published model's trace points (black circles; see
     :attr:`digiworm.models.ReferenceCell.trace_points`), and its steady-state I–V.
     """
-    from ..models._reference_cells import reference_cell, reference_trace_run
-    from ..simulate import steady_iv
+    from ..models._reference_cells import reference_cell
+    from ..simulate import reference_trace_run, steady_iv
 
     ref = reference_cell(name)
     run = reference_trace_run(ref, save_dt_ms=0.25)

@@ -80,5 +80,5 @@ def write_outputs(result: Reproduction, out_dir: Path, atlas, wall_s: float) -> 
     scores["wall_time_s"] = wall_s
     atomic_write_json(out_dir / "scores.json", scores)
     written.append(out_dir / "scores.json")
-    written.append(write_report(result, atlas, out_dir))
+    written.append(write_report(result, atlas, out_dir, wall_s))
     return written

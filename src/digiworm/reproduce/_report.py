@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 from pathlib import Path
 
 import matplotlib
@@ -11,6 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from .._errors import InvalidParameterError  # noqa: E402
 from .._io import atomic_write_text  # noqa: E402
 from ..report._atlas_report import _img, _png, _type_ticks, type_order  # noqa: E402
 from ..validate._metrics import clip_percentiles  # noqa: E402
@@ -236,8 +238,15 @@ def _table(result) -> str:
     return f"<table><tr><th>predictor</th>{head}</tr>{''.join(rows)}</table>"
 
 
-def write_report(result, atlas, out_dir: Path) -> Path:
-    """Write ``report.html`` (self-contained, figures inline) into ``out_dir``."""
+def write_report(result, atlas, out_dir: Path, wall_s: float) -> Path:
+    """Write ``report.html`` (self-contained, figures inline) into ``out_dir``.
+
+    ``wall_s`` is the run's wall time (s) printed in the header.
+    """
+    if not (isinstance(wall_s, int | float) and math.isfinite(wall_s) and wall_s >= 0):
+        raise InvalidParameterError(
+            f"wall_s must be a finite number of seconds >= 0; got {wall_s!r}"
+        )
     s = result.scores
     c = s["noise_ceiling"]
     figures = [
@@ -308,7 +317,7 @@ stimulations they never saw: {s["folds"]}-fold cross-validation split by stimula
 class (left/right and dorsal/ventral members held out together). Pearson r is computed on
 values clipped to their 0.5–99.5 percentiles. Noise ceiling (split-half reliability
 {c["r_half_clipped"]:.3f}, Spearman–Brown {c["reliability"]:.3f}, square root):
-<b>{c["ceiling"]:.3f}</b>. Wall time {s.get("wall_time_s", float("nan")):.0f} s
+<b>{c["ceiling"]:.3f}</b>. Wall time {wall_s:.0f} s
 {"(quick run)" if s["settings"]["quick"] else ""}.</p>
 <h2>Scoreboard (held-out, class split)</h2>{_table(result)}
 <p>Linear network: coverage of the nominal 90% intervals on held-out pairs

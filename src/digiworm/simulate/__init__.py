@@ -4,6 +4,7 @@ from ._atlas import insilico_atlas
 from ._clamp import (
     current_clamp,
     depolarising_current,
+    reference_trace_run,
     resting_potentials,
     resting_state,
     run_currents,
@@ -12,7 +13,14 @@ from ._clamp import (
 )
 from ._protocol import DEFAULT_PULSE_S, Noise, Protocol
 from ._reference import reference_solution
-from ._simulate import rest_residual, rest_state, simulate, simulate_arrays, simulate_ensemble
+from ._simulate import (
+    model_precision,
+    rest_residual,
+    rest_state,
+    simulate,
+    simulate_arrays,
+    simulate_ensemble,
+)
 from ._spontaneous import spontaneous_correlation
 
 __all__ = [
@@ -22,7 +30,9 @@ __all__ = [
     "current_clamp",
     "depolarising_current",
     "insilico_atlas",
+    "model_precision",
     "reference_solution",
+    "reference_trace_run",
     "rest_residual",
     "rest_state",
     "resting_potentials",

@@ -77,6 +77,8 @@ def insilico_atlas(
     """
     names = list(model.names)
     stimulated = list(names if neurons is None else neurons)
+    if not stimulated:
+        raise DigiwormError("neurons is empty: give at least one neuron to stimulate (or None)")
     if batch_size < 1 + subtract_control:
         raise DigiwormError(f"batch_size must be >= {1 + subtract_control}; got {batch_size}")
     if isinstance(amplitude, dict):
@@ -88,10 +90,12 @@ def insilico_atlas(
         amps = {n: float(amplitude) for n in stimulated}
     if not all(np.isfinite(a) for a in amps.values()):
         raise DigiwormError("stimulation amplitudes must be finite")
+    batch_size = min(batch_size, len(stimulated) + subtract_control)  # no padding beyond need
     per_batch = batch_size - subtract_control
     duration = baseline_s + window_s
     batches = [stimulated[k : k + per_batch] for k in range(0, len(stimulated), per_batch)]
     responses, traces = [], []
+    used_method = None
     bar = None
     if progress:
         from rich.progress import Progress
@@ -113,6 +117,7 @@ def insilico_atlas(
                 model, protocol, duration, dt_s, save_dt_s=save_dt_s, method=method,
                 **simulate_kwargs,
             )  # fmt: skip
+            used_method = ds.attrs["method"]
             t = ds["time"].to_numpy()
             before, after = np.flatnonzero(t < baseline_s), np.flatnonzero(t > baseline_s)
             change = ds["dff"].isel(time=after).mean("time") - ds["dff"].isel(time=before).mean(
@@ -155,7 +160,8 @@ def insilico_atlas(
         baseline_s=baseline_s,
         window_s=window_s,
         dt_s=dt_s,
-        method=method,
+        save_dt_s=save_dt_s,
+        method=used_method,  # what the run used (the model's default when None was asked)
         definition="mean dF/F over (onset, onset + window] minus mean over [0, onset)",
     )
     return out

@@ -14,7 +14,7 @@ import numpy as np
 import xarray as xr
 
 from .._errors import DigiwormError
-from ..models._conductance import CellState, ConductanceCell
+from ..models._conductance import CellState, ConductanceCell, resting_potentials
 from ._simulate import _steps
 
 __all__ = [
@@ -58,29 +58,6 @@ def _run_voltage(cell, y0, v_cmd, dt_ms, n_inner):
 
 def _broadcast_state(y: CellState, k: int) -> CellState:
     return jax.tree_util.tree_map(lambda a: jnp.broadcast_to(a, (k, *a.shape)), y)
-
-
-def resting_potentials(
-    cell: ConductanceCell, v_min: float = -120.0, v_max: float = 60.0, resolution_mV: float = 0.01
-) -> list[np.ndarray]:
-    """Return each cell's stable resting potentials: zeros of I_ss(V) with dI_ss/dV > 0 (mV).
-
-    I_ss is the closed-form steady-state current (every gate and the Ca²⁺ pool at steady
-    state), evaluated on a grid and refined by linear interpolation between grid points. A
-    bistable cell has two; the unstable zero between them is left out. Stability here is that
-    of the steady-state I–V; slow gates can still oscillate around a zero (check with
-    :func:`resting_state`).
-    """
-    grid = np.arange(v_min, v_max + resolution_mV / 2, resolution_mV)
-    v = jnp.asarray(np.repeat(grid[:, None], cell.n_cells, axis=1))
-    i = np.asarray(eqx.filter_jit(ConductanceCell.steady_current)(cell, v))
-    out = []
-    for j in range(cell.n_cells):
-        col = i[:, j]
-        idx = np.nonzero((col[:-1] < 0) & (col[1:] >= 0))[0]  # upward crossings: stable
-        roots = grid[idx] - col[idx] * (grid[idx + 1] - grid[idx]) / (col[idx + 1] - col[idx])
-        out.append(roots)
-    return out
 
 
 def resting_state(
@@ -266,3 +243,26 @@ def depolarising_current(cell: ConductanceCell, delta_mV: float) -> np.ndarray:
     i = (i - i[0]) * np.sign(delta_mV)  # I_ss(V_rest) = 0 up to the root's interpolation error
     top, end = i.max(axis=0), i[-1]
     return np.sign(delta_mV) * np.where(top > end, top + 0.01, end)
+
+
+def reference_trace_run(ref, total_ms: float | None = None, **kw):
+    """Run ``ref`` (a :class:`~digiworm.models.ReferenceCell`) under its published protocol.
+
+    The protocol is the one its published trace points were recorded with.
+
+    A reference with no trace points runs its own step protocol from rest.
+    """
+    cell = ref.cell()
+    rest = None if ref.trace_v0_mV is None else cell.steady_state(ref.trace_v0_mV)
+    onset = ref.trace_onset_ms if ref.trace_points else ref.onset_ms
+    last = max((t for _, t, _ in ref.trace_points), default=ref.total_ms)
+    return current_clamp(
+        cell,
+        ref.steps_pA,
+        onset_ms=onset,
+        duration_ms=ref.duration_ms,
+        total_ms=total_ms or max(ref.total_ms, last),
+        extra_pulses=ref.extra_pulses,
+        rest=rest,
+        **kw,
+    )

@@ -8,6 +8,9 @@ indicator; models identified from imaging (``output == "dff"``) are read out dir
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import inspect
 import math
 
 import equinox as eqx
@@ -21,10 +24,61 @@ from .._errors import DigiwormError
 from ..models import AbstractModel, CalciumIndicator, GCaMP6s
 from ._protocol import Noise, Protocol
 
-__all__ = ["rest_residual", "rest_state", "simulate", "simulate_arrays", "simulate_ensemble"]
+__all__ = [
+    "model_precision",
+    "rest_residual",
+    "rest_state",
+    "simulate",
+    "simulate_arrays",
+    "simulate_ensemble",
+]
 
 # largest stable lambda*dt on the negative real axis for each explicit method
 _STABILITY = {"euler": 2.0, "heun": 2.0, "rk4": 2.785}
+
+
+def model_precision(model) -> contextlib.AbstractContextManager:
+    """Return a context in which JAX computes in the precision of ``model``'s float arrays.
+
+    A model with any float64 array leaf (the kernel model: its kernels cancel large factors)
+    gets JAX's 64-bit mode for this thread only (``jax.enable_x64(True)``, a context-scoped,
+    thread-local setting); any other model gets a no-op context. The process-wide
+    ``jax_enable_x64`` flag is never changed, so a long-running process (``digiworm serve``)
+    gives identical answers to identical requests whatever other threads run.
+
+    Parameters
+    ----------
+    model : pytree
+        A model (or any pytree); only its inexact array leaves are looked at.
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+        ``jax.enable_x64(True)`` or ``contextlib.nullcontext()``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> with model_precision({"g_per_s": np.zeros(3)}):  # a float64 leaf: 64-bit JAX here
+    ...     print(jnp.asarray(np.zeros(3)).dtype)
+    float64
+    """
+    leaves = jax.tree_util.tree_leaves(eqx.filter(model, eqx.is_inexact_array))
+    if any(x.dtype in (np.float64, np.complex128) for x in leaves):
+        return jax.enable_x64(True)
+    return contextlib.nullcontext()
+
+
+def _in_model_precision(fn):
+    """Run ``fn(model, ...)`` inside :func:`model_precision` of its first argument."""
+    first = next(iter(inspect.signature(fn).parameters))
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with model_precision(args[0] if args else kwargs[first]):
+            return fn(*args, **kwargs)
+
+    return wrapper
 
 
 def _steps(total: float, step: float, what: str, unit: str = "s") -> int:
@@ -100,6 +154,7 @@ def _indicator_step(ind: CalciumIndicator, c, a0, a1, dt):
     return jax.tree_util.tree_map(lambda x, p, q: x + 0.5 * dt * (p + q), c, k1, k2)
 
 
+@_in_model_precision
 def rest_state(
     model: AbstractModel,
     dt_s: float = 0.01,
@@ -247,6 +302,7 @@ def _prepare(model, protocol, duration_s, dt_s, save_dt_s, method, indicator):
     return method, n_save, indicator
 
 
+@_in_model_precision
 def simulate_arrays(
     model: AbstractModel,
     protocol: Protocol,
@@ -287,6 +343,7 @@ def simulate_arrays(
     )  # fmt: skip
 
 
+@_in_model_precision
 def simulate(
     model: AbstractModel,
     protocol: Protocol,
@@ -380,6 +437,7 @@ def simulate(
     return ds
 
 
+@_in_model_precision
 def simulate_ensemble(
     models: AbstractModel,
     protocol: Protocol,

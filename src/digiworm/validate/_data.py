@@ -73,7 +73,8 @@ def load_perturbation(
         choices = [str(m) for m in ds["model"].values]
         if model is None:
             raise SchemaError(
-                f"{what} {path.name} holds several models ({', '.join(choices)}); choose one"
+                f"{what} {path.name} holds several models: choose one with --model NAME "
+                f"(model=NAME in Python), NAME one of {', '.join(choices)}"
             )
         if model not in choices:
             raise UnknownNameError("model", model, choices)

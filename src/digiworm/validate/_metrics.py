@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import stats
 
+from .._errors import InvalidParameterError
+
 __all__ = [
     "CLIP_PERCENTILES",
     "auroc",
@@ -36,7 +38,9 @@ def _pairs(*arrays):
     arrays = [np.asarray(a, dtype=float).ravel() for a in arrays]
     shapes = {a.shape for a in arrays}
     if len(shapes) != 1:
-        raise ValueError(f"arrays must have the same number of pairs; got {sorted(shapes)}")
+        raise InvalidParameterError(
+            f"arrays must have the same number of pairs; got {sorted(shapes)}"
+        )
     keep = np.all([np.isfinite(a) for a in arrays], axis=0)
     return [a[keep] for a in arrays]
 

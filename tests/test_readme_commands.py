@@ -1,0 +1,433 @@
+"""Every ``digiworm`` command and Python snippet shown in README.md runs, as shown.
+
+The commands are read from the README itself, so a command added there is tested here without
+touching this file. Each shell line is split at ``&&`` (installs and the test command itself are
+CI's business, see ``.ci/run``); optional ``[...]`` groups are expanded: the command runs once
+without them and once with each group (each ``a|b|c`` alternative in turn). Placeholders
+(``FILE``, ``DIR``, ...) are replaced by files made in a temporary work folder, and sizes are
+shrunk (shorter durations, fewer optimiser steps) where noted in :data:`SHRINK`; nothing else
+about a command changes. Each run must exit 0 and write what the README promises.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+
+
+# -- reading the README ------------------------------------------------------------------------
+def _shell_lines(text: str) -> list[str]:
+    """Every command line of the README's bash blocks: continuations joined, comments dropped."""
+    lines = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        pending = ""
+        for raw in block.splitlines():
+            line = raw.split(" #", 1)[0].rstrip() if not raw.lstrip().startswith("#") else ""
+            if raw.rstrip().endswith("\\"):
+                pending += line.rstrip("\\").rstrip() + " "
+                continue
+            line = (pending + line).strip()
+            pending = ""
+            if line:
+                lines.append(line)
+    return lines
+
+
+def _segments(line: str) -> list[str]:
+    """The ``digiworm ...`` and ``python benchmarks/...`` parts of a shell line."""
+    parts = [p.strip() for p in line.split("&&")]
+    return [p for p in parts if p.startswith("digiworm ") or p.startswith("python benchmarks/")]
+
+
+def _expand(command: str) -> list[str]:
+    """The command without its ``[...]`` groups, then with each group (each alternative)."""
+    groups = re.findall(r"\[([^\[\]]+)\]", command)
+    base = re.sub(r"\s*\[[^\[\]]+\]", "", command).strip()
+    variants = [base]
+    for group in groups:
+        if re.search(r"\|\s*--", group):  # alternatives of whole options: [--a X|--b Y]
+            options = [g.strip() for g in group.split("|")]
+        else:  # alternatives of one value: [--model a|b|c]
+            tokens = group.split()
+            k = next((i for i, t in enumerate(tokens) if "|" in t), None)
+            options = (
+                [group]
+                if k is None
+                else [
+                    " ".join([*tokens[:k], alt, *tokens[k + 1 :]]) for alt in tokens[k].split("|")
+                ]
+            )
+        variants += [f"{base} {option}" for option in options]
+    return variants
+
+
+def readme_commands() -> list[str]:
+    """Every command variant to run, in README order."""
+    out = []
+    for line in _shell_lines(README):
+        for segment in _segments(line):
+            out += [v for v in _expand(segment) if v not in out]
+    return out
+
+
+def test_the_readme_parser_finds_the_documented_commands():
+    commands = readme_commands()
+    subcommands = {shlex.split(c)[1] for c in commands if c.startswith("digiworm ")}
+    assert {"atlas", "neuron", "gene", "simulate", "validate", "fit", "reproduce", "design",
+            "export", "serve"} <= subcommands  # fmt: skip
+    # optional groups expand: every model kind of simulate, every criterion of design next
+    for kind in ("graded", "linear", "kernel", "conductance", "FILE"):
+        assert any(f"--model {kind}" in c and c.startswith("digiworm simulate") for c in commands)
+    assert sum("--criterion" in c for c in commands) == 3
+    assert any(c.startswith("digiworm design error") and "--cond COV.npy" in c for c in commands)
+    assert _expand("x --a [--b 1|2] [--c D|--e F]") == [
+        "x --a", "x --a --b 1", "x --a --b 2", "x --a --c D", "x --a --e F"
+    ]  # fmt: skip
+
+
+# -- running them --------------------------------------------------------------------------------
+#: Placeholders in the README and the files of the work folder that stand in for them.
+PLACEHOLDERS = {
+    "FILE.nc": "trials.nc",  # a per-trial perturbation dataset
+    "PRED.nc": "pred.nc",  # a dff(responding, stimulated) prediction
+    "COV.npy": "cov.npy",
+    "FILE": "digiworm-reproduce/model_linear.dwm",
+    "DIR": "out-dir",
+}
+
+#: How each command is made small enough for the test suite: options replaced or added.
+SHRINK = {
+    "simulate": {"--duration": "6"},
+    "simulate --atlas": {"--duration": "4", "--stimulate": "AVAL,ASHL,RIML"},
+    "simulate --model conductance": {"--duration": "1.5", "--onset": "0.5"},
+    "fit": {
+        "--folds": "2",
+        "--steps": "8",
+        "--members": "2",
+        "--ridges": "1",
+        "--kernel-steps": "2",
+    },  # fmt: skip
+    "design next": {"--k": "3"},
+}
+
+
+def _shrunk(argv: list[str]) -> list[str]:
+    keys = [argv[0]]
+    if argv[0] == "design":
+        keys = [f"design {argv[1]}"]
+    if argv[0] == "simulate":
+        keys += ["simulate --atlas"] if "--atlas" in argv else []
+        if "--model" in argv and argv[argv.index("--model") + 1] == "conductance":
+            keys += ["simulate --model conductance"]
+    argv = list(argv)
+    for key in keys:
+        for option, value in SHRINK.get(key, {}).items():
+            if option in argv:
+                argv[argv.index(option) + 1] = value
+            else:
+                argv += [option, value]
+    return argv
+
+
+def _substitute(command: str) -> list[str]:
+    argv = shlex.split(command)
+    return [PLACEHOLDERS.get(a, a) for a in argv]
+
+
+@dataclass
+class Workspace:
+    """The temporary folder the README's commands run in (as a new user's would)."""
+
+    path: Path
+
+
+from digiworm.reproduce import ReproduceSettings as _ReproduceSettings  # noqa: E402
+
+
+def _tiny_reproduce(quick: bool = False) -> _ReproduceSettings:
+    from digiworm.fit import GradedFitSettings, KernelFitSettings, LinearCVSettings
+
+    return _ReproduceSettings(
+        folds=3,
+        linear=LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=30),
+        graded=GradedFitSettings(steps=6, scales=(1.0,)),
+        kernel=KernelFitSettings(steps=2, batch=8),
+        neuron_split=False,
+        quick=quick,
+    )
+
+
+class _TinyReproduceSettings:
+    """Stands in for ``ReproduceSettings`` in the CLI: the full and the --quick run, tiny."""
+
+    def __new__(cls):
+        return _tiny_reproduce(quick=False)
+
+    @staticmethod
+    def quick_settings():
+        return _tiny_reproduce(quick=True)
+
+
+def _run_cli(argv: list[str], monkeypatch) -> None:
+    """Run ``digiworm ARGV`` in-process (shrunk where :data:`SHRINK` and the stand-ins say)."""
+    import digiworm.reproduce
+    from digiworm.cli import app
+
+    if argv[0] == "reproduce":
+        monkeypatch.setattr(digiworm.reproduce, "ReproduceSettings", _TinyReproduceSettings)
+    if argv[:2] == ["design", "study"]:
+        _tiny_design_study(monkeypatch)
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, f"digiworm {' '.join(argv)}\n{result.output}"
+
+
+QUICKSTART = next(c for c in readme_commands() if c.startswith("digiworm reproduce"))
+
+
+@pytest.fixture(scope="module")
+def workspace(atlas, tmp_path_factory) -> Workspace:
+    """A new user's folder after the Quickstart's main job (tiny), plus the placeholder files."""
+    path = tmp_path_factory.mktemp("readme")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.chdir(path)
+        argv = _substitute(QUICKSTART)[1:]
+        _run_cli(argv, monkeypatch)
+        _expect_outputs(path, argv)
+    shutil.copy(path / "digiworm-reproduce" / "predictions.nc", path / "predictions.nc")
+    pred = xr.load_dataset(path / "predictions.nc", engine="h5netcdf")
+    pred[["dff"]].sel(model="linear", drop=True).to_netcdf(path / "pred.nc", engine="h5netcdf")
+    fun = atlas.functional("wt", kernel_time_s=None)
+    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
+    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(
+        path / "trials.nc", engine="h5netcdf"
+    )
+    x = np.random.default_rng(0).normal(size=(400, 300))
+    np.save(path / "cov.npy", x.T @ x / 400)
+    (path / "out-dir").mkdir()
+    return Workspace(path)
+
+
+def _tiny_design_study(monkeypatch):
+    """``design study`` on a few seeds and trials (its own tests check its numbers)."""
+    import digiworm.design._report as report
+    from digiworm.design import StudySettings
+
+    monkeypatch.setattr(
+        report, "StudySettings", lambda **_: StudySettings(seeds=2, max_trials=200, checkpoints=3, first_trials=50)
+    )
+    cases = report._formula_cases
+    monkeypatch.setattr(report, "_formula_cases", lambda a, quick, seed: cases(a, True, seed)[:1])
+
+
+#: What each command must leave behind: {subcommand: check(workspace path, argv)}.
+def _expect_outputs(path: Path, argv: list[str]) -> None:
+    def option(name):
+        return argv[argv.index(name) + 1] if name in argv else None
+
+    if argv[0] == "simulate":
+        ds = xr.load_dataset(path / option("--out"), engine="h5netcdf")
+        if "--atlas" in argv:
+            stim = option("--stimulate")
+            assert ds["dff"].dims == ("responding", "stimulated")
+            assert list(ds["stimulated"].values) == stim.split(",")
+            assert np.isfinite(ds["dff"].to_numpy()).all()
+            assert all(v is not None for v in ds.attrs.values())
+        else:
+            assert ds["dff"].dims == ("condition", "time", "neuron")
+            assert ds.sizes["neuron"] == 302
+            if option("--stimulate"):  # the stimulated neuron moves
+                trace = ds["dff"].sel(neuron=option("--stimulate").split(",")[0]).isel(condition=0)
+                if option("--ablate") is None:
+                    assert float(np.ptp(trace.to_numpy())) > 0
+        if option("--plot"):
+            assert (path / option("--plot")).read_bytes()[:4] == b"\x89PNG"
+    elif argv[0] == "reproduce":
+        out = path / (option("--out") or "digiworm-reproduce")
+        for name in ("report.html", "scores.json", "predictions.nc", "model_linear.dwm"):
+            assert (out / name).is_file(), name
+    elif argv[0] == "fit":
+        out = path / option("--out")
+        model = option("--model") or "linear"
+        assert (out / f"model_{model}.dwm").is_file() and (out / "scores.json").is_file()
+    elif argv[0] == "export":
+        assert list((path / option("--out")).glob("*.xml"))
+    elif argv[0] == "atlas" and option("--report"):
+        assert (path / option("--report")).is_dir()
+    elif argv[0] == "neuron" and option("--out"):
+        assert (path / option("--out")).read_bytes()[:4] == b"\x89PNG"
+    elif argv[0] == "design" and argv[1] == "study":
+        assert (path / (option("--out") or "digiworm-design") / "report.html").is_file()
+    elif argv[0] == "validate" and option("--json"):
+        assert (path / option("--json")).is_file()
+
+
+CLI_COMMANDS = [
+    c
+    for c in readme_commands()
+    if c.startswith("digiworm ") and not c.startswith("digiworm serve") and c != QUICKSTART
+]
+
+
+def test_the_quickstart_main_job_ran(workspace):
+    """The Quickstart's ``digiworm reproduce`` is the workspace fixture; its outputs load."""
+    from digiworm.models import load_model
+
+    out = workspace.path / "digiworm-reproduce"
+    assert "Wall time" in (out / "report.html").read_text()
+    for name in ("linear", "graded", "kernel"):
+        assert load_model(out / f"model_{name}.dwm").names[:2] == ("ADAL", "ADAR")
+
+
+@pytest.mark.parametrize("command", CLI_COMMANDS)
+def test_readme_command_runs(command, workspace, monkeypatch):
+    argv = _shrunk(_substitute(command)[1:])
+    monkeypatch.chdir(workspace.path)
+    if argv[0] == "reproduce" and "--out" not in argv:  # leave the Quickstart's output alone
+        monkeypatch.chdir(workspace.path / "out-dir")
+    _run_cli(argv, monkeypatch)
+    _expect_outputs(Path.cwd(), argv)
+
+
+SERVE_COMMANDS = [c for c in readme_commands() if c.startswith("digiworm serve")]
+
+
+@pytest.mark.enable_socket
+@pytest.mark.parametrize("command", SERVE_COMMANDS)
+def test_readme_serve_command_starts(command, workspace):
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = str(s.getsockname()[1])
+    argv = _substitute(command)[1:]
+    if "--port" in argv:  # the README's port may be taken here: any free one
+        argv[argv.index("--port") + 1] = port
+    else:
+        argv += ["--port", port]
+    if "--models" in argv:
+        argv[argv.index("--models") + 1] = str(workspace.path / "digiworm-reproduce")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "digiworm.cli", *argv],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=workspace.path,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert proc.poll() is None, proc.stdout.read().decode()
+            try:
+                health = httpx.get(f"http://127.0.0.1:{port}/api/health", timeout=2.0)
+                break
+            except httpx.TransportError:
+                assert time.monotonic() < deadline, "digiworm serve did not answer in 120 s"
+                time.sleep(0.5)
+        assert health.status_code == 200
+        options = httpx.get(f"http://127.0.0.1:{port}/api/options", timeout=10.0).json()
+        if "--models" in argv:
+            assert any(str(m).startswith("fitted:") for m in options["models"])
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+
+
+# -- the Python snippets ---------------------------------------------------------------------
+def _python_blocks() -> list[str]:
+    return re.findall(r"```python\n(.*?)```", README, flags=re.S)
+
+
+def _with_checks(block: str) -> str:
+    """Run each line; where the README's comment states a number, check the line against it."""
+    out = []
+    for line in block.splitlines():
+        m = re.match(r"^(\S.*?)\s+#\s*(-?\d+(?:\.\d+)?)\s", line)
+        if m and not re.match(r"^[\w.]+\s*=(?!=)", m.group(1)):  # not an assignment
+            out.append(f"_readme_states({m.group(1)}, {m.group(2)}, {line!r})")
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def _readme_states(value, number: float, line: str) -> None:
+    """A number in a comment is the value's own (a scalar) or its length (a table)."""
+    if np.ndim(value) == 0 and not hasattr(value, "__len__"):
+        assert float(value) == pytest.approx(number), line
+    else:
+        assert len(value) == number, line
+
+
+def test_readme_numbers_are_checked():
+    code = _with_checks("w.sel(pre='AVAL').item()   # 7.0 synapses\natlas.neurons   # 302 x\n")
+    assert code.splitlines()[0].startswith("_readme_states(w.sel(pre='AVAL').item(), 7.0,")
+    assert code.splitlines()[1].startswith("_readme_states(atlas.neurons, 302,")
+    with pytest.raises(AssertionError):
+        _readme_states(6.0, 7.0, "x")
+
+
+def test_readme_python_snippets_run_in_order(atlas, tmp_path, monkeypatch):
+    import digiworm.simulate
+
+    blocks = _python_blocks()
+    assert len(blocks) >= 3
+    monkeypatch.chdir(tmp_path)
+    # the whole in-silico atlas of the snippet, on 3 stimulations (its full run is benchmarked)
+    full_atlas = digiworm.simulate.insilico_atlas
+    monkeypatch.setattr(
+        digiworm.simulate, "insilico_atlas",
+        lambda model, neurons=None, **kw: full_atlas(model, ["AVAL", "ASHL", "RIML"], **kw),
+    )  # fmt: skip
+    namespace: dict = {"_readme_states": _readme_states}
+    checked = sum(_with_checks(b).count("_readme_states(") for b in blocks)
+    assert checked >= 2  # the README's stated numbers (302 neurons, 7.0 synapses) are checked
+    for block in blocks:
+        exec(compile(_with_checks(block), "README.md", "exec"), namespace)  # noqa: S102
+    assert namespace["atlas_sim"]["dff"].dims == ("responding", "stimulated")
+    assert namespace["run"].dff.dims == ("condition", "time", "neuron")
+    assert (tmp_path / "c2_export").is_dir()
+
+
+# -- the in-silico atlas with every model kind (the command crashed for all of them once) -------
+@pytest.mark.parametrize(
+    ("model", "extra"),
+    [
+        ("graded", []),
+        ("linear", []),
+        ("kernel", []),
+        ("FILE", []),
+        ("conductance", ["--duration", "1.5", "--onset", "0.5", "--stimulate", "AVAL"]),
+    ],
+)
+def test_insilico_atlas_command_for_every_model_kind(model, extra, workspace, monkeypatch):
+    from digiworm.cli import app
+
+    monkeypatch.chdir(workspace.path)
+    out = f"atlas-{model.lower()}.nc"
+    argv = ["simulate", "--atlas", "--model", PLACEHOLDERS.get(model, model), "--out", out]
+    argv += extra or ["--duration", "6", "--stimulate", "AVAL,ASHL"]
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    ds = xr.load_dataset(workspace.path / out, engine="h5netcdf")
+    stimulated = argv[argv.index("--stimulate") + 1].split(",")
+    assert list(ds["stimulated"].values) == stimulated and ds.sizes["responding"] == 302
+    values = ds["dff"].to_numpy()
+    assert np.isfinite(values).all() and np.abs(values).max() > 0
+    assert ds.attrs["method"] and ds.attrs["onset_s"] == float(
+        argv[argv.index("--onset") + 1] if "--onset" in argv else 1.5
+    )
+    # every attribute is what the run used (none missing or None)
+    assert all(v is not None and v != "None" for v in ds.attrs.values())
