@@ -125,7 +125,7 @@ def test_report_has_every_figure(reproduced):
 
 
 def test_cli_prints_the_scoreboard_of_every_model(reproduced, capsys):
-    from digiworm.cli import _print_scoreboard
+    from digiworm.cli._fit import _print_scoreboard
 
     result, _, _ = reproduced
     _print_scoreboard(result.scores)

@@ -152,9 +152,7 @@ def independent_split_half():
     return _independent_split_half(_raw_wild_type_trials(), seed=1)
 
 
-def test_wild_type_noise_ceiling_matches_an_independent_computation(
-    atlas, independent_split_half
-):
+def test_wild_type_noise_ceiling_matches_an_independent_computation(atlas, independent_split_half):
     trials = atlas.functional("wt", kernel_time_s=None).dff_trials.to_numpy()
     off = ~np.eye(302, dtype=bool)
     out = split_half_reliability(trials, mask=off, n_splits=4, seed=0)

@@ -692,8 +692,7 @@ class _State:
         return job.id
 
     def _run_atlas(self, job: _Job, req, job_model: str) -> None:
-        from .._simulate_cmd import build_model
-        from ..simulate import insilico_atlas, model_precision
+        from ..app import build_model, run_request
         from ..validate import validate_prediction
 
         def on_batch(done, total):
@@ -707,12 +706,11 @@ class _State:
             job.state, job.total = "running", len(self.atlas.names)
             base = self.base_model(job_model, req.connectome)
             model = build_model(req, self.atlas, base=base)
-            amplitude = 40.0 if model.output == "activity" else 1.0
-            with model_precision(model):  # thread-local, as in ``run``
-                ds = insilico_atlas(
-                    model, amplitude=amplitude, baseline_s=req.onset_s, window_s=30.0,
-                    dt_s=req.dt_s, batch_size=32, on_batch=on_batch,
-                )  # fmt: skip
+            # every neuron in turn: the run's onset is the baseline, the rest its window
+            every = dataclasses.replace(req, stimulate=(), atlas_mode=True)
+            ds = run_request(
+                every, self.atlas, progress=False, model=model, on_batch=on_batch, batch_size=32
+            )
             score = None
             if not (req.ablate or req.drugs) and req.knockout in ((), ("unc-31",)):
                 strain = "unc31" if req.knockout else "wt"
@@ -783,7 +781,7 @@ class _State:
         with self._lock:
             model = self._models.get(key)
         if model is None:
-            from .._simulate_cmd import SimulationRequest, build_model
+            from ..app import SimulationRequest, build_model
 
             kind = str(self.model_file(kind)) if kind.startswith("fitted:") else kind
             model = build_model(SimulationRequest(model=kind, connectome=connectome), self.atlas)
@@ -792,7 +790,7 @@ class _State:
         return model
 
     def request(self, body: SimulateBody, limits: Limits):
-        from .._simulate_cmd import SimulationRequest
+        from ..app import SimulationRequest
 
         dt_s = self.check_steps([body], limits)
         if body.model == "conductance":
@@ -848,7 +846,7 @@ class _State:
             422 when one condition's steps pass ``limits.max_steps`` or all conditions' steps
             pass ``limits.max_total_steps``.
         """
-        from .._simulate_cmd import CONDUCTANCE_MAX_DT_S
+        from ..app import CONDUCTANCE_MAX_DT_S
 
         total, n = 0.0, 0
         for body in bodies:
@@ -903,7 +901,7 @@ class _State:
         The run uses the model's own precision (:func:`digiworm.simulate.model_precision`:
         thread-local, never the process-wide flag).
         """
-        from .._simulate_cmd import build_model, run_request
+        from ..app import build_model, run_request
         from ..simulate import model_precision
 
         req = self.request(body, limits)
@@ -942,7 +940,7 @@ class _State:
         import tempfile
         from pathlib import Path
 
-        from .._simulate_cmd import write_netcdf
+        from ..app import write_netcdf
 
         _, ds = self.run(body, limits)
         with tempfile.TemporaryDirectory() as tmp:

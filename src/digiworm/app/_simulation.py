@@ -1,4 +1,10 @@
-"""The work behind ``digiworm simulate``: validate everything, build, perturb, run, write."""
+"""One simulation request, from validation to the written result.
+
+The CLI (``digiworm simulate``) and the explorer (``digiworm serve``, its atlas jobs included)
+both describe a run as a :class:`SimulationRequest`, validate it against the atlas
+(:meth:`SimulationRequest.check`), build the perturbed model (:func:`build_model`) and run it
+(:func:`run_request`); neither calls the other.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +16,21 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from ._errors import DigiwormError
-from ._io import write_with
+from .._errors import DigiwormError
+from .._io import write_with
 
-__all__ = ["SimulationRequest", "check_output_path", "parse_drug", "run_request"]
+__all__ = [
+    "CONDUCTANCE_MAX_DT_S",
+    "DEFAULT_ONSET_S",
+    "MODEL_KINDS",
+    "SimulationRequest",
+    "build_model",
+    "check_output_path",
+    "default_onset_s",
+    "parse_drug",
+    "run_request",
+    "write_netcdf",
+]
 
 MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
 #: Default stimulation amplitude per model kind (graded: mV; linear/kernel: unit drive;
@@ -111,7 +128,7 @@ class SimulationRequest:
         self.ablate = tuple(atlas.neuron_list(list(self.ablate)))
         self.knockout = tuple(atlas.gene(g) for g in self.knockout)
         if self.connectome not in _connectomes():
-            from ._errors import UnknownNameError
+            from .._errors import UnknownNameError
 
             raise UnknownNameError("connectome", self.connectome, _connectomes())
         if self.spontaneous and self.seed is None:
@@ -140,20 +157,20 @@ def default_onset_s(duration_s: float) -> float:
 
 
 def _connectomes() -> list[str]:
-    from .atlas import CONNECTOMES
+    from ..atlas import CONNECTOMES
 
     return list(CONNECTOMES)
 
 
 def build_model(req: SimulationRequest, atlas, base=None):
     """Return the (perturbed) model the request describes (``base``: the unperturbed model)."""
-    from .experiments import Ablate, Drug, Knockout
-    from .models import graded_from_atlas, kernel_from_atlas, linear_from_atlas, load_model
+    from ..experiments import Ablate, Drug, Knockout
+    from ..models import graded_from_atlas, kernel_from_atlas, linear_from_atlas, load_model
 
     if base is not None:
         model = base
     elif req.model == "conductance":
-        from .models import conductance_network_from_atlas
+        from ..models import conductance_network_from_atlas
 
         model = conductance_network_from_atlas(atlas, connectome=req.connectome)
     elif req.model == "graded":
@@ -172,7 +189,7 @@ def build_model(req: SimulationRequest, atlas, base=None):
     transforms += [Drug(name, dose, atlas) for name, dose in req.drugs]
     if req.ablate:
         transforms.append(Ablate(req.ablate))
-    from .simulate import model_precision
+    from ..simulate import model_precision
 
     with model_precision(model):  # a float64 model stays float64 through its perturbations
         for transform in transforms:
@@ -180,28 +197,56 @@ def build_model(req: SimulationRequest, atlas, base=None):
     return model
 
 
-def run_request(req: SimulationRequest, atlas, progress: bool = True, model=None) -> xr.Dataset:
+def run_request(
+    req: SimulationRequest,
+    atlas,
+    progress: bool = True,
+    model=None,
+    *,
+    on_batch=None,
+    batch_size: int = 64,
+) -> xr.Dataset:
     """Run a validated request and return the result Dataset (not yet written).
 
-    ``model`` is the request's model already built (:func:`build_model`); built here if None.
+    Parameters
+    ----------
+    req : SimulationRequest
+        Checked with :meth:`SimulationRequest.check`.
+    atlas : digiworm.atlas.Atlas
+        The atlas the request was checked against.
+    progress : bool
+        Show a progress bar over the in-silico atlas's batches (``req.atlas_mode``).
+    model : AbstractModel, optional
+        The request's model already built (:func:`build_model`); built here if None.
+    on_batch : callable, optional
+        In-silico atlas only: ``on_batch(done, total)`` after each batch; whatever it raises
+        stops the run (a caller's cancellation).
+    batch_size : int
+        In-silico atlas only: stimulations per compiled call.
+
+    Returns
+    -------
+    xarray.Dataset
+        ``dff(condition, time, neuron)`` (one run) or ``dff(responding, stimulated)`` (the
+        atlas), with the request in its attributes.
     """
-    from .simulate import model_precision
+    from ..simulate import model_precision
 
     model = build_model(req, atlas) if model is None else model
     with model_precision(model):  # the protocol in the model's precision (float64 kernels)
-        return _run_request(req, model, progress)
+        return _run_request(req, model, progress, on_batch, batch_size)
 
 
-def _run_request(req: SimulationRequest, model, progress: bool) -> xr.Dataset:
+def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) -> xr.Dataset:
     import jax
 
-    from .simulate import Noise, Protocol, insilico_atlas, simulate
+    from ..simulate import Noise, Protocol, insilico_atlas, simulate
 
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
     amplitude = req.amplitude
     per_neuron = None
     if amplitude is None and hasattr(model, "cells"):  # conductance level: pA per neuron
-        from .simulate import depolarising_current
+        from ..simulate import depolarising_current
 
         per_neuron = np.asarray(depolarising_current(model.cells, 20.0))
         amplitude = "20 mV above each neuron's rest"
@@ -212,7 +257,8 @@ def _run_request(req: SimulationRequest, model, progress: bool) -> xr.Dataset:
         ds = insilico_atlas(
             model, list(req.stimulate) or None, amplitude=amps, pulse_s=req.pulse_s,
             baseline_s=req.onset_s, window_s=req.duration_s - req.onset_s, dt_s=req.dt_s,
-            progress=progress, subtract_control=per_neuron is not None,
+            progress=progress, subtract_control=per_neuron is not None, on_batch=on_batch,
+            batch_size=batch_size,
         )  # fmt: skip
     else:
         targets = [list(req.stimulate)] if req.stimulate else [[]]
@@ -254,40 +300,3 @@ def _run_request(req: SimulationRequest, model, progress: bool) -> xr.Dataset:
 def write_netcdf(ds: xr.Dataset, path: Path) -> None:
     """Write ``ds`` to NetCDF atomically."""
     write_with(path, lambda tmp: ds.to_netcdf(tmp, engine="h5netcdf"))
-
-
-def plot_traces(ds: xr.Dataset, path: Path, n_top: int = 8) -> None:
-    """Plot ΔF/F of the stimulated neurons and the strongest responders (PNG/SVG, atomic)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    if "condition" in ds.dims:
-        dff = ds["dff"].isel(condition=0).to_pandas()  # (time, neuron)
-        stim = [n for n in ds.attrs.get("stimulated", "").split(",") if n]
-        change = (dff - dff.iloc[0]).abs().max().drop(labels=stim, errors="ignore")
-        others = list(change.sort_values(ascending=False).head(n_top).index)
-        for n in stim:
-            ax.plot(dff.index, dff[n], lw=2.5, label=f"{n} (stimulated)")
-        for n in others:
-            ax.plot(dff.index, dff[n], lw=1, label=n)
-        ax.set_xlabel("time (s)")
-        ax.set_ylabel("dF/F")
-        if stim and "onset_s" in ds.attrs:  # the protocol's own times, not the samples'
-            onset, pulse = float(ds.attrs["onset_s"]), float(ds.attrs["pulse_s"])
-            ax.axvspan(onset, onset + pulse, color="gold", alpha=0.3, label="stimulus")
-        ax.set_title(f"digiworm {ds.attrs.get('command_model', '')} simulation")
-        ax.legend(fontsize=7, ncol=2)
-    else:
-        im = ax.imshow(ds["dff"].to_numpy(), cmap="RdBu_r", aspect="auto")
-        vmax = float(np.nanpercentile(np.abs(ds["dff"].to_numpy()), 99)) or 1.0
-        im.set_clim(-vmax, vmax)
-        ax.set_xlabel("stimulated neuron")
-        ax.set_ylabel("responding neuron")
-        ax.set_title("in-silico signal propagation atlas (dF/F)")
-        fig.colorbar(im, ax=ax)
-    fmt = path.suffix.lstrip(".").lower()
-    write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=120, bbox_inches="tight"))
-    plt.close(fig)

@@ -1,0 +1,215 @@
+"""``digiworm design``: how much data identifies the worm, and what to stimulate next."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from .._errors import DigiwormError
+from ._common import _atlas, _user_errors, app, console
+
+design_app = typer.Typer(help="Experiment design: how much data identifies the worm.")
+app.add_typer(design_app, name="design")
+
+
+@design_app.command("error")
+@_user_errors
+def design_error_command(
+    p: int = typer.Option(..., "--p", help="Number of inputs (coefficients per output)."),
+    n: float = typer.Option(..., "--n", help="Number of samples."),
+    sigma: float = typer.Option(..., "--sigma", help="Noise s.d. per output sample."),
+    decay: float | None = typer.Option(
+        None, "--decay", help="Input eigenvalues decay as decay^k (random basis, seed 0)."
+    ),
+    cond: Path | None = typer.Option(
+        None, "--cond", help="Input covariance (p x p) as .npy or .csv."
+    ),
+    target: float | None = typer.Option(None, "--target", help="Also: samples for this error."),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
+):
+    """Print the expected least-squares error of y = A x + noise, and samples for a target."""
+    import dataclasses
+    import json
+
+    import numpy as np
+
+    from ..design import decaying_covariance, expected_error, samples_needed
+
+    if decay is not None and cond is not None:
+        raise DigiwormError("give either --decay or --cond, not both")
+    cov = None
+    if decay is not None:
+        cov = decaying_covariance(p, decay)
+    elif cond is not None:
+        if not cond.is_file():
+            raise DigiwormError(f"--cond file {str(cond)!r} does not exist")
+        try:
+            cov = np.load(cond) if cond.suffix == ".npy" else np.loadtxt(cond, delimiter=",")
+        except ValueError as exc:
+            raise DigiwormError(f"cannot read {str(cond)!r} as a matrix ({exc})") from None
+    est = expected_error(p, n, sigma, cov)
+    result = dataclasses.asdict(est)
+    if target is not None:
+        result["samples_for_target"] = samples_needed(target, p, sigma, cov)
+        result["target"] = target
+    if json_out:
+        typer.echo(json.dumps(result, allow_nan=False if np.isfinite(est.exact_gaussian) else True))
+        return
+    console.print(
+        f"expected error per output row (large-n): {est.approx:.4g}; exact for Gaussian inputs: "
+        f"{est.exact_gaussian:.4g}\n tr(Σ⁻¹)/p = {est.trace_inv_per_p:.4g}, condition number "
+        f"{est.condition_number:.3g}"
+    )
+    if target is not None:
+        console.print(f"samples for error {target:g}: {result['samples_for_target']:.0f}")
+
+
+@design_app.command("next")
+@_user_errors
+def design_next_command(
+    model: Path = typer.Option(..., "--model", help="Fitted linear model (.dwm)."),
+    k: int = typer.Option(10, "--k", help="Stimulation trials to choose."),
+    criterion: str = typer.Option(
+        "A", "--criterion",
+        help="A (gain variance), D (log det information) or V (predictive variance of the "
+        "pairs the atlas never measured).",
+    ),
+    sets: str = typer.Option(
+        "single", "--sets",
+        help="single (one neuron per trial) or classes (also every neuron class's members "
+        "stimulated together).",
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+):  # fmt: skip
+    """Rank the next stimulations that best pin down the output gains (or the predictions)."""
+    import numpy as np
+
+    from ..design import atlas_design, next_stimulations
+    from ..validate import check_perturbation
+
+    atl = _atlas()
+    fitted = _design_model(model, atl)
+    fun = atl.functional("wt", kernel_time_s=None)
+    ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
+    sigma, done, observed = atlas_design(ds)
+    if sets not in ("single", "classes"):
+        raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
+    candidates = None
+    if sets == "classes":
+        classes = atl.neurons.loc[list(atl.names), "neuron_class"].to_numpy()
+        candidates = {
+            f"{c} (all {int((classes == c).sum())})": np.flatnonzero(classes == c)
+            for c in dict.fromkeys(classes)
+            if (classes == c).sum() > 1
+        }
+    unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
+    np.fill_diagonal(unmeasured, False)
+    with console.status(f"greedy {criterion}-optimal design over {len(atl.names)} neurons…"):
+        table = next_stimulations(fitted, sigma, done, k=k, criterion=criterion,
+                                  observed=observed, sets=candidates,
+                                  target_pairs=unmeasured)  # fmt: skip
+    if json_out:
+        typer.echo(table.to_json(orient="records"))
+        return
+    what = "predictions of unmeasured pairs" if criterion == "V" else "output gains"
+    out = Table(title=f"next {k} stimulation trials ({criterion}-optimal, {what}; "
+                "responders as imaged in the atlas)", title_justify="left")  # fmt: skip
+    for col in (
+        "rank",
+        "neuron",
+        "trials done",
+        "reduction" if criterion != "D" else "log det gain",
+    ):
+        out.add_column(col, justify="right" if col != "neuron" else "left")
+    for row in table.itertuples():
+        out.add_row(str(row.rank), row.neuron, str(row.trials_done), f"{row.reduction:.4f}")
+    console.print(out)
+    never = int((done == 0).sum())
+    console.print(f"{never} of {len(done)} neurons were never stimulated in the atlas; "
+                  f"{int((~observed).sum())} were never recorded as responders")  # fmt: skip
+
+
+@design_app.command("study")
+@_user_errors
+def design_study_command(
+    model: Path | None = typer.Option(
+        None, "--model", help="Fitted linear model (.dwm); default: fit one to the atlas now."
+    ),
+    out: Path = typer.Option(Path("digiworm-design"), "--out", help="Output folder."),
+    quick: bool = typer.Option(
+        False, "--quick", help="3 seeds up to 1500 trials, smaller formula check (~2 min)."
+    ),
+    seed: int = typer.Option(0, "--seed", help="Seed of the formula check and shared drive."),
+):
+    """Random vs designed stimulation on synthetic worms, with the formula and input checks."""
+    import time
+
+    from ..design import atlas_design
+    from ..design._report import run_design_report, write_design_report
+    from ..validate import check_perturbation
+
+    if out.exists() and not out.is_dir():
+        raise DigiwormError(f"--out {str(out)!r} exists and is not a folder")
+    atl = _atlas()
+    fitted = _design_model(model, atl)
+    fun = atl.functional("wt", kernel_time_s=None)
+    ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
+    sigma, done, observed = atlas_design(ds)
+    start = time.perf_counter()
+    with console.status("design study…") as status:
+        report = run_design_report(
+            fitted, sigma, done, observed, quick=quick, seed=seed,
+            progress=lambda m: status.update(f"design study: {m}"),
+        )  # fmt: skip
+    wall = time.perf_counter() - start
+    write_design_report(report, out, wall)
+    summary = report.study.summary()
+    if summary["ratio_mean"] is None:
+        console.print("designed order never reached random's final error")
+    else:
+        console.print(
+            f"trials random needs / trials designed needs for the same gain error: "
+            f"{summary['ratio_mean']:.2f} ± {summary['ratio_sd'] or 0:.2f} "
+            f"({summary['seeds_reaching_target']}/{summary['seeds']} seeds)"
+        )
+    console.print(f"wrote {out / 'report.html'}, study.json, curves.csv ({wall:.0f} s)")
+
+
+def _design_model(path: Path | None, atl):
+    """Return the linear model a design command works on: a file, or a fit to the atlas now."""
+    from ..models import LinearModel, load_model
+
+    if path is None:
+        import numpy as np
+
+        from ..fit import LinearCVSettings, fit_linear_response
+        from ..fit._linear_cv import connectome_prior
+        from ..models import linear_from_couplings
+        from ..validate import baseline_context
+
+        lin = LinearCVSettings()
+        with console.status("fitting the linear network to the wild-type atlas (ridge 1)…"):
+            fun = atl.functional("wt", kernel_time_s=None)
+            n = len(atl.names)
+            fit = fit_linear_response(
+                fun["dff_trials"].to_numpy(), ~np.eye(n, dtype=bool),
+                prior=connectome_prior(baseline_context(atl).signed), ridge=1.0,
+                steps=lin.steps, learning_rate=lin.learning_rate, delta=lin.huber_delta,
+            )  # fmt: skip
+        return linear_from_couplings(atl.names, np.asarray(fit.w))
+    if not path.is_file():
+        raise DigiwormError(f"--model file {str(path)!r} does not exist")
+    fitted = load_model(path)
+    if not isinstance(fitted, LinearModel):
+        raise DigiwormError(
+            f"design needs a linear model (digiworm reproduce/fit writes model_linear.dwm); "
+            f"{path.name} holds a {type(fitted).__name__}"
+        )
+    if tuple(fitted.names) != tuple(atl.names):
+        raise DigiwormError(
+            f"{path.name} covers {len(fitted.names)} neurons; design needs a model on the "
+            f"atlas's {len(atl.names)} neurons in atlas order (as digiworm reproduce writes)"
+        )
+    return fitted
