@@ -87,3 +87,27 @@ def test_no_bare_value_or_type_errors_reach_users():
             if re.search(r"\braise (ValueError|TypeError)\(", line) and rel not in internal:
                 found.append(f"{rel}:{k}: {line.strip()}")
     assert not found, "\n".join(found)
+
+
+def test_a_missing_program_skips_with_its_install_line_unless_required(monkeypatch):
+    from conftest import require_program
+
+    monkeypatch.delenv("DIGIWORM_REQUIRE_X", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install nothing-here"):
+        require_program("no-such-program-xyz", "DIGIWORM_REQUIRE_X", "apt-get install nothing-here")
+    monkeypatch.setenv("DIGIWORM_REQUIRE_X", "1")
+    with pytest.raises(pytest.fail.Exception, match="DIGIWORM_REQUIRE_X=1 requires it"):
+        require_program("no-such-program-xyz", "DIGIWORM_REQUIRE_X", "apt-get install nothing-here")
+    assert require_program("python3", "DIGIWORM_REQUIRE_X", "") is not None
+
+
+def test_ci_requires_the_browser_and_java_tests():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "DIGIWORM_REQUIRE_BROWSER=1" in ci and "DIGIWORM_REQUIRE_JAVA=1" in ci
+    assert "chromium" in ci and "default-jre-headless" in ci
+    assert "-c constraints.txt" in _quickstart_commands()[1]
+    pinned = [
+        line for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]  # fmt: skip
+    assert all("==" in line for line in pinned) and len(pinned) > 50
