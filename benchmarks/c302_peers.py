@@ -13,8 +13,10 @@ per condition. Peak memory: NEURON's child process and this process (``ru_maxrss
 
     pip install ".[bench]" && python benchmarks/c302_peers.py [--duration-ms 1000] [--batch 64]
 
-Needs ``c302``, ``neuron`` (``pip install c302 neuron``), Java (jNeuroML) and a C compiler; without
-them the peer rows are skipped and only digiworm's are printed.
+Needs ``c302``, ``neuron`` (``pip install ".[bench]"``), Java (jNeuroML) and a C compiler; without
+them the peer rows are skipped (the output says which and why) and only digiworm's are printed.
+``--smoke`` runs every part at tiny sizes (60 ms simulated, batch 4; the peer too where it is
+installed): a check that it works, not a measurement.
 """
 
 from __future__ import annotations
@@ -48,17 +50,20 @@ def _probe():
     return mod
 
 
+def peer_missing() -> list[str]:
+    """Return why the c302 + NEURON peer cannot run here (empty where it can)."""
+    missing = [
+        f'{m} is not installed (pip install ".[bench]")'
+        for m in ("c302", "neuron")
+        if importlib.util.find_spec(m) is None
+    ]
+    if shutil.which("java") is None:
+        missing.append("java is not found (jNeuroML needs it)")
+    return missing
+
+
 def run_peer(duration_ms: float, dt_ms: float) -> dict | None:
     """Generate, export, compile and run the full C2 network in NEURON; return timings, traces."""
-    try:
-        import c302  # noqa: F401
-        import neuron  # noqa: F401
-    except ImportError as err:
-        print(f"peer skipped: {err} (pip install c302 neuron)")
-        return None
-    if shutil.which("java") is None:
-        print("peer skipped: java not found (jNeuroML needs it)")
-        return None
     probe = _probe()
     out = Path(tempfile.mkdtemp(prefix="c302_C2_full_"))
     ref = "c302_C2_full"
@@ -116,7 +121,9 @@ def digiworm_rows(duration_ms, dt_ms, batch, peer):
             "--child",
             json.dumps(spec | {"duration": duration_ms, "ref": ref_file}),
         ]
-        res = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        res = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if res.returncode:
+            raise SystemExit(f"digiworm child {spec} failed:\n{res.stderr[-3000:]}")
         rows.append(json.loads(res.stdout.strip().splitlines()[-1]))
         if ref_file:
             os.unlink(ref_file)
@@ -196,17 +203,29 @@ def child(spec: dict) -> None:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--duration-ms", type=float, default=1000.0)
+    ap.add_argument("--duration-ms", type=float, help="simulated ms (1000; smoke 60)")
     ap.add_argument("--dt-ms", type=float, default=0.05)
-    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--batch", type=int, help="conditions of the batched rows (64; smoke 4)")
     ap.add_argument("--no-peer", action="store_true", help="digiworm rows only")
+    ap.add_argument(
+        "--smoke", action="store_true", help="every part at tiny sizes (60 ms, batch 4)"
+    )
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "c302_peers.json"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.child:
         child(json.loads(a.child))
         return
-    peer = None if a.no_peer else run_peer(a.duration_ms, a.dt_ms)
+    a.duration_ms = a.duration_ms or (60.0 if a.smoke else 1000.0)  # the drive starts at 50 ms
+    a.batch = a.batch or (4 if a.smoke else 64)
+    skipped = ["--no-peer"] if a.no_peer else peer_missing()
+    if skipped:
+        print(
+            "skipped rows: c302 + NEURON (peer timings, the x NEURON ratios, the RMS against "
+            f"NEURON): {'; '.join(skipped)}",
+            flush=True,
+        )
+    peer = None if skipped else run_peer(a.duration_ms, a.dt_ms)
     rows = digiworm_rows(a.duration_ms, a.dt_ms, a.batch, peer)
     print(f"\nfull c302 C2 network (302 neurons), {a.duration_ms:g} ms simulated")
     if peer:
@@ -226,6 +245,7 @@ def main():
         ratio = (
             peer["timing"]["run_per_sim_s"] / r["per_condition_per_sim_s"] if peer else float("nan")
         )
+        r["ratio_neuron_over_digiworm"] = ratio  # written as null where the peer was skipped
         acc = f"{r['rms_median_mV']:.3f}/{r['rms_max_mV']:.3f}" if "rms_max_mV" in r else "-"
         print(
             f"{r['dtype']:8} {r['dt']:6.2f} {r['batch']:5d} {r['per_condition_per_sim_s']:13.3f} "
@@ -238,9 +258,12 @@ def main():
             "cpus": os.cpu_count(),
             "python": platform.python_version(),
         },
+        "smoke": a.smoke,
         "duration_ms": a.duration_ms,
         "dt_ms": a.dt_ms,
+        "batch": a.batch,
         "peer": None if peer is None else peer["timing"],
+        "peer_skipped": skipped,
         "digiworm": rows,
     }
     from digiworm._io import atomic_write_json

@@ -23,12 +23,16 @@ error is <= the peer's.
 
     python benchmarks/graded_peers.py [--quick] [--out benchmarks/results/graded_peers.json]
 
-Needs Brian2 (``pip install "brian2>=2.9"``, numpy < 2.4); without it those rows are skipped.
+Needs Brian2 (``pip install ".[bench]"``, numpy < 2.4); without it those rows are skipped (the
+output says so). ``--smoke`` runs every part once at tiny sizes (2 s simulated, Radau reference
+at rtol 1e-8, two digiworm settings in float32 and one in float64, one scipy tolerance per
+method, Brian2's ``numpy`` target only): a check that it works, not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import platform
@@ -213,6 +217,13 @@ FLOAT64_SETTINGS = [
 ]
 
 
+# --smoke: one cheap and one accurate float32 setting (so a peer row has a matched one)
+SMOKE_SETTINGS = [("heun", 0.05, True), ("rk4", 0.01, True)]
+SMOKE_FLOAT64_SETTINGS = [("rk4", 0.05, True)]
+SMOKE_SCIPY_RTOLS = (1e-3,)
+SMOKE_BRIAN2_SETTINGS = [("numpy", "euler", 1e-3)]  # no Cython build
+
+
 def build_model(float64=False):
     """digiworm's default graded network; ``float64``: the same float32-rounded parameters
     in float64 (needs JAX_ENABLE_X64)."""
@@ -347,10 +358,10 @@ def run_x64_child(net, duration, repeat, ref_dt, settings):
 
 
 # -- scipy ---------------------------------------------------------------------------------------
-def bench_scipy(net, y_rest, duration, repeat, ref_act, rows):
+def bench_scipy(net, y_rest, duration, repeat, ref_act, rows, rtols=(1e-3, 1e-4, 1e-6)):
     u = np.zeros(net.n)
     u[net.stim_index] = AMP_MV
-    for method, rtols in (("RK45", (1e-3, 1e-4, 1e-6)), ("LSODA", (1e-3, 1e-4, 1e-6))):
+    for method in ("RK45", "LSODA"):
         for rtol in rtols:
             atol = rtol * 1e-2
 
@@ -465,12 +476,15 @@ def brian2_activity(b2, net, g, mon, duration):
 
 
 def bench_brian2(net, y_rest, duration, repeat, ref_act, rows, diag, settings):
-    try:
-        import brian2 as b2
-    except ImportError as e:
-        diag["brian2"] = f"not installed ({e}); rows skipped"
-        log(diag["brian2"])
+    if importlib.util.find_spec("brian2") is None:
+        labels = ", ".join(f"{m} dt={dt * 1e3:g} ms ({t})" for t, m, dt in settings)
+        diag["brian2"] = f'not installed (pip install ".[bench]"); rows skipped: {labels}'
+        diag["skipped_rows"].append(f"brian2 {labels}: not installed")
+        log(f"skipped Brian2 rows ({labels}): brian2 is not installed "
+            '(pip install ".[bench]")')  # fmt: skip
         return
+    import brian2 as b2
+
     b2.prefs.logging.console_log_level = "WARNING"
     cache = tempfile.mkdtemp(prefix="digiworm-brian2-")
     b2.prefs.codegen.runtime.cython.cache_dir = cache  # cold cache: the first run compiles
@@ -639,6 +653,9 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="3 s simulated, 1 timed repeat")
+    parser.add_argument(
+        "--smoke", action="store_true", help="every part once at tiny sizes (a check, seconds)"
+    )
     parser.add_argument("--duration", type=float, help="simulated seconds (default 10; quick 3)")
     parser.add_argument("--repeat", type=int, help="timed repeats, best kept (3; quick 1)")
     parser.add_argument(
@@ -651,10 +668,11 @@ def main():
     )  # fmt: skip
     parser.add_argument("--x64-child", help=argparse.SUPPRESS)
     parser.add_argument("--x64-settings", help=argparse.SUPPRESS)
-    parser.add_argument("--ref-dt", type=float, default=1e-3, help=argparse.SUPPRESS)
+    parser.add_argument("--ref-dt", type=float, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    duration = args.duration or (3.0 if args.quick else 10.0)
-    repeat = args.repeat or (1 if args.quick else 3)
+    quick = args.quick or args.smoke
+    duration = args.duration or (2.0 if args.smoke else 3.0 if args.quick else 10.0)
+    repeat = args.repeat or (1 if quick else 3)
     if args.x64_child:
         settings = [tuple(x) for x in json.loads(args.x64_settings)]
         return x64_child(args.x64_child, duration, repeat, args.ref_dt, settings)
@@ -683,23 +701,30 @@ def main():
     # reference and cross-checks
     u = np.zeros(net.n)
     u[net.stim_index] = AMP_MV
+    # Radau tolerances of the reference and of its cross-check (--smoke: looser, seconds)
+    (ref_rtol, ref_atol), (fine_rtol, fine_atol) = (
+        ((1e-8, 1e-10), (1e-10, 1e-12)) if args.smoke else ((1e-10, 1e-12), (1e-12, 1e-14))
+    )
     t0 = time.perf_counter()
-    ys_ref, nfev = solve_piecewise(net, y_rest, u, duration, "Radau", 1e-10, 1e-12, jac=True)
+    ys_ref, nfev = solve_piecewise(net, y_rest, u, duration, "Radau", ref_rtol, ref_atol, jac=True)
     diag["reference"] = {
-        "tool": "scipy solve_ivp Radau rtol 1e-10 atol 1e-12, analytic Jacobian, float64, "
-        "restarted at the pulse edges, from the Newton rest",
+        "tool": f"scipy solve_ivp Radau rtol {ref_rtol:g} atol {ref_atol:g}, analytic Jacobian, "
+        "float64, restarted at the pulse edges, from the Newton rest",
         "wall_s": time.perf_counter() - t0,
         "nfev": int(nfev),
     }
     ref_act = net.activity(ys_ref)
     # self-convergence (DOP853 is not used: on this network its error estimate fails, e.g.
     # rtol 1e-10 gives 7e-6 over 10 s while Radau and RK4 agree to 1e-11)
-    ys_fine, _ = solve_piecewise(net, y_rest, u, duration, "Radau", 1e-12, 1e-14, jac=True)
-    checks = {"scipy Radau rtol 1e-12": float(np.abs(net.activity(ys_fine) - ref_act).max())}
+    ys_fine, _ = solve_piecewise(net, y_rest, u, duration, "Radau", fine_rtol, fine_atol, jac=True)
+    checks = {
+        f"scipy Radau rtol {fine_rtol:g}": float(np.abs(net.activity(ys_fine) - ref_act).max())
+    }
     from digiworm.simulate import Protocol
 
     single = Protocol.single(model.names, [STIM], AMP_MV, ONSET_S, PULSE_S)
-    ref32_dt = REF_DT_S if not args.quick else 1e-3
+    # (--smoke: the dt of a smoke row, so that one compiled simulation serves both)
+    ref32_dt = 0.01 if args.smoke else 1e-3 if quick else REF_DT_S
     t0 = time.perf_counter()
     act32 = digiworm_activity(model, single, duration, ref32_dt, "rk4")[0]
     diag["digiworm_rk4_float32_check_wall_s"] = time.perf_counter() - t0
@@ -708,13 +733,16 @@ def main():
         np.abs(act32[0] - ref_act[0]).max()
     )
     rows, skipped = [], []
+    diag["skipped_rows"] = []  # whole groups of rows left out, and why
     if not args.no_float64:
         log("float64 digiworm (child process with JAX_ENABLE_X64=1) ...")
-        ref64, acts64, meta = run_x64_child(net, duration, repeat, args.ref_dt, FLOAT64_SETTINGS)
-        checks[f"digiworm rk4 dt={args.ref_dt * 1e3:g} ms float64"] = float(
+        settings64 = SMOKE_FLOAT64_SETTINGS if args.smoke else FLOAT64_SETTINGS
+        ref_dt = args.ref_dt or (settings64[0][1] if args.smoke else 1e-3)
+        ref64, acts64, meta = run_x64_child(net, duration, repeat, ref_dt, settings64)
+        checks[f"digiworm rk4 dt={ref_dt * 1e3:g} ms float64"] = float(
             np.abs(ref64 - ref_act).max()
         )
-        checks[f"digiworm rk4 dt={args.ref_dt * 1e3:g} ms float64, t=0"] = float(
+        checks[f"digiworm rk4 dt={ref_dt * 1e3:g} ms float64, t=0"] = float(
             np.abs(ref64[0] - ref_act[0]).max()
         )
         diag["digiworm_rk4_float64_check_wall_s"] = meta["ref_wall_s"]
@@ -725,6 +753,8 @@ def main():
         skipped += meta["skipped"]
     else:
         rows64 = []
+        diag["skipped_rows"].append("digiworm float64 rows and cross-check: --no-float64")
+        log("skipped the float64 digiworm rows and cross-check: --no-float64")
     diag["reference_cross_checks_max_abs_activity"] = checks
     diag["response"] = {
         "max_abs_activity_change_from_rest": float(np.abs(ref_act - ref_act[0]).max()),
@@ -737,7 +767,8 @@ def main():
     )
 
     log("float32 digiworm (its default) ...")
-    rows32, acts32, skipped32 = digiworm_rows(model, duration, repeat, DIGIWORM_SETTINGS, "float32")
+    settings32 = SMOKE_SETTINGS if args.smoke else DIGIWORM_SETTINGS
+    rows32, acts32, skipped32 = digiworm_rows(model, duration, repeat, settings32, "float32")
     skipped += skipped32
     for r, a in zip(rows32, acts32):
         r["error"] = float(np.abs(a - ref_act).max())
@@ -749,16 +780,22 @@ def main():
     log("\n" + HEADER)
     for r in rows:
         log(_fmt_row(r))
-    bench_scipy(net, y_rest, duration, repeat, ref_act, rows)
-    if not args.no_brian2:
-        b2_settings = [
+    if args.smoke:
+        bench_scipy(net, y_rest, duration, repeat, ref_act, rows, SMOKE_SCIPY_RTOLS)
+    else:
+        bench_scipy(net, y_rest, duration, repeat, ref_act, rows)
+    if args.no_brian2:
+        diag["skipped_rows"].append("brian2: --no-brian2")
+        log("skipped the Brian2 rows: --no-brian2")
+    else:
+        b2_settings = SMOKE_BRIAN2_SETTINGS if args.smoke else [
             ("auto", "euler", 1e-3),
             ("auto", "rk2", 1e-3),
             ("auto", "rk4", 1e-3),
             ("auto", "euler", 1e-4),
             ("auto", "rk4", 1e-4),
             ("numpy", "euler", 1e-3),
-        ]
+        ]  # fmt: skip
         bench_brian2(net, y_rest, duration, repeat, ref_act, rows, diag, b2_settings)
     add_ratios(rows)
     print_table(rows)
@@ -777,6 +814,7 @@ def main():
         pass
     payload = {
         "benchmark": "graded_peers",
+        "smoke": args.smoke,
         "problem": {
             "neurons": net.n,
             "stimulus": STIM,
@@ -796,6 +834,8 @@ def main():
         "rows": rows,
     }
     write_json(args.out, payload)
+    for line in diag["skipped_rows"]:
+        log(f"skipped rows: {line}")
     log(f"\npeak RSS {diag['peak_rss_mb']:.0f} MB (float64 child {diag['peak_rss_children_mb']:.0f}"
         f" MB); total {diag['total_wall_s']:.0f} s; wrote {args.out}")  # fmt: skip
 

@@ -16,12 +16,17 @@ compilation. Coupling is not included: Jaxley 0.14 has no gap-junction type (a g
 would be two custom synapses) and no way to add the peptide layer; those are the other
 reasons listed in the issue note.
 
-    pip install jaxley && python benchmarks/jaxley_compare.py [--out ...]
+    pip install ".[bench]" && python benchmarks/jaxley_compare.py [--out ...]
+
+Needs Jaxley; without it the script stops and says so. ``--smoke`` runs every row at tiny sizes
+(300 ms simulated, the step starting at 200 ms; 8 copies instead of 302): a check that it
+works, not a measurement.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import time
 from pathlib import Path
@@ -172,14 +177,19 @@ def reference(total_ms: float, t_eval):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--total-ms", type=float, default=800.0)
+    ap.add_argument("--total-ms", type=float, help="simulated ms (800; smoke 300)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "jaxley_compare.json"))
+    ap.add_argument("--smoke", action="store_true", help="every row at tiny sizes (seconds)")
     a = ap.parse_args()
+    if importlib.util.find_spec("jaxley") is None:
+        raise SystemExit('jaxley is not installed: pip install ".[bench]" (nothing to compare)')
+    a.total_ms = a.total_ms or (300.0 if a.smoke else 800.0)
+    n_network = 8 if a.smoke else 302
     import jax
 
     jax.config.update("jax_enable_x64", True)  # both tools in float64, as the reference
     rows = []
-    for n_cells, dt in ((1, 0.025), (1, 0.1), (302, 0.025)):
+    for n_cells, dt in ((1, 0.025), (1, 0.1), (n_network, 0.025)):
         r = run(n_cells, a.total_ms, dt)
         row = {
             "n_cells": n_cells,
@@ -199,7 +209,10 @@ def main():
 
     from digiworm._io import atomic_write_json
 
-    atomic_write_json(a.out, {"jaxley": jaxley.__version__, "total_ms": a.total_ms, "rows": rows})
+    atomic_write_json(
+        a.out,
+        {"jaxley": jaxley.__version__, "smoke": a.smoke, "total_ms": a.total_ms, "rows": rows},
+    )
     print(f"written {a.out}")
 
 

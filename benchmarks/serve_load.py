@@ -15,6 +15,9 @@ request compiles the model), then
 
     python benchmarks/serve_load.py [--concurrent 50] [--hostile 40]
                                     [--out benchmarks/results/serve_load.json]
+
+``--smoke`` is the same run at tiny sizes (10 s simulated, 3 typical requests, a burst of 4 good
+and one of each hostile kind): a check that it works, not a measurement.
 """
 
 from __future__ import annotations
@@ -98,10 +101,17 @@ def _hostile_requests(url: str) -> list[tuple[str, dict]]:
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--concurrent", type=int, default=50)
-    ap.add_argument("--hostile", type=int, default=40, help="Hostile requests in the burst.")
+    ap.add_argument("--concurrent", type=int, help="good requests in the burst (50; smoke 4)")
+    ap.add_argument("--hostile", type=int, help="hostile requests in the burst (40; smoke: 1 each)")
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve_load.json"))
+    ap.add_argument("--smoke", action="store_true", help="every part at tiny sizes (seconds)")
     a = ap.parse_args()
+    if a.concurrent is None:
+        a.concurrent = 4 if a.smoke else 50
+    if a.hostile is None:
+        a.hostile = len(_hostile_requests("")) if a.smoke else 40
+    n_typical = 3 if a.smoke else 20
+    duration_s = 10.0 if a.smoke else 30.0  # the checks read 0-7 s (stimulation at 5 s)
 
     import httpx
 
@@ -118,6 +128,8 @@ def main():
         client = httpx.Client(base_url=url, timeout=600.0)
         t0 = time.perf_counter()
         for _ in range(600):
+            if server.poll() is not None:
+                raise SystemExit(f"digiworm serve exited:\n{server.stderr.read().decode()[-3000:]}")
             try:
                 if client.get("/api/health").status_code == 200:
                     break
@@ -125,12 +137,12 @@ def main():
                 time.sleep(0.5)
         start_s = time.perf_counter() - t0
         neurons = [n["name"] for n in client.get("/api/neurons").json()["neurons"]]
-        body = {"stimulate": ["AVAL"], "duration_s": 30.0}
+        body = {"stimulate": ["AVAL"], "duration_s": duration_s}
         t0 = time.perf_counter()
         assert client.post("/api/simulate", json=body).status_code == 200
         first_s = time.perf_counter() - t0
         typical = []
-        for name in neurons[:20]:
+        for name in neurons[:n_typical]:
             t0 = time.perf_counter()
             r = client.post("/api/simulate", json={**body, "stimulate": [name]})
             typical.append(time.perf_counter() - t0)
@@ -182,11 +194,14 @@ def main():
         refuse_s = np.array([w for *_, w in refused])
         not_4xx = [(k, c) for k, c, _ in refused if not (isinstance(c, int) and 400 <= c < 500)]
         out = {
+            "smoke": a.smoke,
             "cpu_count": os.cpu_count(),
+            "duration_s": duration_s,
             "server_start_s": start_s,
             "first_request_s (compiles)": first_s,
             "typical_request_s": {
-                "median": float(np.median(typical)), "max": float(np.max(typical)), "n": 20
+                "median": float(np.median(typical)), "max": float(np.max(typical)),
+                "n": n_typical,
             },
             "concurrent": {
                 "n": a.concurrent,

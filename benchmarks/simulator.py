@@ -12,6 +12,9 @@ Each measurement runs in a fresh process (peak RSS is per measurement) after a w
 whose compile time is reported separately.
 
     python benchmarks/simulator.py [--quick] [--out benchmarks/results/simulator.json]
+
+``--smoke`` runs every part at tiny sizes (4 stimulations x 10 s; scaling at 50 and 302
+neurons, 1 and 4 conditions, 1 s simulated): a check that it works, not a measurement.
 """
 
 from __future__ import annotations
@@ -169,16 +172,20 @@ def _plot(scaling_n, scaling_c, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer neurons/conditions")
+    parser.add_argument("--smoke", action="store_true", help="every part at tiny sizes (seconds)")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "simulator.json")
     parser.add_argument("--dt", type=float, default=0.02)
     args = parser.parse_args()
-    q = args.quick
-    n_stim = 32 if q else 302
-    window = 30.0
-    results = {"dt_s": args.dt, "n_stimulated": n_stim, "window_s": window}
+    q = args.quick or args.smoke
+    n_stim = 4 if args.smoke else 32 if q else 302
+    window = 5.0 if args.smoke else 30.0
+    results = {"dt_s": args.dt, "n_stimulated": n_stim, "window_s": window, "smoke": args.smoke}
     base = {"n_stim": n_stim, "window_s": window, "dt": args.dt, "repeat": 1 if q else 2}
 
-    print(f"(a) in-silico atlas: {n_stim} stimulations x 35 s, dt {args.dt} s, Heun", flush=True)
+    print(
+        f"(a) in-silico atlas: {n_stim} stimulations x {5 + window:g} s, dt {args.dt} s, Heun",
+        flush=True,
+    )
     graded = measure({**base, "kind": "atlas_graded"})
     linear = measure({**base, "kind": "atlas_linear"})
     ratio = graded["wall_s"] / linear["wall_s"]
@@ -201,23 +208,37 @@ def main() -> None:
         f"{grad['n_params']} parameters, finite={grad['grad_finite']}, peak RSS "
         f"{grad['peak_rss_mb']:.0f} MB   goal < 4096 MB"
     )
-    print(f"  ratio gradient / forward {grad['wall_s'] / graded['wall_s']:7.2f}")
+    grad["ratio_gradient_over_forward"] = grad["wall_s"] / graded["wall_s"]
+    print(f"  ratio gradient / forward {grad['ratio_gradient_over_forward']:7.2f}")
 
     print("(d) scaling", flush=True)
-    sizes = [100, 302, 1000, 3000] + ([] if q else [10000])
+    if args.smoke:
+        sizes, conds, sim_s = [50, 302], [1, 4], 1.0
+    else:
+        sizes = [100, 302, 1000, 3000] + ([] if q else [10000])
+        conds = [1, 10, 100] + ([] if q else [302, 1000])
+        sim_s = 4.0
+    measured = {}  # one process per distinct configuration (N=302, 1 condition is in both)
+
+    def scaling(n, c):
+        cfg = {"kind": "scaling", "n": n, "conditions": c, "duration_s": sim_s, "repeat": 1}
+        key = json.dumps(cfg, sort_keys=True)
+        if key not in measured:
+            measured[key] = measure(cfg)
+        return measured[key]
+
     scaling_n = []
     for n in sizes:
-        r = measure({"kind": "scaling", "n": n, "conditions": 1, "duration_s": 4.0, "repeat": 1})
+        r = scaling(n, 1)
         scaling_n.append(r)
         print(
             f"  N={r['n']:6d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} ms per simulated s"
             f"  peak RSS {r['peak_rss_mb']:.0f} MB",
             flush=True,
         )
-    conds = [1, 10, 100] + ([] if q else [302, 1000])
     scaling_c = []
     for c in conds:
-        r = measure({"kind": "scaling", "n": 302, "conditions": c, "duration_s": 4.0, "repeat": 1})
+        r = scaling(302, c)
         scaling_c.append(r)
         print(
             f"  conditions={r['conditions']:5d}  {r['s_per_sim_s_per_condition'] * 1e3:9.3f} "

@@ -6,7 +6,9 @@ CI's business, see ``.ci/run``); optional ``[...]`` groups are expanded: the com
 without them and once with each group (each ``a|b|c`` alternative in turn). Placeholders
 (``FILE``, ``DIR``, ...) are replaced by files made in a temporary work folder, and sizes are
 shrunk (shorter durations, fewer optimiser steps) where noted in :data:`SHRINK`; nothing else
-about a command changes. Each run must exit 0 and write what the README promises.
+about a command changes. Each run must exit 0 and write what the README promises. The
+``python benchmarks/...`` commands run as subprocesses with ``--smoke`` (every part at tiny
+sizes) and ``--out`` in a temporary folder, never over ``benchmarks/results``.
 """
 
 from __future__ import annotations
@@ -224,7 +226,9 @@ def _tiny_design_study(monkeypatch):
     from digiworm.design import StudySettings
 
     monkeypatch.setattr(
-        report, "StudySettings", lambda **_: StudySettings(seeds=2, max_trials=200, checkpoints=3, first_trials=50)
+        report,
+        "StudySettings",
+        lambda **_: StudySettings(seeds=2, max_trials=200, checkpoints=3, first_trials=50),
     )
     cases = report._formula_cases
     monkeypatch.setattr(report, "_formula_cases", lambda a, quick, seed: cases(a, True, seed)[:1])
@@ -431,3 +435,157 @@ def test_insilico_atlas_command_for_every_model_kind(model, extra, workspace, mo
     )
     # every attribute is what the run used (none missing or None)
     assert all(v is not None and v != "None" for v in ds.attrs.values())
+
+
+# -- the benchmarks, each as a smoke run -----------------------------------------------------------
+#: The README's benchmark commands (``pip install ...`` parts are CI's business, see the top).
+BENCH_COMMANDS = [c for c in readme_commands() if c.startswith("python benchmarks/")]
+
+#: Options each benchmark runs with here besides ``--smoke --out FILE`` (``--smoke`` itself makes
+#: every part tiny). A benchmark added to the README needs a line here and in BENCH_CHECKS.
+BENCH_ARGS: dict[str, list[str]] = {
+    "atlas_load.py": [],
+    "simulator.py": [],
+    "graded_peers.py": [],
+    "c302_peers.py": [],
+    "jaxley_compare.py": [],
+    "serve_load.py": [],
+    "conductance_atlas.py": [],
+}
+
+#: Optional peers (the ``bench`` extra) without which a benchmark cannot run at all.
+BENCH_NEEDS = {"jaxley_compare.py": "jaxley"}
+
+
+def _finite(*values) -> bool:
+    return all(isinstance(v, int | float) and np.isfinite(v) for v in values)
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec(module) is not None
+
+
+def _check_atlas_load(res: dict, stdout: str, out: Path) -> None:
+    assert res["datasets"] >= 20 and res["repeat"] == 1
+    assert _finite(res["cold_load_s"], res["warm_load_s"], res["ratio_warm_over_cold"])
+    assert "warm / cold ratio" in stdout
+
+
+def _check_simulator(res: dict, stdout: str, out: Path) -> None:
+    assert _finite(res["atlas"]["ratio_graded_over_linear"])
+    grad = res["gradient"]
+    assert grad["grad_finite"] and grad["n_params"] > 0
+    assert _finite(grad["loss"], grad["ratio_gradient_over_forward"])
+    for sweep in ("scaling_neurons", "scaling_conditions"):  # a sweep: two points at least
+        assert len(res[sweep]) >= 2
+        assert _finite(*(r["s_per_sim_s_per_condition"] for r in res[sweep]))
+    assert out.with_name("scaling.png").read_bytes()[:4] == b"\x89PNG"
+    assert "ratio graded / linear" in stdout and "ratio gradient / forward" in stdout
+
+
+def _check_graded_peers(res: dict, stdout: str, out: Path) -> None:
+    rows = res["rows"]
+    assert {r["precision"] for r in rows if r["tool"] == "digiworm"} == {"float32", "float64"}
+    assert {r["method"] for r in rows if r["tool"] == "scipy"} == {"RK45", "LSODA"}
+    assert _finite(*(r["error"] for r in rows), *(r["wall_per_sim_s"] for r in rows))
+    # every peer row has its speed ratio against a digiworm run at least as accurate
+    assert _finite(*(r["ratio_1c"] for r in rows if r["tool"] != "digiworm"))
+    if _installed("brian2"):
+        assert any(r["tool"] == "brian2" for r in rows)
+    else:  # skipped, visibly
+        assert any("brian2" in s for s in res["diagnostics"]["skipped_rows"])
+        assert "skipped Brian2 rows" in stdout and "not installed" in stdout
+
+
+def _check_c302_peers(res: dict, stdout: str, out: Path) -> None:
+    rows = res["digiworm"]
+    assert {(r["dtype"], r["batch"]) for r in rows} == {
+        ("float64", 1), ("float32", 1), ("float32", res["batch"])
+    }  # fmt: skip
+    assert _finite(*(r["per_condition_per_sim_s"] for r in rows))
+    if res["peer"] is None:  # skipped, visibly, with the reason
+        assert res["peer_skipped"] and "skipped rows: c302 + NEURON" in stdout
+        assert all(r["ratio_neuron_over_digiworm"] is None for r in rows)
+    else:
+        assert _finite(*(r["ratio_neuron_over_digiworm"] for r in rows))
+        assert _finite(*(r["rms_max_mV"] for r in rows if r["dtype"] == "float64"))
+
+
+def _check_jaxley_compare(res: dict, stdout: str, out: Path) -> None:
+    rows = res["rows"]
+    assert len(rows) == 3 and _finite(*(r["ratio_jaxley_over_digiworm"] for r in rows))
+    assert _finite(*(r[f"{t}_rms_mV"] for r in rows[:2] for t in ("jaxley", "digiworm")))
+
+
+def _check_serve_load(res: dict, stdout: str, out: Path) -> None:
+    good, hostile = res["concurrent"], res["hostile"]
+    assert good["all_200"] and good["all_correct"], good
+    assert hostile["all_4xx"] and hostile["n"] >= hostile["kinds"], hostile["not_4xx"]
+    assert _finite(res["typical_request_s"]["median"], good["per_request_wall_s"]["max"])
+
+
+def _check_conductance_atlas(res: dict, stdout: str, out: Path) -> None:
+    rows = res["rows"]
+    assert set(rows) == {"conductance", "conductance_unc31", "graded_defaults"}
+    for row in rows.values():
+        assert _finite(row["per_condition_per_sim_s"], row["pearson_clipped"], row["ceiling"])
+        assert row["n_pairs"] > 0
+
+
+#: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).
+BENCH_CHECKS = {
+    "atlas_load.py": _check_atlas_load,
+    "simulator.py": _check_simulator,
+    "graded_peers.py": _check_graded_peers,
+    "c302_peers.py": _check_c302_peers,
+    "jaxley_compare.py": _check_jaxley_compare,
+    "serve_load.py": _check_serve_load,
+    "conductance_atlas.py": _check_conductance_atlas,
+}
+
+
+def test_every_readme_benchmark_is_declared():
+    scripts = {Path(shlex.split(c)[1]).name for c in BENCH_COMMANDS}
+    assert len(scripts) >= 7 and scripts == set(BENCH_ARGS) == set(BENCH_CHECKS)
+    assert all((ROOT / "benchmarks" / s).is_file() for s in scripts)
+
+
+@pytest.fixture(scope="module")
+def bench_env(atlas, _session_cache_dir) -> dict[str, str]:
+    """The environment of a benchmark run: the session's atlas cache, every dataset in it.
+
+    OpenBLAS runs single-threaded: its spinning threads make scipy's Radau reference 6x slower
+    when another process shares the two cores (14 s instead of 2 s in graded_peers.py).
+    """
+    import os
+
+    atlas.load_all()
+    return dict(os.environ, DIGIWORM_CACHE_DIR=_session_cache_dir, OPENBLAS_NUM_THREADS="1")
+
+
+@pytest.mark.parametrize("command", BENCH_COMMANDS)
+def test_readme_benchmark_smoke_run(command, bench_env, tmp_path):
+    """``python benchmarks/X.py --smoke --out FILE``: exits 0, writes what it promises."""
+    import json
+    import subprocess
+    import sys
+
+    argv = shlex.split(command)[1:]
+    script = Path(argv[0]).name
+    needs = BENCH_NEEDS.get(script)
+    if needs is not None and not _installed(needs):
+        pytest.skip(f'{script} needs {needs}, which is not installed (pip install ".[bench]")')
+    out = tmp_path / f"{Path(script).stem}.json"
+    results = sorted((ROOT / "benchmarks" / "results").iterdir())
+    before = {p: p.stat().st_mtime_ns for p in results}
+    proc = subprocess.run(
+        [sys.executable, *argv, *BENCH_ARGS[script], "--smoke", "--out", str(out)],
+        cwd=ROOT, env=bench_env, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"{command} --smoke\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    assert {p: p.stat().st_mtime_ns for p in results} == before  # the tracked results untouched
+    result = json.loads(out.read_text())
+    assert result["smoke"] is True
+    BENCH_CHECKS[script](result, proc.stdout, out)
