@@ -129,3 +129,18 @@ def test_a_file_with_several_models_asks_for_the_model_flag(atlas, measured, tmp
     assert runner.invoke(app, ["validate", str(path), "--model", "graded"]).exit_code == 0
     wrong = runner.invoke(app, ["validate", str(path), "--model", "linaer"])
     assert wrong.exit_code == 2 and "did you mean linear" in wrong.output
+
+
+def test_pairs_whose_split_halves_disagree_have_no_ceiling_and_no_crash(atlas, tmp_path):
+    # the unc-31 atlas's responses to the first four neurons: split halves do not agree
+    names = atlas.names
+    rng = np.random.default_rng(0)
+    dff = xr.DataArray(rng.normal(size=(302, 4)), dims=("responding", "stimulated"),
+                       coords={"responding": names, "stimulated": names[:4]})  # fmt: skip
+    path = _write(tmp_path, xr.Dataset({"dff": dff}))
+    result = runner.invoke(app, ["validate", str(path), "--strain", "unc31", "--json",
+                                 str(tmp_path / "s.json")])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "no ceiling" in result.output
+    scores = json.loads((tmp_path / "s.json").read_text())
+    assert scores["noise_ceiling"]["ceiling"] == 0 and scores["fraction_of_ceiling"] is None

@@ -46,10 +46,15 @@ def validate_command(
         table.add_row(name, *(f"{s[m]:.3f}" for m in metrics), str(s["n_pairs"]))
     console.print(table)
     c = result["noise_ceiling"]
+    fraction = result["fraction_of_ceiling"]
+    reach = (
+        f"prediction reaches {fraction:.0%} of it"
+        if fraction is not None
+        else "the measured split halves do not agree on these pairs, so there is no ceiling"
+    )
     console.print(
         f"noise ceiling (split-half, Spearman–Brown, sqrt): {c['ceiling']:.3f} "
-        f"(half r {c['r_half_clipped']:.3f} clipped 0.5–99.5 pct); prediction reaches "
-        f"{result['fraction_of_ceiling']:.0%} of it"
+        f"(half r {c['r_half_clipped']:.3f} clipped 0.5–99.5 pct); {reach}"
     )
     if json_out is not None:
         atomic_write_json(json_out, result)

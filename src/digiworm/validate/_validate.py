@@ -22,7 +22,8 @@ def validate_prediction(atlas, prediction, strain: str = "wt", n_splits: int = 4
     -------
     dict
         ``prediction`` and ``anatomy`` metric dicts (see :func:`score`), ``noise_ceiling``
-        (see :func:`split_half_reliability`), ``fraction_of_ceiling`` (clipped r / ceiling).
+        (see :func:`split_half_reliability`), ``fraction_of_ceiling`` (clipped r / ceiling;
+        None where the ceiling is 0).
     """
     measured = atlas.functional(strain, kernel_time_s=None)
     pred = prediction["dff"].transpose("responding", "stimulated").to_numpy().astype(float)
@@ -35,5 +36,7 @@ def validate_prediction(atlas, prediction, strain: str = "wt", n_splits: int = 4
         measured["dff_trials"].to_numpy(), mask=off & mask, n_splits=n_splits
     )
     result["noise_ceiling"] = ceiling
-    result["fraction_of_ceiling"] = result["prediction"]["pearson_clipped"] / ceiling["ceiling"]
+    # a few pairs can have split halves that do not agree at all (reliability <= 0): no ceiling
+    c = ceiling["ceiling"]
+    result["fraction_of_ceiling"] = result["prediction"]["pearson_clipped"] / c if c > 0 else None
     return result
