@@ -190,3 +190,18 @@ def test_score_rejects_wrong_shape(atlas):
     measured = atlas.functional("wt", kernel_time_s=None)
     with pytest.raises(DigiwormError, match="shape"):
         score(np.zeros((3, 3)), measured)
+
+
+def test_scale_ratio_measures_size_not_correlation(atlas):
+    from digiworm.validate import scale_ratio
+
+    measured = atlas.functional("wt", kernel_time_s=None)
+    dff = measured["dff"].to_numpy()
+    for factor in (0.01, 1.0, 3.0):
+        s = score(factor * dff, measured)
+        assert s["scale_ratio"] == pytest.approx(factor, rel=1e-9)
+        assert s["pearson_clipped"] == pytest.approx(1.0)  # the correlation cannot tell them apart
+    assert s["n_pairs"] > 20_000
+    # only significant pairs count, and the sign does not
+    assert scale_ratio([-0.2, 5.0], [0.1, 0.1], [0.01, 0.9]) == pytest.approx(2.0)
+    assert np.isnan(scale_ratio([1.0], [1.0], [0.5]))

@@ -36,7 +36,9 @@ def validate_command(
     with console.status("scoring (split-half noise ceiling from the per-trial data)…"):
         result = validate_prediction(atl, pred, strain)
     table = Table(title=f"{prediction.name} vs measured {strain} atlas", title_justify="left")
-    metrics = ("pearson_clipped", "pearson_raw", "spearman", "sign_accuracy", "auroc")
+    metrics = (
+        "pearson_clipped", "pearson_raw", "spearman", "sign_accuracy", "auroc", "scale_ratio"
+    )  # fmt: skip
     table.add_column("predictor")
     for metric in metrics:
         table.add_column(metric, justify="right")
@@ -168,7 +170,7 @@ def reproduce_command(
 
 
 def _print_scoreboard(scores: dict) -> None:
-    metrics = ("pearson_clipped", "spearman", "sign_accuracy", "auroc")
+    metrics = ("pearson_clipped", "spearman", "sign_accuracy", "auroc", "scale_ratio")
     table = Table(title="held-out scores (5-fold class split; Pearson on 0.5–99.5 pct clipped)",
                   title_justify="left")  # fmt: skip
     table.add_column("predictor")

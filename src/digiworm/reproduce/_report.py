@@ -224,12 +224,13 @@ def _fig_kernels(result) -> bytes:
 
 def _table(result) -> str:
     s = result.scores
-    head = "".join(f"<th>{m}</th>" for m in (*METRICS, "n_pairs"))
+    cols = (*METRICS, "scale_ratio", "n_pairs")  # scale: median |pred|/|measured|, q < 0.05
+    head = "".join(f"<th>{m}</th>" for m in cols)
 
     def row(name, d, extra=""):
         cells = "".join(
             f"<td>{d[m]:.3f}</td>" if isinstance(d.get(m), float) else f"<td>{d.get(m)}</td>"
-            for m in (*METRICS, "n_pairs")
+            for m in cols
         )
         return f"<tr><td>{html.escape(name)}{extra}</td>{cells}</tr>"
 

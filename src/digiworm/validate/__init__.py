@@ -16,6 +16,7 @@ from ._metrics import (
     clip_percentiles,
     pearson,
     pearson_clipped,
+    scale_ratio,
     sign_accuracy,
     spearman,
 )
@@ -45,6 +46,7 @@ __all__ = [
     "pearson",
     "pearson_clipped",
     "responder_mean",
+    "scale_ratio",
     "score",
     "sign_accuracy",
     "spearman",

@@ -18,6 +18,7 @@ __all__ = [
     "clip_percentiles",
     "pearson",
     "pearson_clipped",
+    "scale_ratio",
     "sign_accuracy",
     "spearman",
 ]
@@ -99,3 +100,21 @@ def auroc(pred, q, q_eq, alpha: float = 0.05) -> float:
         return float("nan")
     u = stats.mannwhitneyu(pos, neg, alternative="two-sided").statistic
     return float(u / (pos.size * neg.size))
+
+
+def scale_ratio(pred, meas, q, alpha: float = 0.05) -> float:
+    """Median of |predicted| / |measured| ΔF/F over the significant pairs (q < ``alpha``).
+
+    Correlations ignore scale; this says whether a model's responses have the measured size
+    (1: the same; 0.01: a hundred times too small). NaN without significant pairs.
+
+    Examples
+    --------
+    >>> scale_ratio([0.2, -0.4, 9.0], [0.1, -0.2, 0.3], [0.01, 0.01, 0.5])
+    2.0
+    """
+    p, m, qq = _pairs(pred, meas, q)
+    sig = (qq < alpha) & (m != 0)
+    if not sig.any():
+        return float("nan")
+    return float(np.median(np.abs(p[sig]) / np.abs(m[sig])))

@@ -16,7 +16,7 @@ from ._baselines import (
     nearest_neighbour,
     responder_mean,
 )
-from ._metrics import auroc, pearson, pearson_clipped, sign_accuracy, spearman
+from ._metrics import auroc, pearson, pearson_clipped, scale_ratio, sign_accuracy, spearman
 from ._splits import class_folds, neuron_folds
 
 __all__ = ["BASELINES", "baseline_context", "cross_validate", "folds_for", "score"]
@@ -49,7 +49,9 @@ def score(pred: np.ndarray, measured: xr.Dataset, columns: np.ndarray | None = N
     -------
     dict
         ``pearson_clipped`` (0.5–99.5 percentile clipping), ``pearson_raw``, ``spearman``,
-        ``sign_accuracy`` (q < 0.05 pairs), ``auroc`` (q < 0.05 vs q_eq < 0.05), ``n_pairs``.
+        ``sign_accuracy`` (q < 0.05 pairs), ``auroc`` (q < 0.05 vs q_eq < 0.05),
+        ``scale_ratio`` (median |predicted| / |measured| over q < 0.05 pairs: 1 is the measured
+        size; meaningless for predictors not in ΔF/F, e.g. synapse counts), ``n_pairs``.
     """
     dff = measured["dff"].to_numpy()
     if pred.shape != dff.shape:
@@ -69,6 +71,7 @@ def score(pred: np.ndarray, measured: xr.Dataset, columns: np.ndarray | None = N
         "spearman": spearman(p, m),
         "sign_accuracy": sign_accuracy(p, m, q),
         "auroc": auroc(p, q, q_eq),
+        "scale_ratio": scale_ratio(p, m, q),
         "n_pairs": int(keep.sum()),
     }
 
