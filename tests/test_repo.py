@@ -111,3 +111,16 @@ def test_ci_requires_the_browser_and_java_tests():
         if line and not line.startswith("#")
     ]  # fmt: skip
     assert all("==" in line for line in pinned) and len(pinned) > 50
+
+
+def test_models_do_not_import_simulate():
+    """The layers run one way: simulate imports models, never the reverse (no cycle)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, digiworm.models; "
+        "print(sorted(m for m in sys.modules if m.startswith('digiworm.simulate')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
