@@ -76,3 +76,29 @@ def java() -> str:
 def chromium() -> str:
     """Debian's Chromium for the explorer's browser tests, or a visible skip (a failure in CI)."""
     return require_program("chromium", "DIGIWORM_REQUIRE_BROWSER", "apt-get install chromium")
+
+
+#: The held-out score the fitted-models folder's scores.json reports (explorer tests).
+FITTED_HELDOUT_R = 0.312
+
+
+@pytest.fixture(scope="module")
+def models_dir(atlas, tmp_path_factory):
+    """A folder as ``digiworm reproduce`` leaves it: ``model_linear.dwm`` beside ``scores.json``.
+
+    The model is the cheap connectome-built linear network, saved the way reproduce saves its fit;
+    scores.json carries the cross-validated score under the keys reproduce writes.
+    """
+    import json
+
+    from digiworm.models import linear_from_atlas, save_model
+
+    folder = tmp_path_factory.mktemp("models")
+    save_model(folder / "model_linear.dwm", linear_from_atlas(atlas))
+    scores = {
+        "split": "class",
+        "folds": 5,
+        "models": {"linear": {"heldout": {"pearson_clipped": FITTED_HELDOUT_R, "spearman": 0.25}}},
+    }
+    (folder / "scores.json").write_text(json.dumps(scores))
+    return folder

@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import FITTED_HELDOUT_R
 
 pytestmark = pytest.mark.enable_socket
 
@@ -29,31 +30,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-HELDOUT_R = 0.312  # the held-out score the fitted model's scores.json reports
-
-
-@pytest.fixture(scope="module")
-def models_dir(atlas, tmp_path_factory) -> Path:
-    """A folder as ``digiworm reproduce`` leaves it: ``model_linear.dwm`` beside ``scores.json``.
-
-    The model is the cheap connectome-built linear network, saved the way reproduce saves its fit;
-    scores.json carries the cross-validated score under the keys reproduce writes.
-    """
-    import json
-
-    from digiworm.models import linear_from_atlas, save_model
-
-    folder = tmp_path_factory.mktemp("models")
-    save_model(folder / "model_linear.dwm", linear_from_atlas(atlas))
-    scores = {
-        "split": "class",
-        "folds": 5,
-        "models": {"linear": {"heldout": {"pearson_clipped": HELDOUT_R, "spearman": 0.25}}},
-    }
-    (folder / "scores.json").write_text(json.dumps(scores))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -433,7 +409,7 @@ def test_the_atlas_of_a_fitted_model_is_labelled_in_sample_with_axes(page, shots
     )
     status = page.inner_text("#atlas-status")
     assert "IN-SAMPLE" in status and "fitted on the measured wild-type atlas" in status
-    assert f"held-out r {HELDOUT_R}" in status and "5-fold class split" in status
+    assert f"held-out r {FITTED_HELDOUT_R}" in status and "5-fold class split" in status
     assert "noise ceiling" in status
     label = page.get_attribute("#atlas-matrix", "aria-label")
     assert "responding neurons (rows)" in label and "colour = dF/F" in label

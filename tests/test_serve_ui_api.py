@@ -13,28 +13,11 @@ import shlex
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import FITTED_HELDOUT_R
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from digiworm.serve import Limits, create_app
-
-HELDOUT_R = 0.312
-
-
-@pytest.fixture(scope="module")
-def models_dir(atlas, tmp_path_factory):
-    """A folder as ``digiworm reproduce`` leaves it: ``model_linear.dwm`` beside ``scores.json``."""
-    from digiworm.models import linear_from_atlas, save_model
-
-    folder = tmp_path_factory.mktemp("models")
-    save_model(folder / "model_linear.dwm", linear_from_atlas(atlas))
-    scores = {
-        "split": "class",
-        "folds": 5,
-        "models": {"linear": {"heldout": {"pearson_clipped": HELDOUT_R, "spearman": 0.25}}},
-    }
-    (folder / "scores.json").write_text(json.dumps(scores))
-    return folder
 
 
 @pytest.fixture(scope="module")
@@ -143,7 +126,7 @@ def test_the_atlas_score_of_a_fitted_model_is_labelled_in_sample(client):
     score = view["result"]["score"]
     assert score["strain"] == "wt" and score["in_sample"] is True
     assert "fitted on the measured wild-type atlas" in score["basis"]
-    assert score["heldout"]["pearson_clipped"] == HELDOUT_R
+    assert score["heldout"]["pearson_clipped"] == FITTED_HELDOUT_R
     assert score["heldout"]["split"] == "5-fold class split"
     assert view["result"]["responding"] == view["result"]["neurons"]
 
