@@ -33,9 +33,6 @@ __all__ = [
 ]
 
 MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
-#: Default stimulation amplitude per model kind (graded: mV; linear/kernel: unit drive;
-#: conductance: each stimulated neuron's own current that holds it 20 mV above its rest, pA).
-DEFAULT_AMPLITUDE = {"graded": 40.0, "linear": 1.0, "kernel": 1.0, "conductance": None}
 #: Default stimulus onset, s (the measured atlas's pre-stimulus baseline; shorter runs: 1/4).
 DEFAULT_ONSET_S = 5.0
 #: The largest step the conductance level takes (its spikes and Ca²⁺ need it), s.

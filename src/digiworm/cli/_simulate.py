@@ -51,6 +51,7 @@ def simulate_command(
 ):
     """Simulate the worm: stimulate, ablate, knock out genes, apply drugs; write NetCDF."""
     from ..app import (
+        CONDUCTANCE_MAX_DT_S,
         SimulationRequest,
         check_output_path,
         parse_drug,
@@ -64,7 +65,7 @@ def simulate_command(
         plot = check_output_path(plot, (".png", ".svg"))
     req = SimulationRequest(
         model=model, stimulate=_split(stimulate), duration_s=duration,
-        dt_s=dt if dt is not None else (0.0005 if model == "conductance" else 0.02),
+        dt_s=dt if dt is not None else (CONDUCTANCE_MAX_DT_S if model == "conductance" else 0.02),
         amplitude=amplitude, onset_s=onset, pulse_s=pulse, ablate=_split(ablate),
         knockout=_split(knockout), drugs=tuple(parse_drug(d) for d in _split(drug)),
         connectome=connectome, spontaneous=spontaneous, seed=seed, atlas_mode=atlas_mode,

@@ -465,14 +465,19 @@ def _most_changed(a: dict, b: dict, k: int = 15) -> list[dict]:
     ]
 
 
+_AMPLITUDE_HINT = (
+    "use a smaller amplitude (the default is 40 mV for the graded network, 1 for the linear and "
+    "kernel models)"
+)
+
+
 def _check_amplitude(amplitude: float | None) -> None:
     """Refuse an amplitude that the simulation's 32-bit numbers cannot hold (it would overflow)."""
     largest = float(np.finfo(np.float32).max)
     if amplitude is not None and abs(amplitude) > largest:
         raise DigiwormError(
             f"amplitude {amplitude:g} is beyond what the simulation's 32-bit numbers can "
-            f"represent (at most {largest:.3g} in size); use a smaller amplitude (the default is "
-            "40 mV for the graded network, 1 for the linear and kernel models)"
+            f"represent (at most {largest:.3g} in size); {_AMPLITUDE_HINT}"
         )
 
 
@@ -489,8 +494,7 @@ def _check_representable(dff: np.ndarray, names: list[str], req) -> None:
     if req.amplitude is not None:
         raise DigiwormError(
             f"amplitude {req.amplitude:g} makes the simulation overflow: {n_bad} of {n_all} dF/F "
-            "values are not representable numbers; use a smaller amplitude (the default is "
-            "40 mV for the graded network, 1 for the linear and kernel models)"
+            f"values are not representable numbers; {_AMPLITUDE_HINT}"
         )
     cause = "the drug doses" if req.drugs else "the settings"
     raise DigiwormError(
@@ -898,19 +902,17 @@ class _State:
     def run(self, body: SimulateBody, limits: Limits):
         """Run one experiment for its compiled run length; return ``(req, ds)`` cut to its own.
 
-        The run uses the model's own precision (:func:`digiworm.simulate.model_precision`:
-        thread-local, never the process-wide flag).
+        :func:`~digiworm.app.run_request` runs it in the model's own precision
+        (:func:`digiworm.simulate.model_precision`: thread-local, never the process-wide flag).
         """
         from ..app import build_model, run_request
-        from ..simulate import model_precision
 
         req = self.request(body, limits)
         base = self.base_model(body.model, req.connectome)
         model = build_model(req, self.atlas, base=base)
         run_s = _run_length(req.duration_s, limits.run_lengths_s)
         run_req = dataclasses.replace(req, duration_s=run_s)
-        with model_precision(model):
-            ds = run_request(run_req, self.atlas, progress=False, model=model)
+        ds = run_request(run_req, self.atlas, progress=False, model=model)
         keep = int(np.count_nonzero(ds["time"].to_numpy() <= req.duration_s + 1e-9))
         return req, ds.isel(time=slice(0, keep))
 
