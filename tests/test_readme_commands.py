@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import tiny_reproduce_settings
 from typer.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,31 +155,15 @@ class Workspace:
     path: Path
 
 
-from digiworm.reproduce import ReproduceSettings as _ReproduceSettings  # noqa: E402
-
-
-def _tiny_reproduce(quick: bool = False) -> _ReproduceSettings:
-    from digiworm.fit import GradedFitSettings, KernelFitSettings, LinearCVSettings
-
-    return _ReproduceSettings(
-        folds=3,
-        linear=LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=30),
-        graded=GradedFitSettings(steps=6, scales=(1.0,)),
-        kernel=KernelFitSettings(steps=2, batch=8),
-        neuron_split=False,
-        quick=quick,
-    )
-
-
 class _TinyReproduceSettings:
     """Stands in for ``ReproduceSettings`` in the CLI: the full and the --quick run, tiny."""
 
     def __new__(cls):
-        return _tiny_reproduce(quick=False)
+        return tiny_reproduce_settings(quick=False)
 
     @staticmethod
     def quick_settings():
-        return _tiny_reproduce(quick=True)
+        return tiny_reproduce_settings(quick=True)
 
 
 def _run_cli(argv: list[str], monkeypatch) -> None:

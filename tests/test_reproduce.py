@@ -11,10 +11,10 @@ import json
 import numpy as np
 import pytest
 import xarray as xr
+from conftest import tiny_reproduce_settings
 
-from digiworm.fit import GradedFitSettings, KernelFitSettings, LinearCVSettings
 from digiworm.models import GradedNetwork, LinearModel, load_model
-from digiworm.reproduce import ReproduceSettings, run_reproduce, write_outputs
+from digiworm.reproduce import run_reproduce, write_outputs
 from digiworm.validate import load_perturbation
 
 METRICS = ("pearson_clipped", "spearman", "sign_accuracy", "auroc")
@@ -22,14 +22,7 @@ METRICS = ("pearson_clipped", "spearman", "sign_accuracy", "auroc")
 
 @pytest.fixture(scope="module")
 def reproduced(atlas, tmp_path_factory):
-    settings = ReproduceSettings(
-        folds=3,
-        linear=LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=40),
-        graded=GradedFitSettings(steps=10, scales=(1.0,)),
-        kernel=KernelFitSettings(steps=3, batch=8),
-        neuron_split=False,
-        quick=True,
-    )
+    settings = tiny_reproduce_settings(quick=True)
     messages = []
     result = run_reproduce(atlas, settings, lambda m, f: messages.append((m, f)))
     out = tmp_path_factory.mktemp("reproduce")
