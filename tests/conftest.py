@@ -107,16 +107,20 @@ def models_dir(atlas, tmp_path_factory):
 def tiny_reproduce_settings(quick: bool = True):
     """``digiworm reproduce`` settings small enough for the tests: every stage, few steps.
 
-    3 folds, ridge fixed, 2 ensemble members of 40 steps, 10 graded-fit steps, 3 kernel steps,
-    no neuron split. The scores are not asserted to be good (they are measured by full runs).
+    3 folds, ridge fixed, 20 feature-gain steps, 2 ensemble members of 40 steps, 10 graded-fit
+    steps, 3 kernel steps, no neuron split. The scores are not asserted to be good (they are
+    measured by full runs).
     """
     from digiworm.fit import GradedFitSettings, KernelFitSettings, LinearCVSettings
+
     # the defining module: tests stand a stub in for digiworm.reproduce.ReproduceSettings
     from digiworm.reproduce._pipeline import ReproduceSettings
 
     return ReproduceSettings(
         folds=3,
-        linear=LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=40),
+        linear=LinearCVSettings(
+            ridges=(1.0,), inner_folds=2, members=2, steps=40, feature_steps=20
+        ),
         graded=GradedFitSettings(steps=10, scales=(1.0,)),
         kernel=KernelFitSettings(steps=3, batch=8),
         neuron_split=False,

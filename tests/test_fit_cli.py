@@ -69,11 +69,11 @@ def test_scores_json_is_strict_json(tmp_path):
     }
 
 
-def test_fit_graded_writes_a_simulatable_network(atlas, tmp_path):
+def test_fit_graded_on_trial_means_writes_a_simulatable_network(atlas, tmp_path):
     fun = atlas.functional("wt", kernel_time_s=None)
     stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR"]
-    data = tmp_path / "subset.nc"
-    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
+    data = tmp_path / "subset.nc"  # trial means only: the direct graded fit
+    xr.Dataset({"dff": fun.dff.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
     out = tmp_path / "fit"
     args = ["fit", "--data", str(data), "--model", "graded", "--out", str(out), "--folds", "2",
             "--steps", "20"]  # fmt: skip
@@ -81,6 +81,7 @@ def test_fit_graded_writes_a_simulatable_network(atlas, tmp_path):
     assert result.exit_code == 0, result.output
     scores = json.loads((out / "scores.json").read_text())
     assert scores["model"] == "graded" and scores["readout_gain"] > 0
+    assert scores["identification"].startswith("direct")
     assert np.isfinite(scores["heldout"]["pearson_clipped"])
     sim = runner.invoke(
         app,
@@ -159,3 +160,24 @@ def test_quick_linear_fit_beats_anatomy_on_unseen_classes(atlas, tmp_path):
     assert held["n_pairs"] == anatomy["n_pairs"]
     assert held["pearson_clipped"] > anatomy["pearson_clipped"] + 0.1, (held, anatomy)
     assert held["spearman"] > anatomy["spearman"] + 0.05
+
+
+def test_fit_graded_from_per_trial_data_goes_through_the_linear_network(atlas, tmp_path):
+    fun = atlas.functional("wt", kernel_time_s=None)
+    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
+    data = tmp_path / "trials.nc"
+    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
+    out = tmp_path / "fit"
+    args = ["fit", "--data", str(data), "--model", "graded", "--out", str(out), "--folds", "2",
+            "--steps", "40", "--members", "2", "--ridges", "1"]  # fmt: skip
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "from the linear network" in result.output
+    scores = json.loads((out / "scores.json").read_text())
+    assert scores["identification"].startswith("from the linear network")
+    # same small-signal Jacobian: the graded network scores what its linear network scores,
+    # up to each column's input-resistance scaling
+    assert scores["heldout"]["pearson_clipped"] == pytest.approx(
+        scores["linear_heldout"]["pearson_clipped"], abs=0.03
+    )
+    assert (out / "model_graded.dwm").exists()

@@ -9,7 +9,14 @@ import pytest
 from jax.flatten_util import ravel_pytree
 from scipy.integrate import solve_ivp
 
-from digiworm.fit import GradedFitSettings, fit_graded, rest_of, small_signal_response
+from digiworm._errors import DigiwormError
+from digiworm.fit import (
+    GradedFitSettings,
+    fit_graded,
+    graded_from_linear,
+    rest_of,
+    small_signal_response,
+)
 from digiworm.models import GradedNetwork
 
 
@@ -93,3 +100,38 @@ def test_a_held_out_column_cannot_change_the_fit():
     a = fit_graded(truth, trials, train_cols=np.arange(2, n), settings=settings)
     b = fit_graded(truth, corrupted, train_cols=np.arange(2, n), settings=settings)
     np.testing.assert_allclose(a.response(), b.response(), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.usefixtures("x64")
+def test_graded_from_linear_has_the_linear_networks_small_signal_response():
+    n = 12
+    base = _network(n, seed=3, dtype=jnp.float64)
+    rng = np.random.default_rng(4)
+    w = np.where(~np.eye(n, dtype=bool), rng.normal(0.0, 0.08, (n, n)), 0.0)
+    fit = graded_from_linear(base, w, unit=0.5)
+    model = fit.model
+    assert fit.residual_mV < 1e-9
+    np.testing.assert_allclose(fit.v_rest_mV, np.asarray(base.v_rest_mV), atol=1e-9)
+    g_gap, g_chem = np.asarray(model.g_gap), np.asarray(model.g_chem)
+    assert np.all(g_gap >= 0) and np.all(g_chem >= 0)
+    np.testing.assert_array_equal(g_gap, g_gap.T)
+    assert np.all(g_chem[np.asarray(base.g_chem) == 0] == 0)  # only wired pairs get synapses
+    assert np.all(g_gap[np.asarray(base.g_gap) == 0] == 0)
+    # analytic: gain * phi'(V*) (I - W)^-1 D^-1, D the input conductance at rest
+    v = np.asarray(base.v_rest_mV)
+    phi = np.asarray(model.activation(jnp.asarray(v)))
+    dphi = 0.125 * phi * (1 - phi)
+    s = phi / (phi + 5.0)
+    d = 1.0 + g_gap.sum(1) + g_chem @ s
+    expected = fit.gain * dphi[:, None] * np.linalg.inv(np.eye(n) - w) / d[None, :]
+    np.testing.assert_allclose(fit.response(), expected, rtol=1e-7, atol=1e-12)
+    # columns of median input conductance match the linear model's unit
+    assert fit.gain * np.median(dphi) / np.median(d) == pytest.approx(0.5)
+
+
+def test_graded_from_linear_names_bad_couplings():
+    base = _network(4, seed=0)
+    with pytest.raises(DigiwormError, match=r"finite \(4, 4\)"):
+        graded_from_linear(base, np.full((4, 4), np.nan))
+    with pytest.raises(DigiwormError, match="unit must be > 0"):
+        graded_from_linear(base, np.zeros((4, 4)), unit=0.0)

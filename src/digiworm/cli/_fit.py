@@ -79,8 +79,8 @@ def fit_command(
     ridges: str = typer.Option(
         "0.3,1,3",
         "--ridges",
-        help="Ridge strengths (pull towards the scaled connectome) that "
-        "inner cross-validation chooses among, comma-separated.",
+        help="Ridge strengths (pull towards the connectome with fitted transmitter-group "
+        "gains) that inner cross-validation chooses among, comma-separated.",
     ),
     members: int = typer.Option(8, "--members", help="Bootstrap ensemble size (intervals)."),
     kernel_steps: int = typer.Option(
@@ -114,6 +114,8 @@ def fit_command(
             kernel_steps=kernel_steps,
         )  # fmt: skip
     h = result["heldout"]
+    if "identification" in result:
+        console.print(f"graded network identified {result['identification']}")
     console.print(
         f"held-out ({folds}-fold class split): Pearson clipped {h['pearson_clipped']:.3f}, "
         f"Spearman {h['spearman']:.3f}, sign accuracy {h['sign_accuracy']:.3f}, AUROC "

@@ -1,7 +1,21 @@
 """System identification: transforms, robust losses and fitting routines."""
 
 from ._command import FIT_MODELS, fit_dataset
-from ._graded_fit import GradedFit, GradedFitSettings, fit_graded, rest_of, small_signal_response
+from ._features import (
+    FeatureBasis,
+    FeatureFit,
+    feature_basis,
+    feature_basis_from_atlas,
+    fit_feature_gains,
+)
+from ._graded_fit import (
+    GradedFit,
+    GradedFitSettings,
+    fit_graded,
+    graded_from_linear,
+    rest_of,
+    small_signal_response,
+)
 from ._kernel_fit import (
     KernelFit,
     KernelFitSettings,
@@ -11,7 +25,13 @@ from ._kernel_fit import (
     kernel_cross_validation,
     kernel_scores,
 )
-from ._linear_cv import LinearCVSettings, LinearEnsemble, fit_linear_ensemble, nested_linear_cv
+from ._linear_cv import (
+    LinearCVSettings,
+    LinearEnsemble,
+    feature_targets,
+    fit_linear_ensemble,
+    nested_linear_cv,
+)
 from ._linear_response import (
     LinearResponseFit,
     TrialTable,
@@ -24,6 +44,8 @@ from ._losses import huber, trial_loss
 from ._transforms import Identity, Interval, Positive
 
 __all__ = [
+    "FeatureBasis",
+    "FeatureFit",
     "GradedFit",
     "GradedFitSettings",
     "FIT_MODELS",
@@ -41,8 +63,13 @@ __all__ = [
     "LinearResponseFit",
     "Positive",
     "TrialTable",
+    "feature_basis",
+    "feature_basis_from_atlas",
+    "feature_targets",
     "fit_dataset",
+    "fit_feature_gains",
     "fit_graded",
+    "graded_from_linear",
     "fit_linear_batch",
     "fit_linear_ensemble",
     "fit_linear_response",

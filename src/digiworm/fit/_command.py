@@ -11,13 +11,20 @@ from .._errors import DigiwormError, InsufficientDataError
 from .._io import atomic_write_json
 from ..models import linear_from_couplings, save_model
 from ..validate import baseline_context, folds_for, score
-from ._graded_fit import GradedFitSettings, fit_graded, graded_cross_validation
+from ._features import feature_basis_from_atlas
+from ._graded_fit import (
+    GradedFitSettings,
+    fit_graded,
+    graded_cross_validation,
+    graded_from_linear,
+)
 from ._kernel_fit import KernelFitSettings, identify_kernel_taus
 from ._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
     connectome_prior,
     fit_linear_ensemble,
+    linear_target,
     nested_linear_cv,
 )
 from ._linear_response import trial_table
@@ -70,7 +77,7 @@ def fit_dataset(
         raise UnknownNameError("fit model", model, FIT_MODELS)
     if folds < 2:
         raise DigiwormError(f"folds must be >= 2; got {folds}")
-    if model == "graded":
+    if model == "graded" and "dff_trials" not in ds:
         steps = GradedFitSettings().steps if settings is None else settings.steps
         return _fit_graded_dataset(atlas, ds, out_dir, folds=folds, seed=seed, steps=steps)
     if model == "kernel" and "kernel" not in ds:
@@ -83,7 +90,8 @@ def fit_dataset(
             f"--model {model} needs per-trial responses (its noise model and 90 % intervals "
             "come from the spread between repeated trials), but the dataset has trial means "
             "only: give 'dff' with dims (responding, stimulated, trial), or 'dff_trials' beside "
-            "'dff'; --model graded fits trial means"
+            "'dff'; --model graded also fits trial means (directly, not through the linear "
+            "network)"
         )
     settings = LinearCVSettings(seed=seed) if settings is None else settings
     names = list(atlas.names)
@@ -91,15 +99,18 @@ def fit_dataset(
     trials = _trials(ds)
     dff = ds["dff"].to_numpy()
     prior = connectome_prior(baseline_context(atlas).signed)
+    basis = feature_basis_from_atlas(atlas, PRIOR_RADIUS) if settings.target == "features" else None
     edges = ~np.eye(n, dtype=bool)
     classes = list(atlas.neurons.loc[names, "neuron_class"])
     split = folds_for(ds, classes, "class", folds, seed)
-    cv = nested_linear_cv(trials, dff, split, names, classes, edges, prior, settings)
+    cv = nested_linear_cv(trials, dff, split, names, classes, edges, prior, settings, basis=basis)
     unit, ridge = cv.consensus()
     measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    table = trial_table(trials)
+    target, gains = linear_target(table, edges, prior, basis, measured_cols, unit, settings)
     final = fit_linear_ensemble(
-        trial_table(trials), edges, prior, measured_cols, ridge, settings,
-        np.random.default_rng(seed + 1), unit,
+        table, edges, target, measured_cols, ridge, settings, np.random.default_rng(seed + 1),
+        unit,
     )  # fmt: skip
     w = final.w.mean(0)
     radius = float(np.max(np.abs(np.linalg.eigvals(w))))
@@ -110,6 +121,8 @@ def fit_dataset(
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     off = ~np.eye(n, dtype=bool)
+    if model == "graded":
+        return _graded_from_linear_dataset(atlas, ds, out_dir, cv, split, w, unit, settings)
     tau_s: float | np.ndarray = 1.0
     kernel_result = {}
     if model == "kernel":
@@ -141,6 +154,8 @@ def fit_dataset(
             "tau_s": 1.0,
             "seed": seed,
             "prior": f"signed Cook 2019, spectral radius {PRIOR_RADIUS}",
+            "target": settings.target,
+            "feature_gains": gains,
         },
     }
     atomic_write_json(out_dir / "scores.json", result)
@@ -184,6 +199,8 @@ def _fit_graded_dataset(atlas, ds, out_dir: Path, *, folds: int, seed: int, step
     save_model(out_dir / "model_graded.dwm", final.model)
     result = {
         "model": "graded",
+        "identification": "direct: the graded network's own small-signal fit to the trial "
+        "means (the dataset has no per-trial values for the linear identification)",
         "split": "class",
         "folds": folds,
         "heldout": score(cv.mean, ds),
@@ -191,6 +208,35 @@ def _fit_graded_dataset(atlas, ds, out_dir: Path, *, folds: int, seed: int, step
         "readout_gain": final.gain,
         "rest_residual_mV": final.residual_mV,
         "settings": {**asdict(settings), "peptide_pairs": "all", "seed": seed},
+    }
+    atomic_write_json(out_dir / "scores.json", result)
+    return result
+
+
+def _graded_from_linear_dataset(atlas, ds, out_dir, cv, split, w_final, unit, settings) -> dict:
+    """Build the graded network of each fold's linear couplings (``graded_from_linear``)."""
+    from ..models import graded_from_atlas
+
+    n = len(atlas.names)
+    base = graded_from_atlas(atlas, peptides=None)
+    oof = np.full((n, n), np.nan)
+    for f, held in enumerate(split):
+        oof[:, held] = graded_from_linear(base, cv.w[f], cv.unit[f]).response()[:, held]
+    final = graded_from_linear(base, w_final, unit)
+    save_model(out_dir / "model_graded.dwm", final.model)
+    result = {
+        "model": "graded",
+        "identification": "from the linear network: each fold's linear couplings as the graded "
+        "network's small-signal Jacobian (wired couplings as synapse and gap-junction "
+        "conductances, the rest as peptide drive)",
+        "split": "class",
+        "folds": len(split),
+        "heldout": score(oof, ds),
+        "linear_heldout": score(cv.mean, ds),
+        "coverage90": None,
+        "readout_gain": final.gain,
+        "rest_residual_mV": final.residual_mV,
+        "settings": {**asdict(settings), "final_unit": unit},
     }
     atomic_write_json(out_dir / "scores.json", result)
     return result

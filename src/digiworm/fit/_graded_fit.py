@@ -51,6 +51,7 @@ __all__ = [
     "GradedFitSettings",
     "fit_graded",
     "graded_cross_validation",
+    "graded_from_linear",
     "rest_of",
     "small_signal_response",
 ]
@@ -366,3 +367,111 @@ def graded_cross_validation(
             info.update(interval_scale=cal.scale, misfit_variance=cal.model_var)
         out.per_fold.append(info)
     return out
+
+
+def graded_from_linear(
+    base: GradedNetwork,
+    w: np.ndarray,
+    unit: float = 1.0,
+    *,
+    wired: np.ndarray | None = None,
+) -> GradedFit:
+    r"""Return the graded network whose small-signal steady state is the linear network ``w``.
+
+    The linear model predicts :math:`R = u (I - W)^{-1}` (unit :math:`u`). At an operating
+    point :math:`V^*` the graded network's Jacobian is :math:`-(D - M)`, with the input
+    conductance :math:`D_i = 1 + \sum_j g^{gap}_{ij} + \sum_j g^{chem}_{ij} s_j + g^{tonic}_i`
+    and the coupling
+
+    .. math::
+
+        M_{ij} = g^{gap}_{ij} + g^{chem}_{ij}\, s'_j\, (E_{ij} - V^*_i) + w^{pep}_{ij}\, \phi'_j ,
+
+    so its response to a sustained input at *j* is
+    :math:`\delta a = \phi'(V^*)\,(D - M)^{-1} e_j`. This function builds the network with
+    :math:`M = D W`, hence
+
+    .. math::
+
+        \delta a = \phi'\, (I - W)^{-1} D^{-1} e_j ,
+
+    the linear network's response with each stimulated column scaled by that neuron's input
+    resistance :math:`1/D_j` (a mechanistic effect the linear model leaves out). How:
+
+    * the wired part of ``w`` (the pairs of ``wired``, default ``base``'s own synapses and
+      gap junctions) becomes conductances: a gap junction takes the symmetric part
+      :math:`\max(0, (W_{ij} + W_{ji}) / 2)` of a gap-wired pair, a chemical synapse the rest of
+      the pair's coupling as :math:`|W_{ij}| / (s'_j |E_{ij} - V^*_i|)` with the reversal
+      potential of its sign (the fitted sign wins over the receptor rule);
+    * what remains of :math:`D W` on every pair (unwired couplings and the wired pairs'
+      corrections from :math:`D`) is the signed peptide drive, so ``Knockout("unc-31")``
+      removes it;
+    * each neuron's leak reversal is set so that :math:`V^*` (``base.v_rest_mV``) is the rest.
+
+    The readout gain is :math:`u\, \mathrm{median}(D) / \mathrm{median}(\phi')`, so columns of
+    median input conductance match the linear model's scale.
+
+    Parameters
+    ----------
+    base : GradedNetwork
+        Supplies the operating point, time constants, synaptic kinetics, activation curve and
+        (by default) the wiring; its own conductances and peptide drives are replaced.
+    w : array (n, n)
+        Linear couplings ``[post, pre]`` (e.g. the fitted linear network's, diagonal 0).
+    unit : float
+        The linear model's response unit (ΔF/F per unit input).
+    wired : (chem, gap) pair of bool arrays (n, n), optional
+        Pairs that may carry a chemical synapse / gap junction (default: where ``base``'s
+        conductances are non-zero).
+    """
+    from ..models._graded import E_EXC_MV, E_INH_MV
+
+    w = np.asarray(w, dtype=float)
+    n = len(base.names)
+    if w.shape != (n, n) or not np.all(np.isfinite(w)):
+        raise DigiwormError(f"w must be a finite ({n}, {n}) array; got shape {w.shape}")
+    if not unit > 0:
+        raise DigiwormError(f"unit must be > 0; got {unit}")
+    off = ~np.eye(n, dtype=bool)
+    w = np.where(off, w, 0.0)
+    if wired is None:
+        chem_ok, gap_ok = np.asarray(base.g_chem) > 0, np.asarray(base.g_gap) > 0
+    else:
+        chem_ok, gap_ok = (np.asarray(x, dtype=bool) for x in wired)
+    v = np.asarray(base.v_rest_mV, dtype=float)
+    beta = float(base.beta_per_mV)
+    a_r, a_d = float(base.a_r_per_s), float(base.a_d_per_s)
+    phi = 1.0 / (1.0 + np.exp(-beta * (v - np.asarray(base.v_th_mV, dtype=float))))
+    dphi = beta * phi * (1.0 - phi)
+    s = a_r * phi / (a_r * phi + a_d)
+    ds = a_r * a_d * dphi / (a_r * phi + a_d) ** 2
+
+    gap_ok = gap_ok & gap_ok.T & off
+    g_gap = np.where(gap_ok, np.maximum(0.5 * (w + w.T), 0.0), 0.0)
+    chem_part = np.where(chem_ok & off, w - g_gap, 0.0)
+    e_chem = np.where(chem_part >= 0, E_EXC_MV, E_INH_MV)
+    drive = ds[None, :] * np.abs(e_chem - v[:, None])  # coupling per unit conductance
+    g_chem = np.abs(chem_part) / drive
+    d = 1.0 + g_gap.sum(1) + g_chem @ s + np.asarray(base.g_tonic, dtype=float)
+    m_wired = g_gap + g_chem * ds[None, :] * (e_chem - v[:, None])
+    w_pep = np.where(off, (d[:, None] * w - m_wired) / dphi[None, :], 0.0)
+    gap_current = g_gap @ v - g_gap.sum(1) * v
+    chem_current = (g_chem * (e_chem - v[:, None])) @ s
+    tonic_current = np.asarray(base.g_tonic) * (np.asarray(base.e_tonic_mV) - v)
+    leak_rev = v - gap_current - chem_current - w_pep @ phi - tonic_current
+
+    dtype = base.g_chem.dtype
+
+    def arr(x):
+        return jnp.asarray(x, dtype=dtype)
+
+    model = eqx.tree_at(
+        lambda m: (m.g_gap, m.g_chem, m.e_chem_mV, m.w_pep_mV, m.v_rest_mV),
+        base,
+        (arr(g_gap), arr(g_chem), arr(e_chem), arr(w_pep), arr(leak_rev)),
+    )
+    gain = unit * float(np.median(d)) / float(np.median(dphi))
+    _, v_rest, residual = small_signal_response(model, jnp.asarray(v, dtype=dtype), 3)
+    return GradedFit(
+        model, gain, np.zeros(0), float(residual), 1.0, np.asarray(v_rest, dtype=float)
+    )

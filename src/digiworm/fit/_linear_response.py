@@ -161,7 +161,9 @@ def fit_linear_batch(
         Ridge strength of each fit.
     weights : array (batch, n_table_rows), optional
         Per-trial weights of each fit (bootstrap); default 1.
-    prior, delta, steps, learning_rate
+    prior : array (n, n) or (batch, n, n), optional
+        Ridge target (and starting point), shared or one per fit.
+    delta, steps, learning_rate
         As in :func:`fit_linear_response`, shared by the batch.
     unit : array (batch,), optional
         Each fit's response unit (see :func:`fit_linear_response`); default 1.
@@ -193,7 +195,12 @@ def fit_linear_batch(
     entry_weights = weights * train[:, table.rows, table.cols]
     edges = jnp.asarray(edges, dtype=bool)
     target = jnp.zeros((n, n)) if prior is None else jnp.asarray(prior, dtype=jnp.float32)
-    theta0 = jnp.broadcast_to(jnp.where(edges, target, 0.0), (batch, n, n))
+    if target.shape not in ((n, n), (batch, n, n)):
+        raise DigiwormError(
+            f"prior must be ({n}, {n}) or (batch={batch}, {n}, {n}); got {target.shape}"
+        )
+    target = jnp.broadcast_to(target, (batch, n, n))
+    theta0 = jnp.where(edges, target, 0.0)
     # data go in as arguments, not closure constants: XLA would otherwise constant-fold them
     theta, history = _run_batch(
         theta0, jnp.asarray(table.rows), jnp.asarray(table.cols),
@@ -222,7 +229,7 @@ def _run_batch(
 ):  # fmt: skip
     opt = optax.adam(learning_rate)
     grad_fn = jax.vmap(
-        jax.value_and_grad(_objective), in_axes=(0, None, None, None, 0, None, None, 0, 0, None)
+        jax.value_and_grad(_objective), in_axes=(0, None, None, None, 0, None, 0, 0, 0, None)
     )
 
     def step(carry, _):

@@ -11,10 +11,13 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
+from .._errors import InvalidParameterError
+from ..fit._features import feature_basis_from_atlas
 from ..fit._graded_fit import (
     GradedFitSettings,
     fit_graded,
     graded_cross_validation,
+    graded_from_linear,
     rest_of,
 )
 from ..fit._kernel_fit import KernelFitSettings, identify_kernel_taus
@@ -23,6 +26,7 @@ from ..fit._linear_cv import (
     LinearCVSettings,
     connectome_prior,
     fit_linear_ensemble,
+    linear_target,
     nested_linear_cv,
 )
 from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
@@ -51,10 +55,16 @@ class ReproduceSettings:
     folds: int = 5
     linear: LinearCVSettings = LinearCVSettings()
     graded: GradedFitSettings | None = GradedFitSettings()
-    """Settings of the graded-network fit (None: skip it)."""
+    """Settings of the direct graded-network fit (None: no graded network at all)."""
+    graded_identification: str = "linear"
+    """``linear``: each fold's graded network is built from that fold's linear couplings
+    (:func:`~digiworm.fit.graded_from_linear`: same small-signal Jacobian, fitted gains as
+    synapse and gap conductances, the rest as peptide drive); ``direct``: fitted on its own
+    from the default conductances (:func:`~digiworm.fit.fit_graded`, with ``graded``)."""
     graded_intervals: bool = True
-    """Calibrate the graded fit's 90 % intervals by inner cross-validation (2 more fits per
-    fold)."""
+    """90 % intervals for the graded network: ``linear`` carries over each fold's linear
+    intervals (scaled per column like the prediction); ``direct`` calibrates them by inner
+    cross-validation (2 more fits per fold)."""
     graded_peptide_pairs: str = "all"
     """Pairs the graded network's peptide layer may couple: ``all`` (every ordered pair) or an
     extrasynaptic network (``ripoll_sanchez_short|mid|long``)."""
@@ -77,6 +87,13 @@ class ReproduceSettings:
         kernel = replace(KernelFitSettings(), steps=10, batch=8)
         return cls(linear=linear, graded=graded, graded_intervals=False, kernel=kernel, quick=True)
 
+    def __post_init__(self):
+        if self.graded_identification not in ("linear", "direct"):
+            raise InvalidParameterError(
+                "graded_identification must be 'linear' or 'direct'; got "
+                f"{self.graded_identification!r}"
+            )
+
     def describe(self) -> dict:
         lin = self.linear
         return {
@@ -92,12 +109,16 @@ class ReproduceSettings:
                 "learning_rate": lin.learning_rate,
                 "huber_delta": lin.huber_delta,
                 "prior": f"signed Cook 2019 connectome scaled to spectral radius {PRIOR_RADIUS}",
+                "target": lin.target,
+                "feature_steps": lin.feature_steps,
+                "feature_learning_rate": lin.feature_learning_rate,
                 "interval_level": lin.level,
             },
             "graded": None
             if self.graded is None
             else {
                 **asdict(self.graded),
+                "identification": self.graded_identification,
                 "peptide_pairs": self.graded_peptide_pairs,
                 "intervals": self.graded_intervals,
             },
@@ -212,9 +233,14 @@ def run_reproduce(
     prior = connectome_prior(ctx.signed)
     edges = off.copy()
     lin = settings.linear
+    basis = feature_basis_from_atlas(atlas, PRIOR_RADIUS) if lin.target == "features" else None
+
+    def target_for(table, cols, unit):
+        return linear_target(table, edges, prior, basis, cols, unit, lin)
+
     cv = nested_linear_cv(
         trials, dff, folds, names, classes, edges, prior, lin,
-        progress=lambda m: report(f"linear network, class split: {m}", 0.1),
+        progress=lambda m: report(f"linear network, class split: {m}", 0.1), basis=basis,
     )  # fmt: skip
     out.oof["linear"], out.lower["linear"], out.upper["linear"] = cv.mean, cv.lower, cv.upper
     measured_off = np.where(off, dff, np.nan)
@@ -229,6 +255,16 @@ def run_reproduce(
             "interval_scale_per_fold": cv.scale,
             "misfit_variance_per_fold": cv.model_var,
             "calibration": dict(zip(("nominal", "actual"), out.calibration["linear"])),
+            "ridge_target": "signed Cook 2019 connectome with one fitted gain per presynaptic "
+            "transmitter x receptor-rule sign group and one gap gain (fitted per fold on its "
+            "training columns)"
+            if basis is not None
+            else "signed Cook 2019 connectome",
+            "feature_gains_per_fold": [
+                dict(zip((*basis.labels, "gap"), g)) for g in cv.feature_gains
+            ]
+            if basis is not None
+            else None,
         }
     }
 
@@ -237,8 +273,9 @@ def run_reproduce(
         report("per-neuron split: linear network and mirror baseline", 0.45)
         nfolds = folds_for(wt, classes, "neuron", settings.folds, settings.seed)
         ncv = nested_linear_cv(
-            trials, dff, nfolds, names, classes, edges, prior, replace(lin, members=1)
-        )
+            trials, dff, nfolds, names, classes, edges, prior, replace(lin, members=1),
+            basis=basis,
+        )  # fmt: skip
         mirror = cross_validate(lambda train: BASELINES["mirror"](train, ctx), wt, nfolds)
         responder = cross_validate(
             lambda train: BASELINES["responder_mean"](train, ctx), wt, nfolds
@@ -251,8 +288,10 @@ def run_reproduce(
 
     report("held-out trials split (half of each pair's trials)", 0.6)
     train_trials, test_trials = split_trials(trials, seed=settings.seed)
+    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    prior_a, _ = target_for(trial_table(train_trials), measured_cols, unit)
     fit_a = fit_linear_response(
-        train_trials, edges, prior=prior, ridge=ridge, steps=lin.steps,
+        train_trials, edges, prior=prior_a, ridge=ridge, steps=lin.steps,
         learning_rate=lin.learning_rate, delta=lin.huber_delta, unit=unit,
     )  # fmt: skip
     pred_a = unit * np.asarray(response_matrix(fit_a.w))
@@ -272,11 +311,13 @@ def run_reproduce(
     report("final linear ensemble on every stimulation", 0.7)
     rng = np.random.default_rng(settings.seed + 1)
     table = trial_table(trials)
-    measured_cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
-    final = fit_linear_ensemble(table, edges, prior, measured_cols, ridge, lin, rng, unit)
+    prior_final, gains_final = target_for(table, measured_cols, unit)
+    final = fit_linear_ensemble(table, edges, prior_final, measured_cols, ridge, lin, rng, unit)
     w_final = final.w.mean(0)
     radius = float(np.max(np.abs(np.linalg.eigvals(w_final))))
-    models["linear"]["final"] = {"ridge": ridge, "unit": unit, "spectral_radius": radius}
+    models["linear"]["final"] = {
+        "ridge": ridge, "unit": unit, "spectral_radius": radius, "feature_gains": gains_final,
+    }  # fmt: skip
     out.models["linear"] = linear_from_couplings(names, w_final, unit=unit)
     if settings.kernel is not None:
         report("kernel model: time constants from the response kernels (class split)", 0.75)
@@ -306,7 +347,10 @@ def run_reproduce(
         "coupling between pairs with no synapse or gap junction (Cook 2019)"
     )
     if settings.graded is not None:
-        _graded(atlas, settings, out, models, unc_scores, folds, trials, (wt, unc), report)
+        linear_fit = (cv, w_final, unit)
+        _graded(
+            atlas, settings, out, models, unc_scores, folds, trials, (wt, unc), report, linear_fit
+        )
     scores["unc31"] = unc_scores
 
     report("spontaneous activity: predicted correlation matrices", 0.96)
@@ -355,31 +399,86 @@ def _peptide_pairs(atlas, which: str, n: int) -> np.ndarray:
     return (np.nan_to_num(atlas.extrasynaptic(which).to_numpy(), nan=0.0) > 0) & off
 
 
-def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, report) -> None:
-    """Fit the graded network per fold and on everything; its unc-31 and spontaneous output."""
+def _graded_from_linear_cv(base, linear_cv, folds, n, report):
+    """Each fold's graded network built from that fold's linear couplings (no refit).
+
+    Returns the out-of-fold predictions, intervals carried over from the linear model (each
+    column's half-widths scaled like its prediction) and per-fold facts.
+    """
+    mean, lower, upper = (np.full((n, n), np.nan) for _ in range(3))
+    per_fold = []
+    for f, held in enumerate(folds):
+        report(f"graded network from the linear fit: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f)
+        fit = graded_from_linear(base, linear_cv.w[f], linear_cv.unit[f])
+        pred = fit.response()
+        linear = linear_cv.unit[f] * np.linalg.inv(np.eye(n) - linear_cv.w[f])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            factor = np.nanmedian(np.where(np.abs(linear) > 1e-12, pred / linear, np.nan), 0)
+        mean[:, held] = pred[:, held]
+        lm, ll, lu = (a[:, held] for a in (linear_cv.mean, linear_cv.lower, linear_cv.upper))
+        lower[:, held] = pred[:, held] - factor[held] * (lm - ll)
+        upper[:, held] = pred[:, held] + factor[held] * (lu - lm)
+        per_fold.append({"gain": fit.gain, "rest_residual_mV": fit.residual_mV})
+    return mean, lower, upper, per_fold
+
+
+def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, report, linear_fit):
+    """Build the graded network per fold and on everything; its unc-31, spontaneous output."""
     from ..experiments import Knockout
     from ..models import graded_from_atlas
 
     wt, unc = data
     n = len(out.names)
     dff = out.measured["wt"]
-    base = graded_from_atlas(atlas, peptides=None)
-    pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
-    classes = list(atlas.neurons.loc[out.names, "neuron_class"])
-    level = settings.linear.level if settings.graded_intervals else None
-    cv = graded_cross_validation(
-        base, trials, dff, folds, peptide_pairs=pairs, settings=settings.graded,
-        classes=classes, level=level, seed=settings.seed,
-        progress=lambda f: report(
-            f"graded network, class split: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f
-        ),
-    )  # fmt: skip
-    out.oof["graded"] = cv.mean
-    if settings.graded_intervals:
-        out.lower["graded"], out.upper["graded"] = cv.lower, cv.upper
     off = ~np.eye(n, dtype=bool)
-    report("graded network: final fit on every stimulation", 0.93)
-    final = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
+    base = graded_from_atlas(atlas, peptides=None)
+    if settings.graded_identification == "linear":
+        linear_cv, w_final, unit = linear_fit
+        mean, lower, upper, per_fold = _graded_from_linear_cv(base, linear_cv, folds, n, report)
+        out.oof["graded"] = mean
+        if settings.graded_intervals:
+            out.lower["graded"], out.upper["graded"] = lower, upper
+        report("graded network from the final linear fit", 0.93)
+        final = graded_from_linear(base, w_final, unit)
+        how = (
+            "built from each fold's linear couplings (graded_from_linear): the same "
+            "small-signal Jacobian at rest -35 mV, wired couplings as gap-junction and synapse "
+            "conductances, the rest of the coupling as signed peptide drive, each stimulated "
+            "column scaled by its neuron's input resistance; no refit"
+        )
+        intervals = "the linear model's calibrated intervals, half-widths scaled per column"
+        final_info = {"gain": final.gain, "rest_residual_mV": final.residual_mV}
+    else:
+        pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
+        classes = list(atlas.neurons.loc[out.names, "neuron_class"])
+        level = settings.linear.level if settings.graded_intervals else None
+        cv = graded_cross_validation(
+            base, trials, dff, folds, peptide_pairs=pairs, settings=settings.graded,
+            classes=classes, level=level, seed=settings.seed,
+            progress=lambda f: report(
+                f"graded network, class split: fold {f + 1}/{len(folds)}", 0.86 + 0.01 * f
+            ),
+        )  # fmt: skip
+        out.oof["graded"], per_fold = cv.mean, cv.per_fold
+        if settings.graded_intervals:
+            out.lower["graded"], out.upper["graded"] = cv.lower, cv.upper
+        report("graded network: final fit on every stimulation", 0.93)
+        final = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
+        how = (
+            "small-signal steady state of the graded network (Newton rest + autodiff "
+            "Jacobian of its vector field), per-synapse conductances, peptide drives, readout "
+            "gain"
+        )
+        intervals = (
+            "measurement noise + misfit variance, split-conformal scale from inner "
+            "class-split CV (no parameter ensemble)"
+        )
+        final_info = {
+            "gain": final.gain,
+            "start_scale": final.scale,
+            "rest_residual_mV": final.residual_mV,
+            "loss_first_last": [float(final.loss[0]), float(final.loss[-1])],
+        }
     out.models["graded"] = final.model
     out.readout_gain["graded"] = final.gain
     pred_wt = final.response()
@@ -395,21 +494,12 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         final.model, rest_of(final.model, final.v_rest_mV)
     )
     models["graded"] = {
-        "heldout": score(cv.mean, wt),
-        "coverage90": coverage(np.where(off, dff, np.nan), cv.lower, cv.upper)
+        "heldout": score(out.oof["graded"], wt),
+        "coverage90": coverage(np.where(off, dff, np.nan), out.lower["graded"], out.upper["graded"])
         if settings.graded_intervals
         else None,
-        "intervals": "measurement noise + misfit variance, split-conformal scale from inner "
-        "class-split CV (no parameter ensemble)"
-        if settings.graded_intervals
-        else "not computed (quick run)",
-        "per_fold": cv.per_fold,
-        "final": {
-            "gain": final.gain,
-            "start_scale": final.scale,
-            "rest_residual_mV": final.residual_mV,
-            "loss_first_last": [float(final.loss[0]), float(final.loss[-1])],
-        },
-        "fit": "small-signal steady state of the graded network (Newton rest + autodiff "
-        "Jacobian of its vector field), per-synapse conductances, peptide drives, readout gain",
+        "intervals": intervals if settings.graded_intervals else "not computed (quick run)",
+        "per_fold": per_fold,
+        "final": final_info,
+        "fit": how,
     }
