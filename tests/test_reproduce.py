@@ -124,3 +124,20 @@ def test_cli_prints_the_scoreboard_of_every_model(reproduced, capsys):
     _print_scoreboard(result.scores)
     printed = capsys.readouterr().out
     assert "linear" in printed and "graded" in printed and "kernel model" in printed
+
+
+def test_provenance_names_the_models_and_their_checksums(reproduced):
+    import hashlib
+
+    _, out, _ = reproduced
+    prov = json.loads((out / "provenance.json").read_text())
+    scores = json.loads((out / "scores.json").read_text())
+    assert set(prov["files"]) == {"model_linear.dwm", "model_graded.dwm", "model_kernel.dwm"}
+    for name, digest in prov["files"].items():
+        assert hashlib.sha256((out / name).read_bytes()).hexdigest() == digest
+    assert prov["settings"] == scores["settings"]
+    assert prov["final"]["linear"] == scores["models"]["linear"]["final"]
+    assert prov["heldout"]["graded"]["pearson_clipped"] == pytest.approx(
+        scores["models"]["graded"]["heldout"]["pearson_clipped"]
+    )
+    assert prov["data"]["wormneuroatlas"]

@@ -20,6 +20,7 @@ from ._expression_cells import (
     cells_from_expression,
     channel_tpm,
 )
+from ._fitted import FITTED_MODELS, fitted, fitted_dir, fitted_provenance
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s
 from ._io import load_model, save_model
@@ -42,6 +43,7 @@ __all__ = [
     "c302_connectome",
     "c302_network",
     "CHANNELS",
+    "FITTED_MODELS",
     "CHANNEL_GENES",
     "METHODS",
     "REFERENCE_CELLS",
@@ -71,6 +73,9 @@ __all__ = [
     "conductance_network_from_atlas",
     "connectome_arrays",
     "export_neuroml",
+    "fitted",
+    "fitted_dir",
+    "fitted_provenance",
     "graded_from_atlas",
     "kernel_from_atlas",
     "linear_from_atlas",

@@ -11,7 +11,7 @@ from .._io import atomic_path, atomic_write_json
 from ..models import save_model
 from ._pipeline import Reproduction
 
-__all__ = ["predictions_dataset", "write_outputs"]
+__all__ = ["predictions_dataset", "provenance", "write_outputs"]
 
 
 def predictions_dataset(result: Reproduction) -> xr.Dataset:
@@ -62,6 +62,54 @@ def predictions_dataset(result: Reproduction) -> xr.Dataset:
     return ds
 
 
+def provenance(result: Reproduction, files: dict[str, Path], wall_s: float) -> dict:
+    """Describe the fitted models: data, settings, final choices, scores, file checksums.
+
+    Shipping ``reproduce``'s model files as :func:`digiworm.models.fitted` copies this beside
+    them as ``provenance.json``.
+    """
+    import hashlib
+    from datetime import UTC, datetime
+    from importlib.metadata import version
+
+    from .. import __version__
+
+    scores = result.scores
+    models = scores.get("models", {})
+    return {
+        "digiworm_version": __version__,
+        "created_utc": datetime.now(UTC).isoformat(timespec="seconds"),
+        "command": "digiworm reproduce" + (" --quick" if scores["settings"]["quick"] else ""),
+        "quick": scores["settings"]["quick"],
+        "wall_time_s": wall_s,
+        "data": {
+            "fitted_on": "wild-type signal propagation atlas (Randi et al. 2023, Nature "
+            "623:406), every measured stimulation, per-trial responses",
+            "connectome": "Cook et al. 2019 (signs: receptor-expression rule, CeNGEN threshold 2)",
+            "wormneuroatlas": version("wormneuroatlas"),
+            "cect": version("cect"),
+        },
+        "settings": scores["settings"],
+        "final": {
+            name: models[name].get("final") for name in ("linear", "graded") if name in models
+        }
+        | ({"kernel": {"tau_s": models["kernel"]["tau_s"]}} if "kernel" in models else {}),
+        "heldout": {
+            name: {
+                k: models[name]["heldout"][k]
+                for k in ("pearson_clipped", "spearman", "scale_ratio", "n_pairs")
+            }
+            for name in ("linear", "graded")
+            if name in models
+        },
+        "noise_ceiling": scores["noise_ceiling"].get("ceiling"),
+        "readout_gain": result.readout_gain,
+        "files": {
+            name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in files.items()
+        },
+    }
+
+
 def write_outputs(result: Reproduction, out_dir: Path, atlas, wall_s: float) -> list[Path]:
     """Write everything into ``out_dir`` (each file atomically); return the paths written."""
     from ._report import write_report
@@ -72,6 +120,9 @@ def write_outputs(result: Reproduction, out_dir: Path, atlas, wall_s: float) -> 
         written.append(save_model(out_dir / f"model_{name}.dwm", model))
     if result.kernel is not None:
         written.append(save_model(out_dir / "model_kernel.dwm", result.kernel.model))
+    files = {p.name: p for p in written}
+    atomic_write_json(out_dir / "provenance.json", provenance(result, files, wall_s))
+    written.append(out_dir / "provenance.json")
     path = out_dir / "predictions.nc"
     with atomic_path(path) as tmp:
         predictions_dataset(result).to_netcdf(tmp, engine="h5netcdf")

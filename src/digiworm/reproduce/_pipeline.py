@@ -15,23 +15,20 @@ from .._errors import InvalidParameterError
 from ..fit._features import feature_basis_from_atlas
 from ..fit._graded_fit import (
     GradedFitSettings,
-    fit_graded,
     graded_cross_validation,
     graded_from_linear,
     rest_of,
 )
-from ..fit._kernel_fit import KernelFitSettings, identify_kernel_taus
+from ..fit._kernel_fit import KernelFitSettings, kernel_cross_validation, kernel_scores
 from ..fit._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
     connectome_prior,
-    fit_linear_ensemble,
     linear_target,
     nested_linear_cv,
 )
 from ..fit._linear_response import fit_linear_response, response_matrix, trial_table
 from ..fit._uncertainty import coverage
-from ..models import linear_from_couplings
 from ..simulate import spontaneous_correlation
 from ..validate import (
     BASELINES,
@@ -44,6 +41,7 @@ from ..validate import (
     split_trials,
 )
 from ..validate._metrics import nanmean, pearson, pearson_clipped, spearman
+from ._final import fit_final_models, wild_type
 
 __all__ = ["ReproduceSettings", "Reproduction", "run_reproduce"]
 
@@ -207,7 +205,7 @@ def run_reproduce(
     names = list(atlas.names)
     n = len(names)
     classes = list(atlas.neurons.loc[names, "neuron_class"])
-    wt = check_perturbation(_subset(atlas.functional("wt", kernel_time_s=None)), names)
+    wt = wild_type(atlas)
     unc = check_perturbation(_subset(atlas.functional("unc31", kernel_time_s=None)), names)
     dff = wt["dff"].to_numpy()
     trials = wt["dff_trials"].to_numpy()
@@ -308,22 +306,17 @@ def run_reproduce(
         "train-test reproducibility (their data and metric)",
     }
 
-    report("final linear ensemble on every stimulation", 0.7)
-    rng = np.random.default_rng(settings.seed + 1)
-    table = trial_table(trials)
-    prior_final, gains_final = target_for(table, measured_cols, unit)
-    final = fit_linear_ensemble(table, edges, prior_final, measured_cols, ridge, lin, rng, unit)
-    w_final = final.w.mean(0)
-    radius = float(np.max(np.abs(np.linalg.eigvals(w_final))))
+    report("final fits on every stimulation", 0.7)
+    fits = fit_final_models(atlas, settings, unit, ridge, progress=lambda m: report(m, 0.7))
+    final, w_final = fits.ensemble, fits.w
     models["linear"]["final"] = {
-        "ridge": ridge, "unit": unit, "spectral_radius": radius, "feature_gains": gains_final,
+        "ridge": ridge, "unit": unit, "spectral_radius": fits.radius,
+        "feature_gains": fits.feature_gains,
     }  # fmt: skip
-    out.models["linear"] = linear_from_couplings(names, w_final, unit=unit)
+    out.models["linear"] = fits.models["linear"]
     if settings.kernel is not None:
         report("kernel model: time constants from the response kernels (class split)", 0.75)
-        out.kernel, models["kernel"] = _kernel(
-            atlas, settings.kernel, cv.w, folds, w_final, unit, measured_cols, report
-        )
+        out.kernel, models["kernel"] = _kernel(atlas, settings.kernel, cv.w, folds, fits, report)
 
     report("unc-31: knockout in silico vs the measured mutant", 0.85)
     wired = ctx.weights > 0
@@ -347,10 +340,8 @@ def run_reproduce(
         "coupling between pairs with no synapse or gap junction (Cook 2019)"
     )
     if settings.graded is not None:
-        linear_fit = (cv, w_final, unit)
-        _graded(
-            atlas, settings, out, models, unc_scores, folds, trials, (wt, unc), report, linear_fit
-        )
+        data = (wt, unc)
+        _graded(atlas, settings, out, models, unc_scores, folds, trials, data, report, cv, fits)
     scores["unc31"] = unc_scores
 
     report("spontaneous activity: predicted correlation matrices", 0.96)
@@ -364,22 +355,23 @@ def run_reproduce(
     return out
 
 
-def _kernel(atlas, ks: KernelFitSettings, w_folds, folds, w_final, unit, cols, report):
-    """Class-split CV of the kernel time constants, then the final fit on every column."""
+def _kernel(atlas, ks: KernelFitSettings, w_folds, folds, fits, report):
+    """Class-split CV of the kernel time constants; the final fit is ``fits``'s."""
     fun = atlas.functional("wt")
     kernels, times = fun["kernel"].to_numpy(), fun["time"].to_numpy()
-    counts = fun["n_trials"].to_numpy()
-    kcv, final, heldout = identify_kernel_taus(
-        kernels, times, w_folds, folds, w_final, cols, weights=counts, settings=ks,
+    kcv = kernel_cross_validation(
+        w_folds, kernels, times, folds, weights=fun["n_trials"].to_numpy(), settings=ks,
         progress=lambda m: report(f"kernel model, class split: {m}", 0.75),
     )  # fmt: skip
-    model = linear_from_couplings(list(atlas.names), w_final, tau_s=final.tau_s, unit=unit)
+    off = ~np.eye(kernels.shape[0], dtype=bool)
+    heldout = {k: kernel_scores(p, kernels, off, times) for k, p in kcv.pred.items()}
+    tau = fits.tau_s
     scores = {
         "heldout_kernels": heldout,
         "tau_s": {
-            "median": float(np.median(final.tau_s)),
-            "p05": float(np.percentile(final.tau_s, 5)),
-            "p95": float(np.percentile(final.tau_s, 95)),
+            "median": float(np.median(tau)),
+            "p05": float(np.percentile(tau, 5)),
+            "p95": float(np.percentile(tau, 95)),
             "shared_tau_per_fold": kcv.shared_tau_s,
         },
         "note": "the linear network's couplings with one time constant per neuron fitted to "
@@ -388,7 +380,7 @@ def _kernel(atlas, ks: KernelFitSettings, w_folds, folds, w_final, unit, cols, r
         "Scored on the kernels of held-out stimulations beside one shared time constant, "
         "tau = 1 s everywhere, and each responder's mean training kernel.",
     }
-    outcome = KernelOutcome(times, kernels, kcv.pred, final.tau_s, model)
+    outcome = KernelOutcome(times, kernels, kcv.pred, tau, fits.models["kernel"])
     return outcome, scores
 
 
@@ -422,7 +414,7 @@ def _graded_from_linear_cv(base, linear_cv, folds, n, report):
     return mean, lower, upper, per_fold
 
 
-def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, report, linear_fit):
+def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, report, linear_cv, fits):
     """Build the graded network per fold and on everything; its unc-31, spontaneous output."""
     from ..experiments import Knockout
     from ..models import graded_from_atlas
@@ -433,13 +425,11 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
     off = ~np.eye(n, dtype=bool)
     base = graded_from_atlas(atlas, peptides=None)
     if settings.graded_identification == "linear":
-        linear_cv, w_final, unit = linear_fit
         mean, lower, upper, per_fold = _graded_from_linear_cv(base, linear_cv, folds, n, report)
         out.oof["graded"] = mean
         if settings.graded_intervals:
             out.lower["graded"], out.upper["graded"] = lower, upper
-        report("graded network from the final linear fit", 0.93)
-        final = graded_from_linear(base, w_final, unit)
+        final = fits.graded
         how = (
             "built from each fold's linear couplings (graded_from_linear): the same "
             "small-signal Jacobian at rest -35 mV, wired couplings as gap-junction and synapse "
@@ -462,8 +452,7 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         out.oof["graded"], per_fold = cv.mean, cv.per_fold
         if settings.graded_intervals:
             out.lower["graded"], out.upper["graded"] = cv.lower, cv.upper
-        report("graded network: final fit on every stimulation", 0.93)
-        final = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
+        final = fits.graded
         how = (
             "small-signal steady state of the graded network (Newton rest + autodiff "
             "Jacobian of its vector field), per-synapse conductances, peptide drives, readout "

@@ -1,0 +1,110 @@
+"""The final fits of ``reproduce``: every model on the whole wild-type atlas.
+
+:func:`fit_final_models` is the one place the shipped fitted worm
+(:func:`digiworm.models.fitted`) comes from: ``reproduce`` calls it with the unit and ridge its
+cross-validation chose, and a test calls it again with the choices recorded in the shipped
+provenance and compares (so the shipped files cannot drift from the code).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..fit._features import feature_basis_from_atlas
+from ..fit._graded_fit import GradedFit, fit_graded, graded_from_linear
+from ..fit._kernel_fit import fit_kernel_taus
+from ..fit._linear_cv import (
+    PRIOR_RADIUS,
+    LinearEnsemble,
+    connectome_prior,
+    fit_linear_ensemble,
+    linear_target,
+)
+from ..fit._linear_response import trial_table
+from ..models import linear_from_couplings
+
+__all__ = ["FinalFits", "fit_final_models", "wild_type"]
+
+
+def wild_type(atlas):
+    """Return the wild-type perturbation data ``reproduce`` fits (checked, trials included)."""
+    from ..validate import check_perturbation
+
+    ds = atlas.functional("wt", kernel_time_s=None)
+    keep = [v for v in ("dff", "dff_trials", "n_trials", "q", "q_eq") if v in ds]
+    return check_perturbation(ds[keep], list(atlas.names))
+
+
+@dataclass
+class FinalFits:
+    """Models fitted on every measured stimulation, and what the scoreboard reports of them."""
+
+    models: dict[str, object]
+    """``linear`` (LinearModel), ``graded`` (GradedNetwork), ``kernel`` (LinearModel with
+    fitted time constants); the last two only where the settings ask for them."""
+    ensemble: LinearEnsemble
+    w: np.ndarray
+    """Ensemble-mean couplings (the linear model's)."""
+    feature_gains: dict[str, float] | None
+    graded: GradedFit | None
+    tau_s: np.ndarray | None
+
+    @property
+    def radius(self) -> float:
+        return float(np.max(np.abs(np.linalg.eigvals(self.w))))
+
+
+def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) -> FinalFits:
+    """Fit every model of ``settings`` (a ``ReproduceSettings``) on the whole wild-type atlas.
+
+    ``unit`` and ``ridge`` are the linear fit's cross-validated choices. Deterministic for
+    given settings (the bootstrap uses ``settings.seed + 1``).
+    """
+    from ..models import graded_from_atlas
+    from ..validate import baseline_context
+
+    def report(message: str) -> None:
+        if progress is not None:
+            progress(message)
+
+    names = list(atlas.names)
+    n = len(names)
+    wt = wild_type(atlas)
+    dff, trials = wt["dff"].to_numpy(), wt["dff_trials"].to_numpy()
+    lin = settings.linear
+    edges = ~np.eye(n, dtype=bool)
+    prior = connectome_prior(baseline_context(atlas).signed)
+    basis = feature_basis_from_atlas(atlas, PRIOR_RADIUS) if lin.target == "features" else None
+    table = trial_table(trials)
+    cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    report("final linear ensemble on every stimulation")
+    target, gains = linear_target(table, edges, prior, basis, cols, unit, lin)
+    rng = np.random.default_rng(settings.seed + 1)
+    ensemble = fit_linear_ensemble(table, edges, target, cols, ridge, lin, rng, unit)
+    w = ensemble.w.mean(0)
+    models: dict[str, object] = {"linear": linear_from_couplings(names, w, unit=unit)}
+    graded = None
+    if settings.graded is not None:
+        report("graded network on every stimulation")
+        base = graded_from_atlas(atlas, peptides=None)
+        if settings.graded_identification == "linear":
+            graded = graded_from_linear(base, w, unit)
+        else:
+            from ._pipeline import _peptide_pairs
+
+            pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
+            graded = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
+        models["graded"] = graded.model
+    tau = None
+    if settings.kernel is not None:
+        report("kernel model: time constants on every stimulation")
+        fun = atlas.functional("wt")
+        kernels, times = fun["kernel"].to_numpy(), fun["time"].to_numpy()
+        fit = fit_kernel_taus(
+            w, kernels, times, cols, weights=fun["n_trials"].to_numpy(), settings=settings.kernel
+        )
+        tau = np.asarray(fit.tau_s)
+        models["kernel"] = linear_from_couplings(names, w, tau_s=tau, unit=unit)
+    return FinalFits(models, ensemble, w, gains, graded, tau)
