@@ -77,13 +77,14 @@ class ReproduceSettings:
         """Return the ``--quick`` settings.
 
         Linear: ridge and unit fixed at 1 (inner CV only calibrates), 2 inner folds, 3 members;
-        graded: 100 optimiser steps instead of 300; kernel time constants: 10 steps of 8 stimulated
-        columns, not 80 of 16.
+        kernel time constants: 10 steps of 8 stimulated columns, not 80 of 16. The graded
+        network is built from the linear fits as in the full run (a direct graded fit,
+        ``graded_identification="direct"``, would take 100 optimiser steps instead of 300).
         """
         linear = LinearCVSettings(ridges=(1.0,), units=(1.0,), inner_folds=2, members=3)
         graded = replace(GradedFitSettings(), steps=100)
         kernel = replace(KernelFitSettings(), steps=10, batch=8)
-        return cls(linear=linear, graded=graded, graded_intervals=False, kernel=kernel, quick=True)
+        return cls(linear=linear, graded=graded, kernel=kernel, quick=True)
 
     def __post_init__(self):
         if self.graded_identification not in ("linear", "direct"):
@@ -487,7 +488,7 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         "coverage90": coverage(np.where(off, dff, np.nan), out.lower["graded"], out.upper["graded"])
         if settings.graded_intervals
         else None,
-        "intervals": intervals if settings.graded_intervals else "not computed (quick run)",
+        "intervals": intervals if settings.graded_intervals else "not computed (graded_intervals off)",
         "per_fold": per_fold,
         "final": final_info,
         "fit": how,
