@@ -91,3 +91,47 @@ def test_a_saved_model_file_runs_and_a_corrupt_one_is_refused(atlas, tmp_path):
     bad.write_bytes(b"not a model")
     code, text = _run("--model", bad, "--stimulate", "AVAL", "--out", tmp_path / "x.nc")
     assert code == 2 and "not a digiworm model file" in text
+
+
+def test_the_default_worm_is_the_fitted_one_and_says_so(atlas, tmp_path):
+    out = tmp_path / "run.nc"
+    code, text = _run("--stimulate", "AVAL", "--duration", "10", "--out", out)
+    assert code == 0, text
+    ds = xr.load_dataset(out, engine="h5netcdf")
+    assert ds.attrs["command_model"] == "graded"
+    assert ds.attrs["evidence"].startswith("fitted:") and "held-out r" in ds.attrs["evidence"]
+    # driven from the onset to the end: the steady state the worm was identified from
+    assert ds.attrs["pulse_s"] == pytest.approx(10.0 - ds.attrs["onset_s"])
+    code, text = _run("--stimulate", "AVAL", "--duration", "10", "--out", out,
+                      "--model", "graded-uncalibrated")  # fmt: skip
+    assert code == 0, text
+    ds = xr.load_dataset(out, engine="h5netcdf")
+    assert ds.attrs["evidence"].startswith("uncalibrated") and ds.attrs["pulse_s"] == 0.5
+    code, text = _run("--stimulate", "AVAL", "--out", out, "--connectome", "witvliet2021_8")
+    assert code == 2 and "graded-uncalibrated" in text
+
+
+@pytest.mark.parametrize("model", ["linear", "graded"])
+def test_the_fitted_worm_responds_at_the_measured_size(atlas, model):
+    """In-silico atlas of the shipped worm on six measured stimulations, scored like the atlas.
+
+    Before the fitted worm was the default, responders of the fitted linear model in a 0.5 s
+    pulse peaked 100-700x below the measured 0-30 s means. Measured on these columns (q < 0.05
+    pairs): median |simulated| / |measured| 0.47 (linear), 0.37 (graded); r 0.71, 0.66.
+    """
+    from digiworm.app import SimulationRequest, run_request
+
+    stim = ["AVAL", "ASHL", "RIML", "AWCR", "AIYL", "RMDL"]
+    req = SimulationRequest(model=model, stimulate=tuple(stim), atlas_mode=True, duration_s=35.0)
+    ds = run_request(req.check(atlas), atlas, progress=False)
+    fun = atlas.functional("wt", kernel_time_s=None)
+    names = [str(n) for n in ds["responding"].to_numpy()]
+    sim = ds["dff"].sel(stimulated=stim).to_numpy()
+    meas = fun["dff"].sel(responding=names, stimulated=stim).to_numpy()
+    q = fun["q"].sel(responding=names, stimulated=stim).to_numpy()
+    off = np.array([[r != s for s in stim] for r in names])
+    keep = off & (q < 0.05) & np.isfinite(meas) & np.isfinite(sim)
+    assert keep.sum() > 40
+    ratio = np.median(np.abs(sim[keep]) / np.abs(meas[keep]))
+    assert 0.3 < ratio < 2.0
+    assert np.corrcoef(sim[keep], meas[keep])[0, 1] > 0.5

@@ -365,11 +365,14 @@ def test_simulate_activity_and_dff_end_to_end(circuit):
     assert np.abs(dff_ref).max() > 0.05  # the indicator really responds
 
 
-def test_max_rate_bounds_the_jacobian():
+@pytest.mark.parametrize(("pep_sd", "wiring"), [(20.0, 1.0), (400.0, 0.05)])
+def test_max_rate_bounds_the_jacobian(pep_sd, wiring):
     """``max_rate()`` >= spectral radius of the full Jacobian for reachable states.
 
     Random 8-neuron circuits (3 seeds), V in [-80, 20] mV, s in [0, a_r/(a_r + a_d)]
-    (the documented ceiling). Measured: worst ratio 0.79 here, 0.90 over 30 seeds.
+    (the documented ceiling). Measured: worst ratio 0.79 here, 0.90 over 30 seeds. The second
+    case is peptide-dominated (strong drives, weak wiring), as the fitted graded network is,
+    so the bound's membrane–release loop term is the one tested.
     """
     from jax.flatten_util import ravel_pytree
 
@@ -387,12 +390,12 @@ def test_max_rate_bounds_the_jacobian():
     worst = 0.0
     for seed in range(3):
         rng = np.random.default_rng(seed)
-        g = np.triu(rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.4), 1)
+        g = np.triu(rng.uniform(0, 1, (n, n)) * (rng.uniform(size=(n, n)) < 0.4), 1) * wiring
         params = {
             "g_gap": g + g.T,
-            "g_chem": rng.uniform(0, 2, (n, n)) * (rng.uniform(size=(n, n)) < 0.5),
+            "g_chem": rng.uniform(0, 2, (n, n)) * (rng.uniform(size=(n, n)) < 0.5) * wiring,
             "e_chem_mV": np.tile(rng.choice([0.0, -48.0], n), (n, 1)),
-            "w_pep_mV": rng.normal(0, 20, (n, n)) * (rng.uniform(size=(n, n)) < 0.3),
+            "w_pep_mV": rng.normal(0, pep_sd, (n, n)) * (rng.uniform(size=(n, n)) < 0.3),
             "tau_m_s": rng.uniform(0.05, 0.2, n),
             "v_rest_mV": np.full(n, -35.0),
             "v_th_mV": np.full(n, -25.0),
@@ -407,6 +410,7 @@ def test_max_rate_bounds_the_jacobian():
         bound = float(model.max_rate())
         for v in (-80.0, -35.0, -25.0, 0.0, 20.0):
             for s in (0.0, 1.0 / 12, 1.0 / 6):
+                # v_th is -25 mV: V = -25 is the steepest activation, the loop's worst case
                 state = GradedState(jnp.full(n, v), jnp.full(n, s), jnp.full(n, 0.3))
                 worst = max(worst, float(radius(model, state)) / bound)
     print(f"worst spectral radius / max_rate = {worst:.3f}")

@@ -155,3 +155,14 @@ def test_the_favicon_is_served(client):
     r = client.get("/favicon.ico")
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert client.get("/static/favicon.svg").status_code == 200
+
+
+def test_each_run_says_where_its_models_numbers_come_from(client):
+    res = _sim(client, stimulate=["AVAL"]).json()
+    assert (
+        res["evidence"].startswith("Model parameters: fitted:") and "held-out r" in res["evidence"]
+    )
+    res = _sim(client, stimulate=["AVAL"], model="graded-uncalibrated").json()
+    assert "uncalibrated: assumed conductance scales" in res["evidence"]
+    options = client.get("/api/options").json()
+    assert set(options["model_evidence"]) >= {"graded", "linear", "kernel", "kernel-atlas"}

@@ -22,21 +22,38 @@ from .._io import write_with
 __all__ = [
     "CONDUCTANCE_MAX_DT_S",
     "DEFAULT_ONSET_S",
+    "DEFAULT_PULSE_S",
+    "FITTED_KINDS",
     "MODEL_KINDS",
+    "UNCALIBRATED_KINDS",
     "SimulationRequest",
     "build_model",
     "check_output_path",
+    "default_dt_s",
     "default_onset_s",
+    "model_evidence",
     "parse_drug",
     "run_request",
     "write_netcdf",
 ]
 
-MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
-#: Default stimulus onset, s (the measured atlas's pre-stimulus baseline; shorter runs: 1/4).
-DEFAULT_ONSET_S = 5.0
+FITTED_KINDS = ("graded", "linear", "kernel")
+"""The shipped fitted worm (:func:`digiworm.models.fitted`), identified from the whole atlas."""
+UNCALIBRATED_KINDS = ("graded-uncalibrated", "linear-uncalibrated", "kernel-atlas")
+"""The models built from the atlas without fitting: the graded network and the linear network
+with assumed conductance scales, and the measured response kernels replayed."""
+MODEL_KINDS = (*FITTED_KINDS, "conductance", *UNCALIBRATED_KINDS)
 #: The largest step the conductance level takes (its spikes and Ca²⁺ need it), s.
 CONDUCTANCE_MAX_DT_S = 0.0005
+#: The unfitted stand-in for each fitted kind (for another connectome).
+UNCALIBRATED_OF = {"graded": "graded-uncalibrated", "linear": "linear-uncalibrated",
+                   "kernel": "linear-uncalibrated"}  # fmt: skip
+#: Pulse of the models that are not fitted (s): the atlas's optogenetic pulse is of this order.
+DEFAULT_PULSE_S = 0.5
+#: Default integration step, s, where not 0.02 s.
+DEFAULT_DT_S = {"conductance": CONDUCTANCE_MAX_DT_S}
+#: Default stimulus onset, s (the measured atlas's pre-stimulus baseline; shorter runs: 1/4).
+DEFAULT_ONSET_S = 5.0
 
 
 def parse_drug(spec: str) -> tuple[str, float]:
@@ -79,10 +96,14 @@ class SimulationRequest:
     model: str = "graded"
     stimulate: tuple[str, ...] = ()
     duration_s: float = 30.0
-    dt_s: float = 0.02
+    dt_s: float | None = None
+    """Default: :func:`default_dt_s` of the model."""
     amplitude: float | None = None
     onset_s: float | None = None
-    pulse_s: float = 0.5
+    pulse_s: float | None = None
+    """Default: the fitted worm is driven from the onset to the end (it was identified from
+    the steady state of sustained input, which is what its 0–30 s window means equal); other
+    models get a :data:`DEFAULT_PULSE_S` pulse."""
     ablate: tuple[str, ...] = ()
     knockout: tuple[str, ...] = ()
     drugs: tuple[tuple[str, float], ...] = ()
@@ -100,6 +121,8 @@ class SimulationRequest:
                 "existing model file"
             )
         _finite_positive("duration", self.duration_s)
+        if self.dt_s is None:
+            self.dt_s = default_dt_s(self.model)
         _finite_positive("dt", self.dt_s)
         if self.dt_s >= self.duration_s:
             raise DigiwormError(f"dt ({self.dt_s:g} s) must be smaller than the duration")
@@ -107,9 +130,12 @@ class SimulationRequest:
             raise DigiwormError(
                 f"the conductance model needs dt <= {CONDUCTANCE_MAX_DT_S:g} s; got {self.dt_s:g}"
             )
-        _finite_positive("pulse length", self.pulse_s)
         if self.onset_s is None:
             self.onset_s = default_onset_s(self.duration_s)
+        if self.pulse_s is None:
+            sustained = self.model in FITTED_KINDS and self.duration_s > self.onset_s
+            self.pulse_s = self.duration_s - self.onset_s if sustained else DEFAULT_PULSE_S
+        _finite_positive("pulse length", self.pulse_s)
         stimulating = bool(self.stimulate) or self.atlas_mode
         if stimulating and not (
             math.isfinite(self.onset_s) and 0 <= self.onset_s < self.duration_s
@@ -128,6 +154,12 @@ class SimulationRequest:
             from .._errors import UnknownNameError
 
             raise UnknownNameError("connectome", self.connectome, _connectomes())
+        if self.model in FITTED_KINDS and self.connectome != "cook2019":
+            raise DigiwormError(
+                f"the fitted {self.model} worm was identified on the cook2019 connectome; for "
+                f"--connectome {self.connectome} use --model {UNCALIBRATED_OF[self.model]} "
+                "(not fitted)"
+            )
         if self.spontaneous and self.seed is None:
             raise DigiwormError("--spontaneous needs --seed N (results are reproducible per seed)")
         if self.spontaneous:
@@ -137,6 +169,14 @@ class SimulationRequest:
         if not (self.stimulate or self.spontaneous or self.atlas_mode):
             raise DigiwormError("nothing to do: give --stimulate NEURONS, --spontaneous or --atlas")
         return self
+
+
+def default_dt_s(model: str) -> float:
+    """Return the default integration step of the model kind ``model``, s.
+
+    0.02 s unless :data:`DEFAULT_DT_S` names the kind.
+    """
+    return DEFAULT_DT_S.get(model, 0.02)
 
 
 def default_onset_s(duration_s: float) -> float:
@@ -162,19 +202,27 @@ def _connectomes() -> list[str]:
 def build_model(req: SimulationRequest, atlas, base=None):
     """Return the (perturbed) model the request describes (``base``: the unperturbed model)."""
     from ..experiments import Ablate, Drug, Knockout
-    from ..models import graded_from_atlas, kernel_from_atlas, linear_from_atlas, load_model
+    from ..models import (
+        fitted,
+        graded_from_atlas,
+        kernel_from_atlas,
+        linear_from_atlas,
+        load_model,
+    )
 
     if base is not None:
         model = base
+    elif req.model in FITTED_KINDS:
+        model = fitted(req.model)
     elif req.model == "conductance":
         from ..models import conductance_network_from_atlas
 
         model = conductance_network_from_atlas(atlas, connectome=req.connectome)
-    elif req.model == "graded":
+    elif req.model == "graded-uncalibrated":
         model = graded_from_atlas(atlas, connectome=req.connectome)
-    elif req.model == "linear":
+    elif req.model == "linear-uncalibrated":
         model = linear_from_atlas(atlas, connectome=req.connectome)
-    elif req.model == "kernel":
+    elif req.model == "kernel-atlas":
         model = kernel_from_atlas(atlas)  # float64 (kernels cancel large factors), no global flag
     else:
         import jax
@@ -242,20 +290,25 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
     amplitude = req.amplitude
     per_neuron = None
+    extra = {}
+    if req.model == "graded":  # the fitted graded network's identified ΔF/F readout
+        from ..models import LinearIndicator, fitted_provenance
+
+        extra["indicator"] = LinearIndicator(fitted_provenance()["readout_gain"]["graded"])
     if amplitude is None and hasattr(model, "cells"):  # conductance level: pA per neuron
         from ..simulate import depolarising_current
 
         per_neuron = np.asarray(depolarising_current(model.cells, 20.0))
         amplitude = "20 mV above each neuron's rest"
-    elif amplitude is None:
-        amplitude = 40.0 if model.output == "activity" else 1.0
+    elif amplitude is None:  # the fitted worm's unit (graded: 1 mV); else the model's scale
+        amplitude = 40.0 if model.output == "activity" and req.model != "graded" else 1.0
     if req.atlas_mode:
         amps = amplitude if per_neuron is None else dict(zip(model.names, per_neuron))
         ds = insilico_atlas(
             model, list(req.stimulate) or None, amplitude=amps, pulse_s=req.pulse_s,
             baseline_s=req.onset_s, window_s=req.duration_s - req.onset_s, dt_s=req.dt_s,
             progress=progress, subtract_control=per_neuron is not None, on_batch=on_batch,
-            batch_size=batch_size,
+            batch_size=batch_size, **extra,
         )  # fmt: skip
     else:
         targets = [list(req.stimulate)] if req.stimulate else [[]]
@@ -278,8 +331,9 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
         if not np.isclose(save_dt / req.dt_s, round(save_dt / req.dt_s)):
             raise DigiwormError(f"dt ({req.dt_s:g} s) must divide the 0.5 s imaging interval")
         ds = simulate(
-            model, protocol, req.duration_s, req.dt_s, save_dt_s=save_dt, noise=noise, key=key
-        )
+            model, protocol, req.duration_s, req.dt_s, save_dt_s=save_dt, noise=noise, key=key,
+            **extra,
+        )  # fmt: skip
     ds.attrs.update(
         command_model=kind,
         stimulated=",".join(req.stimulate),
@@ -290,8 +344,34 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
         amplitude=amplitude,
         onset_s=req.onset_s,
         pulse_s=req.pulse_s,
+        evidence=model_evidence(req.model),
     )
     return ds
+
+
+def model_evidence(model: str) -> str:
+    """Return how the parameters of the model ``model`` (a kind or a file) were obtained."""
+    if model in FITTED_KINDS:
+        from ..models import fitted_provenance
+
+        prov = fitted_provenance()
+        scored = "graded" if model == "graded" else "linear"
+        r = prov["heldout"][scored]["pearson_clipped"]
+        return (
+            f"fitted: identified from the wild-type atlas by digiworm reproduce "
+            f"({prov['created_utc'][:10]}); held-out r {r:.3f} on unseen stimulated classes "
+            "(digiworm.models.fitted_provenance())"
+        )
+    if model in ("graded-uncalibrated", "linear-uncalibrated"):
+        return "uncalibrated: assumed conductance scales (not fitted to any recording)"
+    if model == "kernel-atlas":
+        return "measured: the atlas's fitted response kernels, replayed (measured pairs only)"
+    if model == "conductance":
+        return (
+            "expression-derived: channel densities from CeNGEN through a map calibrated on "
+            "published neuron models; network coupling scales assumed"
+        )
+    return "a saved model file: see the scores.json written beside it"
 
 
 def write_netcdf(ds: xr.Dataset, path: Path) -> None:

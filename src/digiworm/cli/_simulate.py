@@ -21,7 +21,8 @@ def simulate_command(
     model: str = typer.Option(
         "graded",
         "--model",
-        help="graded | linear | kernel | conductance | path of a saved model.",
+        help="graded | linear | kernel (the fitted worm shipped with digiworm) | conductance | "
+        "graded-uncalibrated | linear-uncalibrated | kernel-atlas | path of a saved model.",
     ),
     stimulate: list[str] = typer.Option(
         [], "--stimulate", help="Neurons to stimulate, e.g. AVAL,AVAR (with --atlas: each in turn)."
@@ -31,12 +32,20 @@ def simulate_command(
         None, "--dt", help="Integration step, s (default 0.02; conductance 0.0005)."
     ),
     amplitude: float | None = typer.Option(
-        None, "--amplitude", help="Drive (graded: mV, default 40; linear/kernel: default 1)."
+        None,
+        "--amplitude",
+        help="Drive (default 1: the fitted worm's unit, 1 mV for graded; graded-uncalibrated: "
+        "mV, default 40; conductance: pA, default 20 mV above each rest).",
     ),
     onset: float | None = typer.Option(
         None, "--onset", help="Stimulus onset, s (default 5, or a quarter of a shorter run)."
     ),
-    pulse: float = typer.Option(0.5, "--pulse", help="Stimulus length, s."),
+    pulse: float | None = typer.Option(
+        None,
+        "--pulse",
+        help="Stimulus length, s (default: the fitted worm is driven to the end, the steady "
+        "state it was identified from; other models 0.5 s).",
+    ),
     ablate: list[str] = typer.Option([], "--ablate", help="Neurons to ablate, e.g. RIML,RIMR."),
     knockout: list[str] = typer.Option([], "--knockout", help="Genes to knock out, e.g. unc-31."),
     drug: list[str] = typer.Option([], "--drug", help="NAME:DOSE_uM, e.g. aldicarb:1000."),
@@ -51,7 +60,6 @@ def simulate_command(
 ):
     """Simulate the worm: stimulate, ablate, knock out genes, apply drugs; write NetCDF."""
     from ..app import (
-        CONDUCTANCE_MAX_DT_S,
         SimulationRequest,
         check_output_path,
         parse_drug,
@@ -65,7 +73,7 @@ def simulate_command(
         plot = check_output_path(plot, (".png", ".svg"))
     req = SimulationRequest(
         model=model, stimulate=_split(stimulate), duration_s=duration,
-        dt_s=dt if dt is not None else (CONDUCTANCE_MAX_DT_S if model == "conductance" else 0.02),
+        dt_s=dt,
         amplitude=amplitude, onset_s=onset, pulse_s=pulse, ablate=_split(ablate),
         knockout=_split(knockout), drugs=tuple(parse_drug(d) for d in _split(drug)),
         connectome=connectome, spontaneous=spontaneous, seed=seed, atlas_mode=atlas_mode,

@@ -22,7 +22,7 @@ from ._expression_cells import (
 )
 from ._fitted import FITTED_MODELS, fitted, fitted_dir, fitted_provenance
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
-from ._indicator import CalciumIndicator, GCaMP6s
+from ._indicator import CalciumIndicator, GCaMP6s, LinearIndicator
 from ._io import load_model, save_model
 from ._linear import (
     KernelModel,
@@ -68,6 +68,7 @@ __all__ = [
     "GradedNetwork",
     "GradedState",
     "KernelModel",
+    "LinearIndicator",
     "LinearModel",
     "classical_transmitters",
     "conductance_network_from_atlas",

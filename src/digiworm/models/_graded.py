@@ -165,13 +165,22 @@ class GradedNetwork(AbstractModel):
 
         Synaptic activation is bounded by its ceiling :math:`a_r/(a_r + a_d)` (reached at
         :math:`\phi = 1` from rest), so chemical conductance counts at most that fraction.
+        The peptide layer couples the membrane to the slow release states :math:`p`; their
+        loop is bounded by the spectral radius of the 2 × 2 matrix of block norms (Feingold
+        & Varga 1962): membrane :math:`m`, membrane ← release
+        :math:`b = \max_i \sum_j |w^{pep}_{ij}| / \tau_i`, release ← membrane
+        :math:`c = (\beta / 4) / \tau_{pep}` (the steepest activation slope) and release
+        decay :math:`d = 1/\tau_{pep}`: :math:`(m + d + \sqrt{(m - d)^2 + 4bc}) / 2`.
         """
         s_max = self.a_r_per_s / (self.a_r_per_s + self.a_d_per_s)
         g_in = 1.0 + 2.0 * jnp.sum(self.g_gap, -1) + s_max * jnp.sum(self.g_chem, -1) + self.g_tonic
-        pep = jnp.max(jnp.sum(jnp.abs(self.w_pep_mV), -1)) * self.beta_per_mV / 4.0
         membrane = jnp.max(g_in / self.tau_m_s)
+        b = jnp.max(jnp.sum(jnp.abs(self.w_pep_mV), -1) / self.tau_m_s)
+        c = self.beta_per_mV / 4.0 / self.tau_pep_s
+        d = 1.0 / self.tau_pep_s
+        loop = 0.5 * (membrane + d + jnp.sqrt((membrane - d) ** 2 + 4.0 * b * c))
         synapse = self.a_r_per_s + self.a_d_per_s
-        return jnp.maximum(jnp.maximum(membrane, synapse), pep / jnp.min(self.tau_m_s))
+        return jnp.maximum(loop, synapse)
 
 
 def _receptor_evidence(atlas, names, threshold: int) -> dict[str, np.ndarray]:

@@ -33,7 +33,7 @@ import equinox as eqx
 import jax.numpy as jnp
 from jaxtyping import Array, Float
 
-__all__ = ["CalciumIndicator", "GCaMP6s"]
+__all__ = ["CalciumIndicator", "GCaMP6s", "LinearIndicator"]
 
 
 class CalciumIndicator(eqx.Module):
@@ -125,3 +125,47 @@ class CalciumIndicator(eqx.Module):
 def GCaMP6s(**overrides) -> CalciumIndicator:  # noqa: N802 - reads like the indicator's name
     """Return GCaMP6s (Chen et al. 2013 constants), with any parameter overridden by keyword."""
     return CalciumIndicator(**overrides)
+
+
+class LinearIndicator(eqx.Module):
+    r"""ΔF/F linear in activity, with the indicator's two time constants.
+
+    .. math::
+
+        \tau_{Ca}\,\dot c = a - c, \qquad \tau_{decay}\,\dot b = c - b, \qquad
+        \Delta F/F = g\,(b - b_0).
+
+    For a model identified by its small-signal response, such as the fitted graded network
+    (:func:`digiworm.fit.graded_from_linear`), the gain :math:`g` (ΔF/F per unit activity) is part
+    of the identification. The nonlinear :class:`CalciumIndicator` with its assumed calcium
+    scale cannot reach it: at rest, GCaMP6s's steepest possible slope is about 16 ΔF/F per unit
+    activity, and the fitted network needs about 128. The time constants default to
+    GCaMP6s's (calcium 0.2 s, unbinding ``1.8 s / ln 2``), so the traces keep the indicator's
+    smoothing.
+    """
+
+    gain: Float[Array, ""]
+    tau_ca_s: Float[Array, ""]
+    tau_decay_s: Float[Array, ""]
+
+    def __init__(self, gain: float, tau_ca_s: float = 0.2, tau_decay_s: float = 1.8 / math.log(2)):
+        if not (math.isfinite(gain) and gain > 0):
+            from .._errors import InvalidParameterError
+
+            raise InvalidParameterError(f"indicator gain must be a finite number > 0; got {gain}")
+        self.gain = jnp.asarray(gain, dtype=float)
+        self.tau_ca_s = jnp.asarray(tau_ca_s, dtype=float)
+        self.tau_decay_s = jnp.asarray(tau_decay_s, dtype=float)
+
+    def init(self, activity):
+        """Return the steady state for constant ``activity``: both stages equal to it."""
+        return activity, activity
+
+    def vector_field(self, t, state, activity):
+        """Return the two stages' rates of change."""
+        c, b = state
+        return (activity - c) / self.tau_ca_s, (c - b) / self.tau_decay_s
+
+    def dff(self, bound, bound0, t_s=0.0):
+        """Return ΔF/F: the gain times the second stage's change from rest."""
+        return self.gain * (bound - bound0)

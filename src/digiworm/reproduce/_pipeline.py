@@ -488,7 +488,9 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         "coverage90": coverage(np.where(off, dff, np.nan), out.lower["graded"], out.upper["graded"])
         if settings.graded_intervals
         else None,
-        "intervals": intervals if settings.graded_intervals else "not computed (graded_intervals off)",
+        "intervals": intervals
+        if settings.graded_intervals
+        else "not computed (graded_intervals off)",
         "per_fold": per_fold,
         "final": final_info,
         "fit": how,

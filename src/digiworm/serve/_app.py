@@ -40,14 +40,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .._errors import DigiwormError, InvalidParameterError, UnknownNameError
+from ..app import MODEL_KINDS
 
 __all__ = ["Limits", "SimulateBody", "create_app"]
 
 log = logging.getLogger(__name__)
 
-MODEL_KINDS = ("graded", "linear", "kernel", "conductance")
 #: a built-in kind, or ``fitted:NAME`` for ``NAME.dwm`` in the folder given to ``create_app``
-MODEL_PATTERN = r"^(graded|linear|kernel|conductance|fitted:[A-Za-z0-9_.-]{1,80})$"
+MODEL_PATTERN = rf"^({'|'.join(MODEL_KINDS)}|fitted:[A-Za-z0-9_.-]{{1,80}})$"
 PEPTIDE_LAYER = "ripoll_sanchez_short"
 #: Most items in any name list of a body (one per neuron): pydantic refuses longer lists by
 #: length, before validating their items. ``Limits.max_names`` is the (smaller) working limit.
@@ -141,9 +141,11 @@ class SimulateBody(BaseModel):
     drugs: list[DrugDose] = Field(default_factory=list, max_length=5)
     duration_s: float = Field(30.0, gt=0.0, allow_inf_nan=False)
     onset_s: float = Field(5.0, ge=0.0, allow_inf_nan=False)
-    pulse_s: float = Field(0.5, gt=0.0, allow_inf_nan=False)
+    pulse_s: float | None = Field(None, gt=0.0, allow_inf_nan=False)
+    """Default: driven to the end for the fitted worm, 0.5 s for other models."""
     amplitude: float | None = Field(None, allow_inf_nan=False)
     dt_s: float = Field(0.02, gt=0.0, allow_inf_nan=False)
+    """Unset: the model's default step (``digiworm.app.default_dt_s``)."""
     connectome: str = Field("cook2019", max_length=40)
 
 
@@ -267,12 +269,14 @@ def create_app(
 
     @app.get("/api/options")
     def options():
+        from ..app import model_evidence
         from ..atlas import CONNECTOMES
         from ..experiments._experiments import drug_table
 
         drugs = drug_table()
         return {
             "models": list(MODEL_KINDS) + [f"fitted:{name}" for name in state.model_files],
+            "model_evidence": {kind: model_evidence(kind) for kind in MODEL_KINDS},
             "connectomes": list(CONNECTOMES),
             "drugs": [
                 {"name": d, "typical_dose_uM": float(r["typical_dose"])}
@@ -850,7 +854,7 @@ class _State:
             422 when one condition's steps pass ``limits.max_steps`` or all conditions' steps
             pass ``limits.max_total_steps``.
         """
-        from ..app import CONDUCTANCE_MAX_DT_S
+        from ..app import default_dt_s
 
         total, n = 0.0, 0
         for body in bodies:
@@ -862,10 +866,8 @@ class _State:
                     f"duration {body.duration_s:g} s is over the explorer's limit of "
                     f"{limits.max_duration_s:g} s (use `digiworm simulate` for longer runs)"
                 )
-            dt_s = body.dt_s
+            dt_s = body.dt_s if "dt_s" in body.model_fields_set else default_dt_s(body.model)
             if body.model == "conductance":
-                if "dt_s" not in body.model_fields_set:
-                    dt_s = CONDUCTANCE_MAX_DT_S
                 if body.duration_s > limits.max_conductance_duration_s:
                     raise DigiwormError(
                         f"duration {body.duration_s:g} s is over the explorer's limit of "
@@ -917,6 +919,8 @@ class _State:
         return req, ds.isel(time=slice(0, keep))
 
     def simulate(self, body: SimulateBody, limits: Limits) -> dict:
+        from ..app import model_evidence
+
         _check_amplitude(body.amplitude)
         req, ds = self.run(body, limits)
         dff = ds["dff"].isel(condition=0).transpose("time", "neuron").to_numpy()
@@ -935,6 +939,7 @@ class _State:
             "measured": measured,
             "measured_note": None if measured else _no_measurement(req, self.atlas),
             "notes": _notes(req),
+            "evidence": f"Model parameters: {model_evidence(req.model)}.",
         }
         return out
 

@@ -398,7 +398,7 @@ function showResult() {
   S.frame = Math.min(res.time_s.length - 1, res.time_s.findIndex((t) => t >= res.onset_s + res.pulse_s));
   if (S.frame < 0) S.frame = 0;
   scrub.value = S.frame; $("time-label").textContent = `${res.time_s[S.frame]} s`;
-  const notes = [...(res.notes || []), ...(S.compare ? S.compare.a.notes || [] : [])];
+  const notes = [...(res.notes || []), ...(S.compare ? S.compare.a.notes || [] : []), ...(res.evidence ? [res.evidence] : [])];
   $("notes").replaceChildren(...notes.map((n) => Object.assign(document.createElement("p"), { className: "note", textContent: n })));
   colour(); drawTraces(); showMeasured(); showChanges();
   $("command").textContent = res.command;
@@ -669,8 +669,8 @@ const PLAIN = { model: "graded", ablate: "", knockout: "", drug: "", dose: "0", 
 const TOUR = [
   { text: "The dots are the worm's 302 neurons at their measured soma positions. Click any one (or Tab to it and press Enter) to read its card: its partners, channels and measured responses. AVAL's card is open.",
     enter: () => select("AVAL") },
-  { text: "AVA are command interneurons for backward locomotion. Now running: AVAL stimulated for 0.5 s in the graded network model…",
-    done: "AVA are command interneurons for backward locomotion. AVAL was stimulated for 0.5 s in the graded network model: the traces show the responses. Press Play under the worm to watch the response spread, then Next.",
+  { text: "AVA are command interneurons for backward locomotion. Now running: AVAL driven from 5 s on in the fitted graded network (the worm identified from the measured atlas)…",
+    done: "AVA are command interneurons for backward locomotion. AVAL was driven from 5 s on in the fitted graded network: the traces show the responses. Press Play under the worm to watch the response spread, then Next.",
     form: { ...PLAIN, stimulate: "AVAL" }, run: true },
   { text: "Where the wet lab stimulated the same neuron (Randi et al. 2023), the measured responses appear below the traces beside the prediction, with their correlation.",
     form: { ...PLAIN, stimulate: "AVAL" } },
