@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from digiworm._errors import DigiwormError
 from digiworm.fit._linear_cv import LinearCVSettings, nested_linear_cv
 from digiworm.fit._uncertainty import coverage, interval_scale, noise_variance, predictive_sd
 from digiworm.models import linear_from_couplings
@@ -127,7 +128,8 @@ def test_nested_cv_never_sees_held_out_columns_and_covers_at_the_nominal_rate():
     dff = np.nanmean(trials, axis=-1)
     folds = [np.arange(k, 24, 4) for k in range(4)]
     settings = LinearCVSettings(ridges=(0.1, 1.0), inner_folds=2, members=3, steps=600,
-                                learning_rate=1e-2)  # fmt: skip
+                                learning_rate=1e-2, target="connectome")  # fmt: skip
+    # target "connectome": the ridge target is the prior given (zero here)
     prior = np.zeros_like(truth)
     cv = nested_linear_cv(trials, dff, folds, names, classes, edges, prior, settings)
     assert np.isfinite(cv.mean).all() and len(cv.ridge) == 4
@@ -142,3 +144,34 @@ def test_nested_cv_never_sees_held_out_columns_and_covers_at_the_nominal_rate():
     cv_c = nested_linear_cv(corrupted, dff_c, folds[:1], names, classes, edges, prior, settings)
     np.testing.assert_allclose(cv_c.mean[:, folds[0]], cv.mean[:, folds[0]], atol=1e-5)
     np.testing.assert_allclose(cv_c.upper[:, folds[0]], cv.upper[:, folds[0]], atol=1e-5)
+
+
+def test_feature_targets_are_fitted_without_the_held_out_columns():
+    """With ``target="features"`` the shared gains are fitted inside each fold too: corrupting
+    a held-out fold's columns changes neither its predictions nor its gains."""
+    from digiworm.fit import feature_basis
+
+    trials, truth, edges, names, classes = _synthetic()
+    n = truth.shape[0]
+    rng = np.random.default_rng(1)
+    chem = np.where(rng.random((n, n)) < 0.3, rng.integers(1, 5, (n, n)), 0) * edges
+    sign = np.where(rng.random((n, n)) < 0.7, 1.0, -1.0)
+    basis = feature_basis(chem, np.zeros((n, n)), sign, [("acetylcholine",)] * n, radius=0.3)
+    settings = LinearCVSettings(ridges=(1.0,), inner_folds=2, members=2, steps=100,
+                                feature_steps=50)  # fmt: skip
+    folds = [np.arange(0, 24, 4)]
+    prior = np.zeros_like(truth)
+
+    def run(t):
+        dff = np.nanmean(t, axis=-1)
+        return nested_linear_cv(t, dff, folds, names, classes, edges, prior, settings, basis=basis)
+
+    cv = run(trials)
+    corrupted = trials.copy()
+    corrupted[:, folds[0]] = 50.0
+    cv_c = run(corrupted)
+    np.testing.assert_allclose(cv_c.feature_gains, cv.feature_gains, atol=1e-6)
+    np.testing.assert_allclose(cv_c.mean[:, folds[0]], cv.mean[:, folds[0]], atol=1e-5)
+    with pytest.raises(DigiwormError, match="needs the feature basis"):
+        nested_linear_cv(trials, np.nanmean(trials, -1), folds, names, classes, edges, prior,
+                         settings)  # fmt: skip

@@ -67,8 +67,9 @@ class LinearCVSettings:
     """Nominal coverage of the prediction intervals."""
     seed: int = 0
     target: str = "features"
-    """Ridge target of the dense couplings: ``connectome`` (the signed Cook 2019 connectome
-    at spectral radius :data:`PRIOR_RADIUS`) or ``features`` (that connectome with one gain
+    """Ridge target of the dense couplings: ``connectome`` (the ``prior`` the caller gives; in
+    ``reproduce`` and ``fit`` the signed Cook 2019 connectome at spectral radius
+    :data:`PRIOR_RADIUS`) or ``features`` (that connectome with one gain
     per transmitter × sign group and one gap gain, fitted first on the same training columns;
     :mod:`._features`). Chosen on inner folds (``docs/fidelity.md``: 0.218 vs 0.200 inner r);
     on the outer class split of the wild-type atlas it scored 0.259 against 0.244."""
