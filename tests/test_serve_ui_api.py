@@ -166,3 +166,8 @@ def test_each_run_says_where_its_models_numbers_come_from(client):
     assert "uncalibrated: assumed conductance scales" in res["evidence"]
     options = client.get("/api/options").json()
     assert set(options["model_evidence"]) >= {"graded", "linear", "kernel", "kernel-atlas"}
+
+
+def test_a_run_without_baseline_says_why_nothing_measured_is_beside_it(client):
+    res = _sim(client, stimulate=["AVAL"], onset_s=0.0).json()
+    assert res["measured"] is None and "baseline" in res["measured_note"]

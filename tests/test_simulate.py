@@ -437,3 +437,18 @@ def test_float32_network_runs_with_x64_enabled():
     assert f32.g_chem.dtype == jnp.float32
     ds = simulate(f32, three_conditions(), 1.0, DT, save_dt_s=0.5, settle_s=0.1)
     assert np.isfinite(ds.dff.values).all()
+
+
+def test_response_change_is_the_window_mean_minus_the_baseline():
+    import xarray as xr
+
+    from digiworm.simulate import response_change
+
+    t = np.arange(0.0, 40.0, 0.5)
+    trace = np.where(t > 5.0, 1.0, 0.2) + np.where(t > 20.0, 2.0, 0.0)  # step, then a later step
+    dff = xr.DataArray(trace, dims=["time"], coords={"time": t})
+    # (5, 35]: 15 s at 1.0 and 15 s at 3.0 -> 2.0, minus the 0.2 baseline
+    assert float(response_change(dff, 5.0)) == pytest.approx(1.8)
+    assert float(response_change(dff, 5.0, window_s=10.0)) == pytest.approx(0.8)
+    with pytest.raises(digiworm.DigiwormError, match="no samples before the onset"):
+        response_change(dff, 0.0)

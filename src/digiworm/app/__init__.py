@@ -11,7 +11,6 @@ from ._plot import plot_traces
 from ._simulation import (
     CONDUCTANCE_MAX_DT_S,
     DEFAULT_ONSET_S,
-    DEFAULT_PULSE_S,
     FITTED_KINDS,
     MODEL_KINDS,
     UNCALIBRATED_KINDS,
@@ -29,7 +28,6 @@ from ._simulation import (
 __all__ = [
     "CONDUCTANCE_MAX_DT_S",
     "DEFAULT_ONSET_S",
-    "DEFAULT_PULSE_S",
     "FITTED_KINDS",
     "MODEL_KINDS",
     "UNCALIBRATED_KINDS",

@@ -22,7 +22,6 @@ from .._io import write_with
 __all__ = [
     "CONDUCTANCE_MAX_DT_S",
     "DEFAULT_ONSET_S",
-    "DEFAULT_PULSE_S",
     "FITTED_KINDS",
     "MODEL_KINDS",
     "UNCALIBRATED_KINDS",
@@ -48,8 +47,6 @@ CONDUCTANCE_MAX_DT_S = 0.0005
 #: The unfitted stand-in for each fitted kind (for another connectome).
 UNCALIBRATED_OF = {"graded": "graded-uncalibrated", "linear": "linear-uncalibrated",
                    "kernel": "linear-uncalibrated"}  # fmt: skip
-#: Pulse of the models that are not fitted (s): the atlas's optogenetic pulse is of this order.
-DEFAULT_PULSE_S = 0.5
 #: Default integration step, s, where not 0.02 s.
 DEFAULT_DT_S = {"conductance": CONDUCTANCE_MAX_DT_S}
 #: Default stimulus onset, s (the measured atlas's pre-stimulus baseline; shorter runs: 1/4).
@@ -103,7 +100,7 @@ class SimulationRequest:
     pulse_s: float | None = None
     """Default: the fitted worm is driven from the onset to the end (it was identified from
     the steady state of sustained input, which is what its 0–30 s window means equal); other
-    models get a :data:`DEFAULT_PULSE_S` pulse."""
+    models get the simulator's default pulse (``digiworm.simulate.DEFAULT_PULSE_S``)."""
     ablate: tuple[str, ...] = ()
     knockout: tuple[str, ...] = ()
     drugs: tuple[tuple[str, float], ...] = ()
@@ -133,6 +130,8 @@ class SimulationRequest:
         if self.onset_s is None:
             self.onset_s = default_onset_s(self.duration_s)
         if self.pulse_s is None:
+            from ..simulate import DEFAULT_PULSE_S
+
             sustained = self.model in FITTED_KINDS and self.duration_s > self.onset_s
             self.pulse_s = self.duration_s - self.onset_s if sustained else DEFAULT_PULSE_S
         _finite_positive("pulse length", self.pulse_s)

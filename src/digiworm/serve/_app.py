@@ -530,6 +530,11 @@ def _notes(req) -> list[str]:
 
 def _no_measurement(req, atlas) -> str:
     """Why no measured atlas response sits beside this experiment (one sentence)."""
+    if req.onset_s <= 0:
+        return (
+            "No measured response: the atlas's responses are changes from a baseline before "
+            "the stimulus, and this run has none (onset 0 s)."
+        )
     if len(req.stimulate) != 1:
         return (
             f"No measured response: the atlas stimulated one neuron at a time, this experiment "
@@ -957,7 +962,7 @@ class _State:
 
     def measured(self, req, ds) -> dict | None:
         """Return the measured atlas response to the same single stimulation, with the score."""
-        if len(req.stimulate) != 1 or req.ablate or req.drugs:
+        if len(req.stimulate) != 1 or req.ablate or req.drugs or req.onset_s <= 0:
             return None
         if req.knockout not in ((), ("unc-31",)):
             return None
@@ -968,11 +973,9 @@ class _State:
         names = [str(n) for n in fun["responding"].to_numpy()]
         if not np.isfinite(col).any():
             return None
-        dff = ds["dff"].isel(condition=0).transpose("time", "neuron")
-        t = ds["time"].to_numpy()
-        base = dff.to_numpy()[t < req.onset_s].mean(axis=0)
-        window = (t >= req.onset_s) & (t <= req.onset_s + 30.0)
-        pred = dff.to_numpy()[window].mean(axis=0) - base
+        from ..simulate import response_change
+
+        pred = response_change(ds["dff"].isel(condition=0), req.onset_s).to_numpy()
         order = [str(n) for n in ds["neuron"].to_numpy()]
         pred = np.array([pred[order.index(n)] for n in names], dtype=float)  # no f32 overflow
         keep = np.isfinite(col) & np.isfinite(pred) & (np.array(names) != stim)

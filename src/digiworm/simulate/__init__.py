@@ -1,6 +1,6 @@
 """Simulate models under stimulation protocols, batched over conditions; patch-clamp protocols."""
 
-from ._atlas import insilico_atlas
+from ._atlas import RESPONSE_WINDOW_S, insilico_atlas, response_change
 from ._clamp import (
     current_clamp,
     depolarising_current,
@@ -25,6 +25,7 @@ from ._spontaneous import spontaneous_correlation
 
 __all__ = [
     "DEFAULT_PULSE_S",
+    "RESPONSE_WINDOW_S",
     "Noise",
     "Protocol",
     "current_clamp",
@@ -33,6 +34,7 @@ __all__ = [
     "model_precision",
     "reference_solution",
     "reference_trace_run",
+    "response_change",
     "rest_residual",
     "rest_state",
     "resting_potentials",

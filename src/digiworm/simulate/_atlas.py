@@ -18,7 +18,29 @@ from .._errors import DigiwormError
 from ._protocol import DEFAULT_PULSE_S, Protocol
 from ._simulate import simulate
 
-__all__ = ["insilico_atlas"]
+__all__ = ["RESPONSE_WINDOW_S", "insilico_atlas", "response_change"]
+
+#: The measured atlas's response window after the stimulus onset, s (Randi et al. 2023: the
+#: 0-30 s mean ΔF/F after the stimulation).
+RESPONSE_WINDOW_S = 30.0
+
+
+def response_change(
+    dff: xr.DataArray, onset_s: float, window_s: float = RESPONSE_WINDOW_S
+) -> xr.DataArray:
+    """Return the mean of ``dff`` over ``(onset, onset + window]`` minus its mean before onset.
+
+    The one definition of a response that the in-silico atlas and the explorer's comparison
+    with the measured atlas share (``dff`` has a ``time`` dimension, s).
+    """
+    t = dff["time"].to_numpy()
+    before = np.flatnonzero(t < onset_s)
+    after = np.flatnonzero((t > onset_s) & (t <= onset_s + window_s + 1e-9))
+    if before.size == 0 or after.size == 0:
+        raise DigiwormError(
+            f"no samples before the onset ({onset_s:g} s) or in the {window_s:g} s after it"
+        )
+    return dff.isel(time=after).mean("time") - dff.isel(time=before).mean("time")
 
 
 def insilico_atlas(
@@ -118,11 +140,7 @@ def insilico_atlas(
                 **simulate_kwargs,
             )  # fmt: skip
             used_method = ds.attrs["method"]
-            t = ds["time"].to_numpy()
-            before, after = np.flatnonzero(t < baseline_s), np.flatnonzero(t > baseline_s)
-            change = ds["dff"].isel(time=after).mean("time") - ds["dff"].isel(time=before).mean(
-                "time"
-            )
+            change = response_change(ds["dff"], baseline_s, window_s)
             dff = ds["dff"].isel(condition=slice(0, len(batch)))
             response = change.isel(condition=slice(0, len(batch))).to_numpy()
             if subtract_control:
