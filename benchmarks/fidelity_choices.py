@@ -26,6 +26,10 @@ Choices (see docs/fidelity.md):
                      (or dense), fit_linear_batch with ridge 1
   *_pep              + sum_k alpha_k P_k, neuropeptide/monoamine layers (Ripoll-Sanchez short
                      range; Bentley peptides grouped by family; Bentley monoamines per ligand)
+  hybrid_dense_lib   the pipeline's structure: the library's feature-gain fit (exact, radius
+                     guard) as the ridge target of the dense residual
+  lowrank<K>[_pep]   that feature fit as the fixed base + (peptide gains) + a rank-K residual U V^T
+                     (ridge on U, V), exact steady state: a residual of 2nK numbers, not n^2
 Baselines on the same inner folds: anatomy, anatomy steady state, connectome nearest neighbour.
 
 Run: ``python benchmarks/fidelity_choices.py [--quick] [--out /tmp/fidelity_choices.json]``.
@@ -45,8 +49,8 @@ import optax
 
 import digiworm.fit._linear_response as _lr
 from digiworm import atlas as atlas_mod
-from digiworm.fit import LinearCVSettings
-from digiworm.fit._linear_cv import class_folds_within, connectome_prior
+from digiworm.fit import LinearCVSettings, feature_basis_from_atlas, fit_feature_gains
+from digiworm.fit._linear_cv import PRIOR_RADIUS, class_folds_within, connectome_prior
 from digiworm.fit._linear_response import fit_linear_batch, trial_table
 from digiworm.fit._losses import huber
 from digiworm.models import connectome_arrays
@@ -251,6 +255,59 @@ def fit_features(
     )  # fmt: skip
     n_par = S.shape[0] + 1 + (3 * n_cls if per_class else 0) + (P.shape[0] if peptides else 0)
     return np.asarray(w), n_par, jax.tree_util.tree_map(np.asarray, p)
+
+
+# --------------------------------------------------------------------------- low-rank residual
+def _lowrank_w(p, base, P, off):
+    """W = base (a fitted feature model) + sum_k alpha_k P_k + U V^T, zero diagonal."""
+    return jnp.where(off, base + jnp.einsum("k,kij->ij", p["a"], P) + p["u"] @ p["v"].T, 0.0)
+
+
+def _lowrank_objective(p, base, rows, cols, values, ew, P, off, ridge, delta):
+    w = _lowrank_w(p, base, P, off)
+    n = w.shape[-1]
+    pred = jnp.linalg.solve(jnp.eye(n) - w, jnp.eye(n))[rows, cols]  # exact steady state
+    fit = jnp.sum(ew * huber(values - pred, delta)) / jnp.maximum(jnp.sum(ew), 1e-12)
+    pen = jnp.mean(p["u"] ** 2) + jnp.mean(p["v"] ** 2)
+    return fit + ridge * pen + 1e-3 * jnp.mean(p["a"] ** 2)
+
+
+@functools.partial(jax.jit, static_argnames=("steps", "lr"))
+def _lowrank_run(p0, base, rows, cols, values, ew, P, off, ridge, delta, steps, lr):
+    opt = optax.adam(lr)
+    grad = jax.vmap(
+        jax.value_and_grad(_lowrank_objective),
+        in_axes=(0, 0, None, None, None, 0, None, None, None, None),
+    )
+
+    def step(carry, _):
+        p, st = carry
+        val, g = grad(p, base, rows, cols, values, ew, P, off, ridge, delta)
+        upd, st = opt.update(g, st)
+        return (optax.apply_updates(p, upd), st), val
+
+    (p, _), hist = jax.lax.scan(step, (p0, opt.init(p0)), None, length=steps)
+    w = jax.vmap(lambda q, b: _lowrank_w(q, b, P, off))(p, base)
+    return p, w, hist.T
+
+
+def fit_lowrank(table, masks, base, P, rank, ridge, delta, steps=300, lr=3e-3, seed=0):
+    """Fit peptide-layer gains and a rank-``rank`` residual on top of each fold's ``base``."""
+    b, n = masks.shape[0], masks.shape[1]
+    rng = np.random.default_rng(seed)
+    p0 = {
+        "a": jnp.zeros((b, P.shape[0])),
+        "u": jnp.asarray(rng.normal(0, 0.01, (b, n, rank)), jnp.float32),
+        "v": jnp.asarray(rng.normal(0, 0.01, (b, n, rank)), jnp.float32),
+    }
+    ew = jnp.asarray(masks[:, table.rows, table.cols], jnp.float32)
+    off = jnp.asarray(~np.eye(n, dtype=bool))
+    p, w, hist = _lowrank_run(
+        p0, jnp.asarray(base, jnp.float32), jnp.asarray(table.rows), jnp.asarray(table.cols),
+        jnp.asarray(table.values, jnp.float32), ew, jnp.asarray(P, jnp.float32), off,
+        jnp.float32(ridge), jnp.float32(delta), steps, lr,
+    )  # fmt: skip
+    return np.asarray(w), jax.tree_util.tree_map(np.asarray, p)
 
 
 # --------------------------------------------------------------------------- harness
@@ -485,6 +542,36 @@ def main():
                 f"{bestp} + ridge-1 residual on support",
                 feats[bestp],
             )
+
+    # the pipeline's target (library fit_feature_gains: exact steady state, radius guard 0.95)
+    new_choices = ("hybrid_dense_lib", "lowrank10_pep", "lowrank30_pep", "lowrank30",
+                   "lowrank30_fast")  # fmt: skip
+    if any(want(c) for c in new_choices):
+        t = time.time()
+        lib = fit_feature_gains(table, feature_basis_from_atlas(atl, PRIOR_RADIUS), masks,
+                                delta=lin.huber_delta)  # fmt: skip
+        lib_base = np.where(off, lib.w, 0.0)
+        print(f"library feature targets: {time.time() - t:.1f} s, radius max "
+              f"{lib.radius.max():.3f}, shrunk in {int((lib.shrink < 1).sum())} folds")  # fmt: skip
+        linear("hybrid_dense_lib", off, None, 1.0, lin.steps, lin.learning_rate,
+               "library feature target + ridge-1 dense residual (the pipeline, 1 member)",
+               lib_base)  # fmt: skip
+        variants = ((10, True, 1.0, 3e-3, ""), (30, True, 1.0, 3e-3, ""),
+                    (30, False, 1.0, 3e-3, ""), (30, False, 0.1, 1e-2, "_fast"))  # fmt: skip
+        for rank, use_pep, ridge, lr, tag in variants:
+            name = f"lowrank{rank}{'_pep' if use_pep else ''}{tag}"
+            if not want(name):
+                continue
+            t = time.time()
+            layers = P if use_pep else np.zeros((1, n, n))
+            w, p = fit_lowrank(table, masks, lib_base, layers, rank, ridge, lin.huber_delta,
+                               lr=lr)  # fmt: skip
+            n_par = 2 * n * rank + (P.shape[0] if use_pep else 0) + len(glabels) + 1
+            record(name, response_matrix(w), n_par, time.time() - t,
+                   f"library target + {'peptide gains + ' if use_pep else ''}rank-{rank} "
+                   f"U V^T (ridge {ridge:g}, Adam {lr:g})", w)  # fmt: skip
+            if use_pep:
+                results[name]["peptide_gains_mean"] = dict(zip(plabels, map(float, p["a"].mean(0))))
 
     out = {
         "protocol": {
