@@ -132,11 +132,19 @@ def test_the_atlas_score_of_a_fitted_model_is_labelled_in_sample(client):
 
 
 def test_score_basis_for_each_kind_of_model(tmp_path):
+    from digiworm.models import fitted_provenance
     from digiworm.serve._app import _score_basis
 
-    assert _score_basis("graded", "wt") == {"in_sample": False, "basis": None, "heldout": None}
-    kernel = _score_basis("kernel", "wt")  # built from the measured wild-type kernels
+    none = {"in_sample": False, "basis": None, "heldout": None}
+    assert _score_basis("graded-uncalibrated", "wt") == none
+    kernel = _score_basis("kernel-atlas", "wt")  # replays the measured wild-type kernels
     assert kernel["in_sample"] and "kernels" in kernel["basis"]
+    shipped = fitted_provenance()["heldout"]
+    for kind, scored in (("graded", "graded"), ("linear", "linear"), ("kernel", "linear")):
+        basis = _score_basis(kind, "wt")  # the shipped fitted worm: in-sample on wild type
+        assert basis["in_sample"] and "shipped fitted worm" in basis["basis"]
+        assert basis["heldout"]["pearson_clipped"] == round(shipped[scored]["pearson_clipped"], 3)
+    assert _score_basis("graded", "unc31")["in_sample"] is False  # never fitted on unc-31
     unc = _score_basis("fitted:x", "unc31", tmp_path / "x.dwm")  # fitted on wt, scored on unc-31
     assert unc["in_sample"] is False and unc["heldout"] is None  # no scores.json beside it
     (tmp_path / "scores.json").write_text("{not json")

@@ -563,18 +563,40 @@ def _score_basis(kind: str, strain: str, model_path=None) -> dict:
     cross-validated (held-out) scores into ``scores.json`` beside the model, which is read here.
     The built-in kernel model replays the measured wild-type kernels, so it is in-sample too.
     """
+    from ..app import FITTED_KINDS
+
     out: dict = {"in_sample": False, "basis": None, "heldout": None}
     if kind.startswith("fitted:"):
         out["basis"] = "a fitted model, fitted on the measured wild-type atlas"
-    elif kind == "kernel":
-        out["basis"] = "the kernel model, built from the measured wild-type response kernels"
+    elif kind in FITTED_KINDS:
+        out["basis"] = "the shipped fitted worm, fitted on the measured wild-type atlas"
+    elif kind == "kernel-atlas":
+        out["basis"] = "the measured wild-type response kernels, replayed"
     else:
         return out
     if strain == "wt":
         out["in_sample"] = True
     if model_path is not None:
         out["heldout"] = _heldout_from_provenance(model_path)
+    elif kind in FITTED_KINDS:
+        out["heldout"] = _heldout_of_shipped(kind)
     return out
+
+
+def _heldout_of_shipped(kind: str) -> dict:
+    """Return the shipped fitted model's held-out score, from its provenance."""
+    from ..models import fitted_provenance
+
+    prov = fitted_provenance()
+    # the kernel model's couplings are the linear network's: same held-out dF/F scores
+    heldout = prov["heldout"]["graded" if kind == "graded" else "linear"]
+    folds = prov["settings"]["folds"]
+    return {
+        "pearson_clipped": _round(heldout["pearson_clipped"], 3),
+        "spearman": _round(heldout["spearman"], 3),
+        "split": f"{folds}-fold {prov['settings'].get('split', 'class')} split",
+        "source": "the shipped models' provenance (digiworm.models.fitted_provenance())",
+    }
 
 
 def _heldout_from_provenance(model_path) -> dict | None:

@@ -560,7 +560,7 @@ function scoreText(s, model) {
   let t = `done: clipped Pearson r ${s.pearson_clipped} vs the measured ${strain} atlas`;
   if (s.in_sample) t += ` (IN-SAMPLE: ${s.basis}, so this r measures fit, not prediction)`;
   else if (s.basis) t += ` (${s.basis})`;
-  if (s.heldout) t += `; held-out r ${s.heldout.pearson_clipped} (${s.heldout.split}, from the model's digiworm reproduce scores.json)`;
+  if (s.heldout) t += `; held-out r ${s.heldout.pearson_clipped} (${s.heldout.split}, from ${s.heldout.source})`;
   else if (s.in_sample && model.startsWith("fitted:")) t += "; no held-out score found beside this model (digiworm reproduce writes it into scores.json)";
   return `${t}. Anatomy baseline r ${s.anatomy_pearson_clipped}, noise ceiling ${s.noise_ceiling}.`;
 }
