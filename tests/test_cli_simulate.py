@@ -100,6 +100,7 @@ def test_the_default_worm_is_the_fitted_one_and_says_so(atlas, tmp_path):
     ds = xr.load_dataset(out, engine="h5netcdf")
     assert ds.attrs["command_model"] == "graded"
     assert ds.attrs["evidence"].startswith("fitted:") and "held-out r" in ds.attrs["evidence"]
+    assert ds.attrs["indicator"].startswith("linear, identified gain")
     # driven from the onset to the end: the steady state the worm was identified from
     assert ds.attrs["pulse_s"] == pytest.approx(10.0 - ds.attrs["onset_s"])
     code, text = _run("--stimulate", "AVAL", "--duration", "10", "--out", out,

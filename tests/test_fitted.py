@@ -38,7 +38,10 @@ def test_shipped_models_come_from_a_full_run_with_their_scores():
     for name in FITTED_MODELS:
         model = fitted(name)  # checks the file's checksum against the provenance
         assert len(model.names) == 302
-    assert isinstance(fitted("graded"), GradedNetwork)
+    graded = fitted("graded")
+    assert isinstance(graded, GradedNetwork)
+    # its identified readout (simulate reads it out with this gain, not GCaMP6s)
+    assert graded.dff_per_activity == pytest.approx(prov["readout_gain"]["graded"], rel=1e-6)
     assert isinstance(fitted("linear"), LinearModel)
     for name in ("linear", "graded"):
         assert 0 < prov["heldout"][name]["pearson_clipped"] < prov["noise_ceiling"]

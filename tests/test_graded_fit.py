@@ -103,7 +103,7 @@ def test_a_held_out_column_cannot_change_the_fit():
 
 
 @pytest.mark.usefixtures("x64")
-def test_graded_from_linear_has_the_linear_networks_small_signal_response():
+def test_graded_from_linear_has_the_linear_networks_small_signal_response(tmp_path):
     n = 12
     base = _network(n, seed=3, dtype=jnp.float64)
     rng = np.random.default_rng(4)
@@ -127,6 +127,12 @@ def test_graded_from_linear_has_the_linear_networks_small_signal_response():
     np.testing.assert_allclose(fit.response(), expected, rtol=1e-7, atol=1e-12)
     # columns of median input conductance match the linear model's unit
     assert fit.gain * np.median(dphi) / np.median(d) == pytest.approx(0.5)
+    # the network carries its identified readout, through saving and loading
+    assert model.dff_per_activity == pytest.approx(fit.gain)
+    from digiworm.models import load_model, save_model
+
+    loaded = load_model(save_model(tmp_path / "g.dwm", model))
+    assert loaded.dff_per_activity == model.dff_per_activity
 
 
 def test_graded_from_linear_names_bad_couplings():

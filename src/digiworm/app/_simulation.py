@@ -289,11 +289,7 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
     amplitude = req.amplitude
     per_neuron = None
-    extra = {}
-    if req.model == "graded":  # the fitted graded network's identified ΔF/F readout
-        from ..models import LinearIndicator, fitted_provenance
 
-        extra["indicator"] = LinearIndicator(fitted_provenance()["readout_gain"]["graded"])
     if amplitude is None and hasattr(model, "cells"):  # conductance level: pA per neuron
         from ..simulate import depolarising_current
 
@@ -307,7 +303,7 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
             model, list(req.stimulate) or None, amplitude=amps, pulse_s=req.pulse_s,
             baseline_s=req.onset_s, window_s=req.duration_s - req.onset_s, dt_s=req.dt_s,
             progress=progress, subtract_control=per_neuron is not None, on_batch=on_batch,
-            batch_size=batch_size, **extra,
+            batch_size=batch_size,
         )  # fmt: skip
     else:
         targets = [list(req.stimulate)] if req.stimulate else [[]]
@@ -330,9 +326,8 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
         if not np.isclose(save_dt / req.dt_s, round(save_dt / req.dt_s)):
             raise DigiwormError(f"dt ({req.dt_s:g} s) must divide the 0.5 s imaging interval")
         ds = simulate(
-            model, protocol, req.duration_s, req.dt_s, save_dt_s=save_dt, noise=noise, key=key,
-            **extra,
-        )  # fmt: skip
+            model, protocol, req.duration_s, req.dt_s, save_dt_s=save_dt, noise=noise, key=key
+        )
     ds.attrs.update(
         command_model=kind,
         stimulated=",".join(req.stimulate),

@@ -31,6 +31,7 @@ prediction is then the same small-signal response of the fitted network after
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 
@@ -409,7 +410,8 @@ def graded_from_linear(
     * each neuron's leak reversal is set so that :math:`V^*` (``base.v_rest_mV``) is the rest.
 
     The readout gain is :math:`u\, \mathrm{median}(D) / \mathrm{median}(\phi')`, so columns of
-    median input conductance match the linear model's scale.
+    median input conductance match the linear model's scale; the network carries it as
+    ``dff_per_activity``, so :func:`digiworm.simulate.simulate` reads it out in ΔF/F.
 
     Parameters
     ----------
@@ -471,6 +473,7 @@ def graded_from_linear(
         (arr(g_gap), arr(g_chem), arr(e_chem), arr(w_pep), arr(leak_rev)),
     )
     gain = unit * float(np.median(d)) / float(np.median(dphi))
+    model = dataclasses.replace(model, dff_per_activity=gain)  # its identified readout
     _, v_rest, residual = small_signal_response(model, jnp.asarray(v, dtype=dtype), 3)
     return GradedFit(
         model, gain, np.zeros(0), float(residual), 1.0, np.asarray(v_rest, dtype=float)

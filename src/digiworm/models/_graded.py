@@ -86,6 +86,12 @@ class GradedNetwork(AbstractModel):
         False for ablated neurons (their output is reported as NaN).
     connectome_source, peptide_source : str
         Atlas datasets the synapses and the peptide layer were built from (provenance).
+    dff_per_activity : float, optional
+        An identified ΔF/F readout: ΔF/F per unit change of activity, as a network identified
+        from its small-signal response has (:func:`digiworm.fit.graded_from_linear`).
+        :func:`digiworm.simulate.simulate` then reads it out through
+        :class:`~digiworm.models.LinearIndicator` with this gain instead of GCaMP6s. None: no
+        identified readout (GCaMP6s with its assumed calcium scale).
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
@@ -105,10 +111,14 @@ class GradedNetwork(AbstractModel):
     alive: Bool[Array, " n"]
     connectome_source: str = eqx.field(static=True, default="")
     peptide_source: str | None = eqx.field(static=True, default=None)
+    dff_per_activity: float | None = eqx.field(static=True, default=None)
     output: ClassVar[str] = "activity"
 
     def __check_init__(self):
         n = len(self.names)
+        gain = self.dff_per_activity
+        if gain is not None and not (np.isfinite(gain) and gain > 0):
+            raise InvalidParameterError(f"dff_per_activity must be finite and > 0; got {gain}")
         gap = self.g_gap
         if not isinstance(gap, jax.core.Tracer) and gap.ndim >= 2:
             gap = np.asarray(gap)

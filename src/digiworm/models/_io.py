@@ -26,7 +26,7 @@ __all__ = ["load_model", "save_model"]
 
 MAGIC = b"DIGIWORM-MODEL\n"
 _CLASSES = {cls.__name__: cls for cls in (GradedNetwork, LinearModel, KernelModel)}
-_STATIC = {"GradedNetwork": ("connectome_source", "peptide_source")}
+_STATIC = {"GradedNetwork": ("connectome_source", "peptide_source", "dff_per_activity")}
 
 
 def save_model(path: str | os.PathLike[str], model) -> Path:

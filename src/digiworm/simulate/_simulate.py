@@ -283,6 +283,24 @@ def _run(model, amplitude, onset_s, duration_s, ind, noise, y0, keys, n_save, n_
     return jax.vmap(per_condition)(amplitude, onset_s, duration_s, keys)
 
 
+def _indicator_name(indicator) -> str:
+    if type(indicator).__name__ == "LinearIndicator":
+        return f"linear, identified gain {float(indicator.gain):.4g} dF/F per activity"
+    return "GCaMP6s-like (CalciumIndicator)"
+
+
+def _default_indicator(model):
+    """GCaMP6s for activity models; their identified linear readout where they have one."""
+    if model.output != "activity":
+        return None
+    gain = getattr(model, "dff_per_activity", None)
+    if gain is not None:
+        from ..models import LinearIndicator
+
+        return LinearIndicator(gain)
+    return GCaMP6s()
+
+
 def _prepare(model, protocol, duration_s, dt_s, save_dt_s, method, indicator):
     """Check a run before compute; return ``(method, n_save, indicator)`` resolved."""
     if not isinstance(model, AbstractModel):
@@ -296,7 +314,7 @@ def _prepare(model, protocol, duration_s, dt_s, save_dt_s, method, indicator):
     n_save, _ = _check_args(model, duration_s, dt_s, save_dt_s, method)
     _check_finite_model(model)
     if indicator == "auto":
-        indicator = GCaMP6s() if model.output == "activity" else None
+        indicator = _default_indicator(model)
     if indicator is not None and model.output != "activity":
         raise DigiwormError(f"{type(model).__name__} already outputs dF/F; use indicator=None")
     return method, n_save, indicator
@@ -429,7 +447,7 @@ def simulate(
         dt_s=dt_s,
         save_dt_s=save_dt_s,
         method=method,
-        indicator="none" if indicator is None else "GCaMP6s-like (CalciumIndicator)",
+        indicator="none" if indicator is None else _indicator_name(indicator),
         noise="none"
         if noise is None
         else f"OU sigma={float(noise.sigma):g}, tau={float(noise.tau_s):g} s",
