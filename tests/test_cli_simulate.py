@@ -101,13 +101,22 @@ def test_the_default_worm_is_the_fitted_one_and_says_so(atlas, tmp_path):
     assert ds.attrs["command_model"] == "graded"
     assert ds.attrs["evidence"].startswith("fitted:") and "held-out r" in ds.attrs["evidence"]
     assert ds.attrs["indicator"].startswith("linear, identified gain")
-    # driven from the onset to the end: the steady state the worm was identified from
+    # driven from the onset to the end at its unit: the steady state it was identified from
     assert ds.attrs["pulse_s"] == pytest.approx(10.0 - ds.attrs["onset_s"])
+    assert ds.attrs["amplitude"] == 1.0
     code, text = _run("--stimulate", "AVAL", "--duration", "10", "--out", out,
                       "--model", "graded-uncalibrated")  # fmt: skip
     assert code == 0, text
     ds = xr.load_dataset(out, engine="h5netcdf")
     assert ds.attrs["evidence"].startswith("uncalibrated") and ds.attrs["pulse_s"] == 0.5
+    assert ds.attrs["amplitude"] == 40.0  # mV: the uncalibrated network's scale
+    # a saved identified graded network (it carries its readout) is driven at its unit, 1 mV
+    from digiworm.models import fitted, save_model
+
+    saved = save_model(tmp_path / "identified.dwm", fitted("graded"))
+    code, text = _run("--stimulate", "AVAL", "--duration", "10", "--out", out, "--model", saved)
+    assert code == 0, text
+    assert xr.load_dataset(out, engine="h5netcdf").attrs["amplitude"] == 1.0
     code, text = _run("--stimulate", "AVAL", "--out", out, "--connectome", "witvliet2021_8")
     assert code == 2 and "graded-uncalibrated" in text
 

@@ -22,6 +22,7 @@ from digiworm.models import (
     GradedNetwork,
     LinearModel,
     fitted,
+    fitted_heldout,
     fitted_provenance,
 )
 
@@ -47,6 +48,10 @@ def test_shipped_models_come_from_a_full_run_with_their_scores():
         assert 0 < prov["heldout"][name]["pearson_clipped"] < prov["noise_ceiling"]
     with pytest.raises(UnknownNameError, match="did you mean"):
         fitted("graded_")
+    # the kernel model's couplings are the linear network's: its held-out scores too
+    assert fitted_heldout("kernel") == prov["heldout"]["linear"]
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        fitted_heldout("lineer")
 
 
 @pytest.mark.slow

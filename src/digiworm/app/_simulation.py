@@ -295,8 +295,9 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
 
         per_neuron = np.asarray(depolarising_current(model.cells, 20.0))
         amplitude = "20 mV above each neuron's rest"
-    elif amplitude is None:  # the fitted worm's unit (graded: 1 mV); else the model's scale
-        amplitude = 40.0 if model.output == "activity" and req.model != "graded" else 1.0
+    elif amplitude is None:  # an identified model's unit (graded: 1 mV); else the model's scale
+        identified = getattr(model, "dff_per_activity", None) is not None
+        amplitude = 40.0 if model.output == "activity" and not identified else 1.0
     if req.atlas_mode:
         amps = amplitude if per_neuron is None else dict(zip(model.names, per_neuron))
         ds = insilico_atlas(
@@ -346,11 +347,10 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
 def model_evidence(model: str) -> str:
     """Return how the parameters of the model ``model`` (a kind or a file) were obtained."""
     if model in FITTED_KINDS:
-        from ..models import fitted_provenance
+        from ..models import fitted_heldout, fitted_provenance
 
         prov = fitted_provenance()
-        scored = "graded" if model == "graded" else "linear"
-        r = prov["heldout"][scored]["pearson_clipped"]
+        r = fitted_heldout(model)["pearson_clipped"]
         return (
             f"fitted: identified from the wild-type atlas by digiworm reproduce "
             f"({prov['created_utc'][:10]}); held-out r {r:.3f} on unseen stimulated classes "

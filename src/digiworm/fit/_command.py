@@ -10,8 +10,7 @@ import numpy as np
 from .._errors import DigiwormError, InsufficientDataError
 from .._io import atomic_write_json
 from ..models import linear_from_couplings, save_model
-from ..validate import baseline_context, folds_for, score
-from ._features import feature_basis_from_atlas
+from ..validate import folds_for, score
 from ._graded_fit import (
     GradedFitSettings,
     fit_graded,
@@ -22,7 +21,7 @@ from ._kernel_fit import KernelFitSettings, identify_kernel_taus
 from ._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
-    connectome_prior,
+    atlas_prior,
     fit_linear_ensemble,
     linear_target,
     nested_linear_cv,
@@ -98,8 +97,7 @@ def fit_dataset(
     n = len(names)
     trials = _trials(ds)
     dff = ds["dff"].to_numpy()
-    prior = connectome_prior(baseline_context(atlas).signed)
-    basis = feature_basis_from_atlas(atlas, PRIOR_RADIUS) if settings.target == "features" else None
+    prior, basis = atlas_prior(atlas, settings)
     edges = ~np.eye(n, dtype=bool)
     classes = list(atlas.neurons.loc[names, "neuron_class"])
     split = folds_for(ds, classes, "class", folds, seed)

@@ -28,6 +28,7 @@ __all__ = [
     "PRIOR_RADIUS",
     "LinearCVSettings",
     "LinearEnsemble",
+    "atlas_prior",
     "connectome_prior",
     "feature_targets",
     "fit_linear_ensemble",
@@ -45,6 +46,20 @@ def connectome_prior(signed: np.ndarray, radius: float = PRIOR_RADIUS) -> np.nda
     """Scale the signed connectome ``[post, pre]`` to spectral radius ``radius`` (ridge target)."""
     rho = np.max(np.abs(np.linalg.eigvals(signed)))
     return signed * (radius / rho)
+
+
+def atlas_prior(atlas, settings: LinearCVSettings) -> tuple[np.ndarray, FeatureBasis | None]:
+    """Return the atlas's connectome prior and, for ``settings.target="features"``, its basis.
+
+    The prior is the signed Cook 2019 connectome at :data:`PRIOR_RADIUS`; the basis splits
+    the same connectome into the shared-gain groups (:func:`~._features.feature_basis`).
+    """
+    from ..validate import baseline_context
+    from ._features import feature_basis_from_atlas
+
+    prior = connectome_prior(baseline_context(atlas).signed)
+    use = settings.target == "features"
+    return prior, feature_basis_from_atlas(atlas, PRIOR_RADIUS) if use else None
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from ._expression_cells import (
     cells_from_expression,
     channel_tpm,
 )
-from ._fitted import FITTED_MODELS, fitted, fitted_dir, fitted_provenance
+from ._fitted import FITTED_MODELS, fitted, fitted_dir, fitted_heldout, fitted_provenance
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s, LinearIndicator
 from ._io import load_model, save_model
@@ -76,6 +76,7 @@ __all__ = [
     "export_neuroml",
     "fitted",
     "fitted_dir",
+    "fitted_heldout",
     "fitted_provenance",
     "graded_from_atlas",
     "kernel_from_atlas",

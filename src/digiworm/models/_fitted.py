@@ -15,7 +15,7 @@ from pathlib import Path
 
 from .._errors import DataPackageError, UnknownNameError
 
-__all__ = ["FITTED_MODELS", "fitted", "fitted_dir", "fitted_provenance"]
+__all__ = ["FITTED_MODELS", "fitted", "fitted_dir", "fitted_heldout", "fitted_provenance"]
 
 FITTED_MODELS = ("graded", "linear", "kernel")
 """Names of the shipped fitted models."""
@@ -36,6 +36,17 @@ def fitted_provenance() -> dict:
             "provenance.json there"
         )
     return json.loads(path.read_text())
+
+
+def fitted_heldout(name: str) -> dict:
+    """Return the held-out scores of the shipped fitted model ``name`` (from the provenance).
+
+    The kernel model's couplings are the linear network's, so its held-out ΔF/F scores are the
+    linear network's.
+    """
+    if name not in FITTED_MODELS:
+        raise UnknownNameError("fitted model", name, FITTED_MODELS)
+    return fitted_provenance()["heldout"]["graded" if name == "graded" else "linear"]
 
 
 def fitted(name: str = "graded"):

@@ -12,20 +12,18 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..fit._features import feature_basis_from_atlas
 from ..fit._graded_fit import GradedFit, fit_graded, graded_from_linear
 from ..fit._kernel_fit import fit_kernel_taus
 from ..fit._linear_cv import (
-    PRIOR_RADIUS,
     LinearEnsemble,
-    connectome_prior,
+    atlas_prior,
     fit_linear_ensemble,
     linear_target,
 )
 from ..fit._linear_response import trial_table
 from ..models import linear_from_couplings
 
-__all__ = ["FinalFits", "fit_final_models", "wild_type"]
+__all__ = ["FinalFits", "fit_final_models", "peptide_pairs", "wild_type"]
 
 
 def wild_type(atlas):
@@ -35,6 +33,18 @@ def wild_type(atlas):
     ds = atlas.functional("wt", kernel_time_s=None)
     keep = [v for v in ("dff", "dff_trials", "n_trials", "q", "q_eq") if v in ds]
     return check_perturbation(ds[keep], list(atlas.names))
+
+
+def peptide_pairs(atlas, which: str, n: int) -> np.ndarray:
+    """Return the pairs a directly fitted graded network may give a peptide drive.
+
+    ``all``: every off-diagonal pair; else the pairs of that extrasynaptic network
+    (``ripoll_sanchez_short|mid|long``).
+    """
+    off = ~np.eye(n, dtype=bool)
+    if which == "all":
+        return off
+    return (np.nan_to_num(atlas.extrasynaptic(which).to_numpy(), nan=0.0) > 0) & off
 
 
 @dataclass
@@ -63,7 +73,6 @@ def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) 
     given settings (the bootstrap uses ``settings.seed + 1``).
     """
     from ..models import graded_from_atlas
-    from ..validate import baseline_context
 
     def report(message: str) -> None:
         if progress is not None:
@@ -75,8 +84,7 @@ def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) 
     dff, trials = wt["dff"].to_numpy(), wt["dff_trials"].to_numpy()
     lin = settings.linear
     edges = ~np.eye(n, dtype=bool)
-    prior = connectome_prior(baseline_context(atlas).signed)
-    basis = feature_basis_from_atlas(atlas, PRIOR_RADIUS) if lin.target == "features" else None
+    prior, basis = atlas_prior(atlas, lin)
     table = trial_table(trials)
     cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     report("final linear ensemble on every stimulation")
@@ -92,9 +100,7 @@ def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) 
         if settings.graded_identification == "linear":
             graded = graded_from_linear(base, w, unit)
         else:
-            from ._pipeline import _peptide_pairs
-
-            pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
+            pairs = peptide_pairs(atlas, settings.graded_peptide_pairs, n)
             graded = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
         models["graded"] = graded.model
     tau = None

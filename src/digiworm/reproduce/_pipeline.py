@@ -12,7 +12,6 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from .._errors import InvalidParameterError
-from ..fit._features import feature_basis_from_atlas
 from ..fit._graded_fit import (
     GradedFitSettings,
     graded_cross_validation,
@@ -23,7 +22,7 @@ from ..fit._kernel_fit import KernelFitSettings, kernel_cross_validation, kernel
 from ..fit._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
-    connectome_prior,
+    atlas_prior,
     linear_target,
     nested_linear_cv,
 )
@@ -41,7 +40,7 @@ from ..validate import (
     split_trials,
 )
 from ..validate._metrics import nanmean, pearson, pearson_clipped, spearman
-from ._final import fit_final_models, wild_type
+from ._final import fit_final_models, peptide_pairs, wild_type
 
 __all__ = ["ReproduceSettings", "Reproduction", "run_reproduce"]
 
@@ -229,10 +228,9 @@ def run_reproduce(
         out.oof[name] = cross_validate(lambda train, fn=fn: fn(train, ctx), wt, folds)
         scores["baselines"][name] = score(out.oof[name], wt)
 
-    prior = connectome_prior(ctx.signed)
     edges = off.copy()
     lin = settings.linear
-    basis = feature_basis_from_atlas(atlas, PRIOR_RADIUS) if lin.target == "features" else None
+    prior, basis = atlas_prior(atlas, lin)
 
     def target_for(table, cols, unit):
         return linear_target(table, edges, prior, basis, cols, unit, lin)
@@ -385,13 +383,6 @@ def _kernel(atlas, ks: KernelFitSettings, w_folds, folds, fits, report):
     return outcome, scores
 
 
-def _peptide_pairs(atlas, which: str, n: int) -> np.ndarray:
-    off = ~np.eye(n, dtype=bool)
-    if which == "all":
-        return off
-    return (np.nan_to_num(atlas.extrasynaptic(which).to_numpy(), nan=0.0) > 0) & off
-
-
 def _graded_from_linear_cv(base, linear_cv, folds, n, report):
     """Each fold's graded network built from that fold's linear couplings (no refit).
 
@@ -425,12 +416,12 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
     dff = out.measured["wt"]
     off = ~np.eye(n, dtype=bool)
     base = graded_from_atlas(atlas, peptides=None)
+    final = fits.graded  # the fit on every stimulation (reproduce/_final.py)
     if settings.graded_identification == "linear":
         mean, lower, upper, per_fold = _graded_from_linear_cv(base, linear_cv, folds, n, report)
         out.oof["graded"] = mean
         if settings.graded_intervals:
             out.lower["graded"], out.upper["graded"] = lower, upper
-        final = fits.graded
         how = (
             "built from each fold's linear couplings (graded_from_linear): the same "
             "small-signal Jacobian at rest -35 mV, wired couplings as gap-junction and synapse "
@@ -440,7 +431,7 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         intervals = "the linear model's calibrated intervals, half-widths scaled per column"
         final_info = {"gain": final.gain, "rest_residual_mV": final.residual_mV}
     else:
-        pairs = _peptide_pairs(atlas, settings.graded_peptide_pairs, n)
+        pairs = peptide_pairs(atlas, settings.graded_peptide_pairs, n)
         classes = list(atlas.neurons.loc[out.names, "neuron_class"])
         level = settings.linear.level if settings.graded_intervals else None
         cv = graded_cross_validation(
@@ -453,7 +444,6 @@ def _graded(atlas, settings, out, models, unc_scores, folds, trials, data, repor
         out.oof["graded"], per_fold = cv.mean, cv.per_fold
         if settings.graded_intervals:
             out.lower["graded"], out.upper["graded"] = cv.lower, cv.upper
-        final = fits.graded
         how = (
             "small-signal steady state of the graded network (Newton rest + autodiff "
             "Jacobian of its vector field), per-synapse conductances, peptide drives, readout "

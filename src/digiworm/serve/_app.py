@@ -470,8 +470,8 @@ def _most_changed(a: dict, b: dict, k: int = 15) -> list[dict]:
 
 
 _AMPLITUDE_HINT = (
-    "use a smaller amplitude (the default is 40 mV for the graded network, 1 for the linear and "
-    "kernel models)"
+    "use a smaller amplitude (the default is 1, the fitted worm's unit: 1 mV for the graded "
+    "network; 40 mV for graded-uncalibrated)"
 )
 
 
@@ -585,11 +585,10 @@ def _score_basis(kind: str, strain: str, model_path=None) -> dict:
 
 def _heldout_of_shipped(kind: str) -> dict:
     """Return the shipped fitted model's held-out score, from its provenance."""
-    from ..models import fitted_provenance
+    from ..models import fitted_heldout, fitted_provenance
 
     prov = fitted_provenance()
-    # the kernel model's couplings are the linear network's: same held-out dF/F scores
-    heldout = prov["heldout"]["graded" if kind == "graded" else "linear"]
+    heldout = fitted_heldout(kind)
     folds = prov["settings"]["folds"]
     return {
         "pearson_clipped": _round(heldout["pearson_clipped"], 3),
