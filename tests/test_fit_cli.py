@@ -14,11 +14,19 @@ from digiworm.cli import app
 runner = CliRunner()
 
 
-def test_fit_writes_scores_and_a_loadable_model(atlas, tmp_path):
+#: Ten stimulated neurons (five classes): enough for a 2-fold class split.
+STIM10 = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
+
+
+def _trials_file(atlas, path):
+    """Write the wild-type per-trial responses to STIM10 as a user's perturbation file."""
     fun = atlas.functional("wt", kernel_time_s=None)
-    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
-    data = tmp_path / "subset.nc"
-    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
+    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=STIM10)}).to_netcdf(path, engine="h5netcdf")
+    return path
+
+
+def test_fit_writes_scores_and_a_loadable_model(atlas, tmp_path):
+    data = _trials_file(atlas, tmp_path / "subset.nc")
     out = tmp_path / "fit"
     result = runner.invoke(
         app, ["fit", "--data", str(data), "--out", str(out), "--folds", "2", "--steps", "40"]
@@ -93,8 +101,7 @@ def test_fit_graded_on_trial_means_writes_a_simulatable_network(atlas, tmp_path)
 
 def test_fit_kernel_fits_time_constants_and_keeps_the_steady_state(atlas, tmp_path):
     fun = atlas.functional("wt")
-    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
-    sub = fun.sel(stimulated=stim)
+    sub = fun.sel(stimulated=STIM10)
     data = tmp_path / "subset.nc"
     xr.Dataset({"dff": sub.dff_trials, "kernel": sub.kernel}).to_netcdf(data, engine="h5netcdf")
     out = tmp_path / "fit"
@@ -163,10 +170,7 @@ def test_quick_linear_fit_beats_anatomy_on_unseen_classes(atlas, tmp_path):
 
 
 def test_fit_graded_from_per_trial_data_goes_through_the_linear_network(atlas, tmp_path):
-    fun = atlas.functional("wt", kernel_time_s=None)
-    stim = ["AVAL", "AVAR", "ASHL", "ASHR", "AIYL", "AIYR", "RIML", "RIMR", "AWCL", "AWCR"]
-    data = tmp_path / "trials.nc"
-    xr.Dataset({"dff": fun.dff_trials.sel(stimulated=stim)}).to_netcdf(data, engine="h5netcdf")
+    data = _trials_file(atlas, tmp_path / "trials.nc")
     out = tmp_path / "fit"
     args = ["fit", "--data", str(data), "--model", "graded", "--out", str(out), "--folds", "2",
             "--steps", "40", "--members", "2", "--ridges", "1"]  # fmt: skip

@@ -141,3 +141,11 @@ def test_graded_from_linear_names_bad_couplings():
         graded_from_linear(base, np.full((4, 4), np.nan))
     with pytest.raises(DigiwormError, match="unit must be > 0"):
         graded_from_linear(base, np.zeros((4, 4)), unit=0.0)
+    import dataclasses
+
+    from digiworm.models import LinearIndicator
+
+    with pytest.raises(DigiwormError, match="dff_per_activity must be finite and > 0; got -1"):
+        dataclasses.replace(base, dff_per_activity=-1.0)
+    with pytest.raises(DigiwormError, match="indicator gain must be a finite number > 0; got nan"):
+        LinearIndicator(float("nan"))
