@@ -261,6 +261,51 @@ def test_linear_pulse_with_edges_inside_steps(linear):
     assert err_true > 1e-9  # the two really are different inputs
 
 
+def test_linear_readout_filter_matches_solve_ivp_and_keeps_the_steady_state(tmp_path):
+    """With readout filters the observed ΔF/F is y, tau_o y' = x - y: the exact stepping equals
+    an independent solve_ivp of the 2n-state ODE (to 1e-7), and the steady state is the
+    unfiltered model's, -A^-1 B u."""
+    rng = np.random.default_rng(2)
+    a = rng.normal(0.0, 1.0, (5, 5)) - 3.0 * np.eye(5)
+    b = rng.uniform(0.5, 2.0, 5)
+    u = rng.normal(0.0, 1.0, 5)
+    tau_o = rng.uniform(0.2, 2.0, 5)
+    model = LinearModel(
+        names=tuple("abcde"), a_per_s=jnp.asarray(a), b_per_s=jnp.asarray(b),
+        readout_tau_s=jnp.asarray(tau_o),
+    )  # fmt: skip
+    assert model.init_state().shape == (10,)
+    protocol = Protocol(
+        amplitude=jnp.asarray(u[None]),
+        onset_s=jnp.zeros(1),
+        duration_s=jnp.array([100.0]),
+        labels=("step",),
+    )
+    ds = simulate(model, protocol, 20.0, 0.01, save_dt_s=0.5, indicator=None)
+
+    def rhs(t, z):
+        x, y = z[:5], z[5:]
+        return np.concatenate([a @ x + b * u, (x - y) / tau_o])
+
+    ref = solve_ivp(rhs, (0, 20.0), np.zeros(10), t_eval=ds.time.values, rtol=1e-11, atol=1e-13)
+    np.testing.assert_allclose(ds.dff.values[0], ref.y[5:].T, atol=1e-7)
+    np.testing.assert_array_equal(ds.dff.values[0, 0], 0.0)
+    steady = -np.linalg.solve(a, b * u)
+    np.testing.assert_allclose(ds.dff.values[0, -1], steady, atol=1e-6)
+    # saved and loaded with its filters; a wrong shape is refused by name
+    back = digiworm.models.load_model(digiworm.models.save_model(tmp_path / "m.dwm", model))
+    np.testing.assert_array_equal(np.asarray(back.readout_tau_s), tau_o)
+    with pytest.raises(ValueError, match="readout_tau_s must be"):
+        LinearModel(
+            names=tuple("abcde"), a_per_s=jnp.asarray(a), b_per_s=jnp.asarray(b),
+            readout_tau_s=jnp.ones(3),
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="readout_tau_s must be"):
+        digiworm.models.linear_from_couplings(
+            tuple("abcde"), np.zeros((5, 5)), readout_tau_s=-tau_o
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # 2. Graded network vs solve_ivp
 # ---------------------------------------------------------------------------------------------

@@ -5,7 +5,10 @@ r"""Identified linear dynamical model and the measured-kernel model.
 .. math:: \dot x = A x + B \odot u, \qquad y = x,
 
 whose state is read directly as ΔF/F (it is identified from imaging data, so no indicator
-model is applied). It is stepped exactly under a zero-order-hold input:
+model is applied). Optionally each neuron's observed ΔF/F lags its activity through a
+first-order readout filter, :math:`\tau^{o}_i \dot y_i = x_i - y_i` (identified from the
+response kernels: :func:`digiworm.fit.fit_kernel_taus`); the filter has unit gain, so the steady
+state is the same. It is stepped exactly under a zero-order-hold input:
 :math:`x_{k+1} = e^{A\Delta t} x_k + A^{-1}(e^{A\Delta t} - I) B \odot u_k`, from one matrix
 exponential of the augmented system (Van Loan 1978).
 
@@ -52,11 +55,15 @@ class LinearModel(AbstractModel):
         System matrix, 1/s, ``[post, pre]``.
     b_per_s : array (n,)
         Input gain per neuron (ΔF/F per unit input per s).
+    readout_tau_s : array (n,), optional
+        Time constant of each neuron's readout filter, s: the state is then activity and
+        observed ΔF/F, ``2n`` numbers (``[x, y]``), and :meth:`readout` returns ``y``.
     """
 
     names: tuple[str, ...] = eqx.field(static=True)
     a_per_s: Float[Array, "n n"]
     b_per_s: Float[Array, " n"]
+    readout_tau_s: Float[Array, " n"] | None = None
     output: ClassVar[str] = "dff"
 
     def __check_init__(self):
@@ -66,26 +73,51 @@ class LinearModel(AbstractModel):
                 f"a_per_s must be ({n}, {n}) and b_per_s ({n},); got "
                 f"{self.a_per_s.shape} and {self.b_per_s.shape}"
             )
+        tau = self.readout_tau_s
+        if tau is not None and tau.shape[-1:] != (n,):
+            raise InvalidParameterError(f"readout_tau_s must be ({n},); got {tau.shape}")
 
-    def init_state(self) -> Float[Array, " n"]:
-        """Return rest, x = 0."""
-        return jnp.zeros(len(self.names), dtype=self.a_per_s.dtype)
+    def system(self) -> tuple[Float[Array, "m m"], Float[Array, " m"]]:
+        """Return the whole state's system matrix and input gain.
+
+        The state has ``m`` = n numbers, or 2n with the readout filter:
+        ``[[A, 0], [diag(1/τᵒ), -diag(1/τᵒ)]]`` and ``[B, 0]``.
+        """
+        if self.readout_tau_s is None:
+            return self.a_per_s, self.b_per_s
+        n = self.a_per_s.shape[-1]
+        rate = jnp.diag(1.0 / self.readout_tau_s).astype(self.a_per_s.dtype)
+        top = jnp.concatenate([self.a_per_s, jnp.zeros_like(self.a_per_s)], axis=1)
+        bottom = jnp.concatenate([rate, -rate], axis=1)
+        b = jnp.concatenate([self.b_per_s, jnp.zeros(n, self.b_per_s.dtype)])
+        return jnp.concatenate([top, bottom], axis=0), b
+
+    def init_state(self) -> Float[Array, " m"]:
+        """Return rest, x = 0 (and y = 0)."""
+        return jnp.zeros(self.system()[1].shape, dtype=self.a_per_s.dtype)
 
     def vector_field(self, t, y, u):
-        r"""Return :math:`A x + B \odot u`."""
-        return self.a_per_s @ y + self.b_per_s * u
+        r"""Return :math:`A x + B \odot u` (and the readout filter's :math:`(x - y)/\tau^o`)."""
+        a, b = self.system()
+        if self.readout_tau_s is None:
+            return a @ y + b * u
+        return a @ y + b * jnp.concatenate([u, jnp.zeros_like(u)])
 
     def readout(self, y):
-        """Return the state itself (ΔF/F)."""
-        return y
+        """Return ΔF/F: the state itself, or the readout filter's output."""
+        return y if self.readout_tau_s is None else y[len(self.names) :]
 
-    def discretize(self, dt: float) -> tuple[Float[Array, "n n"], Float[Array, " n n"]]:
-        """Return ``(Phi, Gamma)`` with ``x' = Phi x + Gamma (B ⊙ u)`` exact for held ``u``."""
-        n = self.a_per_s.shape[-1]
-        aug = jnp.zeros((2 * n, 2 * n), dtype=self.a_per_s.dtype)
-        aug = aug.at[:n, :n].set(self.a_per_s).at[:n, n:].set(jnp.eye(n, dtype=aug.dtype))
+    def discretize(self, dt: float) -> tuple[Float[Array, "m m"], Float[Array, " m n"]]:
+        """Return ``(Phi, Gamma)`` with ``x' = Phi x + Gamma (B ⊙ u)`` exact for held ``u``.
+
+        ``Gamma`` maps the n inputs' drive into the whole state.
+        """
+        a, _ = self.system()
+        m, n = a.shape[-1], self.a_per_s.shape[-1]
+        aug = jnp.zeros((m + n, m + n), dtype=a.dtype)
+        aug = aug.at[:m, :m].set(a).at[:n, m:].set(jnp.eye(n, dtype=aug.dtype))
         e = jsl.expm(aug * dt)
-        return e[:n, :n], e[:n, n:]
+        return e[:m, :m], e[:m, m:]
 
     def stepper(self, dt, method: str = "exact"):
         """Return the exact zero-order-hold step (``method`` is ignored: it is exact)."""
@@ -211,14 +243,20 @@ def kernel_from_atlas(atlas, strain: str = "wt", dtype=jnp.float64) -> KernelMod
 
 
 def linear_from_couplings(
-    names, w, tau_s: float | np.ndarray = 1.0, unit: float = 1.0, dtype=jnp.float32
+    names,
+    w,
+    tau_s: float | np.ndarray = 1.0,
+    unit: float = 1.0,
+    dtype=jnp.float32,
+    readout_tau_s: np.ndarray | None = None,
 ) -> LinearModel:
     r"""Return the :class:`LinearModel` :math:`\tau_i\dot x_i = [(W - I)x]_i + \mathrm{unit}\,u_i`.
 
     Its steady-state response to a sustained unit input at *j* is column *j* of
     ``unit`` × :math:`(I - W)^{-1}` (what :func:`digiworm.fit.fit_linear_response`
     identifies), whatever the time constants ``tau_s`` (one for all neurons, or one each:
-    :func:`digiworm.fit.fit_kernel_taus` identifies them from the response kernels).
+    :func:`digiworm.fit.fit_kernel_taus` identifies them from the response kernels) and the
+    readout filters ``readout_tau_s`` (one per neuron, or none: ΔF/F is the activity).
     """
     w = np.asarray(w, dtype=float)
     n = len(names)
@@ -230,8 +268,18 @@ def linear_from_couplings(
         raise InvalidParameterError(f"tau_s must be a number or ({n},); got shape {tau.shape}")
     if not np.all(tau > 0) or not unit > 0:
         raise InvalidParameterError(f"tau_s and unit must be > 0; got {tau.min():g}, {unit}")
+    if readout_tau_s is not None:
+        readout_tau_s = np.asarray(readout_tau_s, dtype=float)
+        good = np.isfinite(readout_tau_s) & (readout_tau_s > 0)
+        if readout_tau_s.shape != (n,) or not np.all(good):
+            raise InvalidParameterError(
+                f"readout_tau_s must be ({n},) finite time constants > 0 s; got shape "
+                f"{readout_tau_s.shape}, values {np.min(readout_tau_s, initial=np.inf):g} to "
+                f"{np.max(readout_tau_s, initial=-np.inf):g}"
+            )
     return LinearModel(
         names=tuple(names),
         a_per_s=jnp.asarray((w - np.eye(n)) / tau[:, None], dtype=dtype),
         b_per_s=jnp.asarray(unit / tau, dtype=dtype),
+        readout_tau_s=None if readout_tau_s is None else jnp.asarray(readout_tau_s, dtype=dtype),
     )
