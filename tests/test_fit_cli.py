@@ -112,14 +112,18 @@ def test_fit_kernel_fits_time_constants_and_keeps_the_steady_state(atlas, tmp_pa
     scores = json.loads((out / "scores.json").read_text())
     assert scores["model"] == "kernel"
     kernels = scores["heldout_kernels"]
-    assert set(kernels) == {"model", "shared_tau", "tau_1s", "responder_mean"}
+    assert set(kernels) == {"model", "per_neuron", "tau_1s", "responder_mean"}
     assert kernels["model"]["n_pairs"] > 1000
     from digiworm.models import load_model
 
     model = load_model(out / "model_kernel.dwm")
     tau = -1.0 / np.diag(np.asarray(model.a_per_s))
-    assert np.ptp(tau) > 0  # time constants were fitted (tau = 1 s is the start)
-    assert np.all((tau >= 0.25) & (tau <= 30.0))  # within the transform's interval
+    readout = np.asarray(model.readout_tau_s)
+    # one time constant and one readout filter shared by every neuron (the default), both
+    # fitted (they start at 1 s and 0.5 s) and within the transform's interval
+    assert np.ptp(tau) == 0 and np.ptp(readout) == 0
+    assert abs(tau[0] - 1.0) > 1e-3 and abs(readout[0] - 0.5) > 1e-3
+    assert 0.25 <= tau[0] <= 30.0 and 0.25 <= readout[0] <= 30.0
 
 
 def test_fit_kernel_needs_kernels_and_checks_them(atlas, tmp_path):

@@ -3,6 +3,8 @@ the matrix exponential, and recovery of known time constants from simulated kern
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from scipy.linalg import expm
@@ -52,8 +54,11 @@ def test_time_constants_are_recovered_from_simulated_kernels():
     w, tau = _network(n=16, seed=1, density=0.6)
     n = len(tau)
     kernels = np.moveaxis(np.asarray(clamped_kernels(w, tau, np.arange(n), TIMES)), 0, -1)
-    settings = KernelFitSettings(steps=250, batch=8, learning_rate=0.05, ridge_log_tau=0.0)
+    settings = KernelFitSettings(
+        steps=250, batch=8, learning_rate=0.05, ridge_log_tau=0.0, readout=False, per_neuron=True
+    )
     fit = fit_kernel_taus(w, kernels, TIMES, np.arange(n), settings=settings)
+    assert fit.readout_tau_s is None
     assert fit.loss[-1] < 0.1 * fit.loss[0]
     # every neuron with an input is identified; log tau correlates with truth
     r = np.corrcoef(np.log(fit.tau_s), np.log(tau))[0, 1]
@@ -62,6 +67,63 @@ def test_time_constants_are_recovered_from_simulated_kernels():
     shared = fit_kernel_taus(w, kernels, TIMES, np.arange(n), settings=settings, shared=True)
     assert np.ptp(shared.tau_s) == 0
     assert np.mean(shared.loss[-20:]) > np.mean(fit.loss[-20:])
+
+
+def test_clamped_kernels_with_readout_filters_match_the_augmented_matrix_exponential():
+    # state [x_rest, y]: x' = A_rr x, y' = (x - y)/tau_o; x(0+) = A_rj, y(0) = 0; kernel = y
+    w, tau = _network(seed=5)
+    n = len(tau)
+    readout = np.exp(np.random.default_rng(5).uniform(np.log(0.3), np.log(3.0), n))
+    a = (w - np.eye(n)) / tau[:, None]
+    got = np.asarray(clamped_kernels(w, tau, np.array([3]), TIMES, 0.05, readout))[:, :, 0]
+    rest = np.setdiff1d(np.arange(n), [3])
+    m = len(rest)
+    big = np.zeros((2 * m, 2 * m))
+    big[:m, :m] = a[np.ix_(rest, rest)]
+    big[m:, :m] = np.diag(1.0 / readout[rest])
+    big[m:, m:] = -np.diag(1.0 / readout[rest])
+    start = np.concatenate([a[rest, 3], np.zeros(m)])
+    want = np.stack([(expm(big * t) @ start)[m:] for t in TIMES])
+    np.testing.assert_allclose(got[:, rest], want, rtol=1e-4, atol=1e-6)
+    np.testing.assert_array_equal(got[0], 0.0)  # the readout starts at rest
+    # unit-gain filter: the same integral (the clamped steady state) as without it
+    long = np.arange(0.0, 60.0 + 1e-9, 0.05)
+    h = np.asarray(clamped_kernels(w, tau, np.array([3]), long, 0.05, readout))[:, rest, 0]
+    plain = np.asarray(clamped_kernels(w, tau, np.array([3]), long, 0.05))[:, rest, 0]
+    np.testing.assert_allclose(
+        np.trapezoid(h, long, axis=0), np.trapezoid(plain, long, axis=0), atol=3e-3
+    )
+
+
+def test_time_constants_and_readout_filters_are_recovered_from_filtered_kernels():
+    w, tau = _network(n=16, seed=6, density=0.6)
+    n = len(tau)
+    readout = np.exp(np.random.default_rng(6).uniform(np.log(0.4), np.log(2.5), n))
+    cols = np.arange(n)
+    kernels = np.moveaxis(np.asarray(clamped_kernels(w, tau, cols, TIMES, 0.125, readout)), 0, -1)
+    settings = KernelFitSettings(
+        steps=400, batch=8, learning_rate=0.05, ridge_log_tau=0.0, per_neuron=True
+    )
+    fit = fit_kernel_taus(w, kernels, TIMES, cols, settings=settings)
+    assert fit.loss[-1] < 0.05 * fit.loss[0]
+    # tau and the readout filter enter each direct kernel symmetrically (a difference of two
+    # exponentials), so compare each neuron's pair of time constants as a set
+    got = np.sort(np.stack([fit.tau_s, fit.readout_tau_s]), axis=0)
+    want = np.sort(np.stack([tau, readout]), axis=0)
+    np.testing.assert_allclose(got, want, rtol=0.3)
+    # the first-order model cannot make these shapes
+    first = fit_kernel_taus(w, kernels, TIMES, cols, settings=replace(settings, readout=False))
+    assert np.mean(first.loss[-20:]) > 3 * np.mean(fit.loss[-20:])
+    # the default: one tau and one readout filter for every neuron, recovered when shared
+    same = np.moveaxis(
+        np.asarray(clamped_kernels(w, np.full(n, 1.7), cols, TIMES, 0.125, np.full(n, 0.6))),
+        0, -1,
+    )  # fmt: skip
+    shared = fit_kernel_taus(w, same, TIMES, cols, settings=replace(settings, per_neuron=False))
+    assert np.ptp(shared.tau_s) == 0 and np.ptp(shared.readout_tau_s) == 0
+    np.testing.assert_allclose(
+        sorted([shared.tau_s[0], shared.readout_tau_s[0]]), [0.6, 1.7], rtol=0.05
+    )
 
 
 def test_kernel_model_keeps_the_steady_state_of_its_couplings():

@@ -49,7 +49,7 @@ def test_scores_json_has_the_documented_keys(reproduced):
         assert set(METRICS) <= set(scores["unc31"][predictor])
     assert scores["unc31"]["change"]["linear_knockout"]["n_pairs"] > 1000
     kernels = scores["models"]["kernel"]["heldout_kernels"]
-    assert set(kernels) == {"model", "shared_tau", "tau_1s", "responder_mean"}
+    assert set(kernels) == {"model", "per_neuron", "tau_1s", "responder_mean"}
     for name, values in kernels.items():
         assert np.isfinite(values["pearson_clipped"]), name
         assert values["n_pairs"] > 20_000  # every measured off-diagonal pair is held out once

@@ -17,7 +17,7 @@ from ._graded_fit import (
     graded_cross_validation,
     graded_from_linear,
 )
-from ._kernel_fit import KernelFitSettings, identify_kernel_taus
+from ._kernel_fit import KernelFit, KernelFitSettings, identify_kernel_taus
 from ._linear_cv import (
     PRIOR_RADIUS,
     LinearCVSettings,
@@ -122,13 +122,14 @@ def fit_dataset(
     if model == "graded":
         return _graded_from_linear_dataset(atlas, ds, out_dir, cv, split, w, unit, settings)
     tau_s: float | np.ndarray = 1.0
+    readout_tau_s = None
     kernel_result = {}
     if model == "kernel":
         ks = KernelFitSettings(steps=kernel_steps, seed=seed)
-        kernel_result, tau_s = _kernel_fit(ds, cv, split, w, measured_cols, ks)
-    save_model(
-        out_dir / f"model_{model}.dwm", linear_from_couplings(names, w, tau_s=tau_s, unit=unit)
-    )
+        kernel_result, final_kernel = _kernel_fit(ds, cv, split, w, measured_cols, ks)
+        tau_s, readout_tau_s = final_kernel.tau_s, final_kernel.readout_tau_s
+    fitted = linear_from_couplings(names, w, tau_s=tau_s, unit=unit, readout_tau_s=readout_tau_s)
+    save_model(out_dir / f"model_{model}.dwm", fitted)
     result = {
         **kernel_result,
         "model": model,
@@ -160,7 +161,7 @@ def fit_dataset(
     return result
 
 
-def _kernel_fit(ds, cv, split, w_final, cols, settings) -> tuple[dict, np.ndarray]:
+def _kernel_fit(ds, cv, split, w_final, cols, settings) -> tuple[dict, KernelFit]:
     """Time constants from the kernels: class-split CV on the linear folds' couplings, final."""
     kernels = ds["kernel"].to_numpy()
     times = ds["time"].to_numpy()
@@ -171,11 +172,16 @@ def _kernel_fit(ds, cv, split, w_final, cols, settings) -> tuple[dict, np.ndarra
     scores = {
         "heldout_kernels": heldout,
         "tau_s_median": float(np.median(final.tau_s)),
+        "readout_tau_s_median": None
+        if final.readout_tau_s is None
+        else float(np.median(final.readout_tau_s)),
         "kernel_settings": asdict(settings),
-        "kernel_note": "the linear couplings with per-neuron time constants fitted to the "
-        "kernels' shapes; its held-out dF/F scores are the linear model's (same steady state)",
+        "kernel_note": "the linear couplings with a time constant and a readout filter ("
+        + ("per neuron" if settings.per_neuron else "shared by every neuron")
+        + ") fitted to the kernels' shapes; its held-out dF/F scores are the linear model's "
+        "(same steady state)",
     }
-    return scores, final.tau_s
+    return scores, final
 
 
 def _fit_graded_dataset(atlas, ds, out_dir: Path, *, folds: int, seed: int, steps: int) -> dict:

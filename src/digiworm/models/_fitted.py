@@ -54,9 +54,9 @@ def fitted(name: str = "graded"):
 
     ``graded``: the graded network built from the linear fit (synapse, gap-junction and
     peptide couplings; :func:`digiworm.fit.graded_from_linear`). ``linear``: the identified
-    linear network (unit time constant). ``kernel``: the same couplings with per-neuron time
-    constants fitted to the measured response kernels. Their held-out scores are in
-    :func:`fitted_provenance` (``heldout``).
+    linear network (unit time constant). ``kernel``: the same couplings with a time constant
+    and a readout filter (observed ΔF/F lags activity) fitted to the measured response
+    kernels. Their held-out scores are in :func:`fitted_provenance` (``heldout``).
     """
     import jax
 

@@ -60,6 +60,8 @@ class FinalFits:
     feature_gains: dict[str, float] | None
     graded: GradedFit | None
     tau_s: np.ndarray | None
+    readout_tau_s: np.ndarray | None = None
+    """The kernel model's readout filters (None without the kernel fit or its readout)."""
 
     @property
     def radius(self) -> float:
@@ -103,7 +105,7 @@ def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) 
             pairs = peptide_pairs(atlas, settings.graded_peptide_pairs, n)
             graded = fit_graded(base, trials, peptide_pairs=pairs, settings=settings.graded)
         models["graded"] = graded.model
-    tau = None
+    tau = readout = None
     if settings.kernel is not None:
         report("kernel model: time constants on every stimulation")
         fun = atlas.functional("wt")
@@ -111,6 +113,8 @@ def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) 
         fit = fit_kernel_taus(
             w, kernels, times, cols, weights=fun["n_trials"].to_numpy(), settings=settings.kernel
         )
-        tau = np.asarray(fit.tau_s)
-        models["kernel"] = linear_from_couplings(names, w, tau_s=tau, unit=unit)
-    return FinalFits(models, ensemble, w, gains, graded, tau)
+        tau, readout = np.asarray(fit.tau_s), fit.readout_tau_s
+        models["kernel"] = linear_from_couplings(
+            names, w, tau_s=tau, unit=unit, readout_tau_s=readout
+        )
+    return FinalFits(models, ensemble, w, gains, graded, tau, readout)

@@ -54,6 +54,12 @@ def predictions_dataset(result: Reproduction) -> xr.Dataset:
         ds["kernel_tau_s"].attrs["description"] = (
             "time constant of each neuron, fitted to the shapes of the measured response kernels"
         )
+        if result.kernel.readout_tau_s is not None:
+            ds["kernel_readout_tau_s"] = ("neuron", result.kernel.readout_tau_s)
+            ds["kernel_readout_tau_s"].attrs["description"] = (
+                "time constant of each neuron's readout filter (observed dF/F lags activity), "
+                "fitted with kernel_tau_s"
+            )
     ds["dff"].attrs["description"] = "out-of-fold prediction (5-fold class split), wild type"
     ds["dff_lower"].attrs["description"] = "lower bound of the nominal 90% prediction interval"
     ds["dff_upper"].attrs["description"] = "upper bound of the nominal 90% prediction interval"
@@ -93,7 +99,11 @@ def provenance(result: Reproduction, files: dict[str, Path], wall_s: float) -> d
         "final": {
             name: models[name].get("final") for name in ("linear", "graded") if name in models
         }
-        | ({"kernel": {"tau_s": models["kernel"]["tau_s"]}} if "kernel" in models else {}),
+        | (
+            {"kernel": {k: models["kernel"][k] for k in ("tau_s", "readout_tau_s")}}
+            if "kernel" in models
+            else {}
+        ),
         "heldout": {
             name: {
                 k: models[name]["heldout"][k]

@@ -136,6 +136,8 @@ class KernelOutcome:
     """Out-of-fold kernels per predictor (model, shared_tau, tau_1s, responder_mean)."""
     tau_s: np.ndarray
     """Time constants of the final fit (every stimulation)."""
+    readout_tau_s: np.ndarray | None
+    """Readout filter time constants of the final fit (None: first-order units)."""
     model: object
     """The fitted LinearModel (the linear couplings with these time constants)."""
 
@@ -364,22 +366,30 @@ def _kernel(atlas, ks: KernelFitSettings, w_folds, folds, fits, report):
     )  # fmt: skip
     off = ~np.eye(kernels.shape[0], dtype=bool)
     heldout = {k: kernel_scores(p, kernels, off, times) for k, p in kcv.pred.items()}
-    tau = fits.tau_s
+    tau, readout = fits.tau_s, fits.readout_tau_s
+
+    def spread(x):
+        return {
+            "median": float(np.median(x)),
+            "p05": float(np.percentile(x, 5)),
+            "p95": float(np.percentile(x, 95)),
+        }
+
     scores = {
         "heldout_kernels": heldout,
-        "tau_s": {
-            "median": float(np.median(tau)),
-            "p05": float(np.percentile(tau, 5)),
-            "p95": float(np.percentile(tau, 95)),
-            "shared_tau_per_fold": kcv.shared_tau_s,
-        },
-        "note": "the linear network's couplings with one time constant per neuron fitted to "
-        "the shapes of the measured response kernels (Randi et al. 2023), stimulated neuron "
-        "clamped; its steady state, and so its held-out dF/F scores, are the linear model's. "
-        "Scored on the kernels of held-out stimulations beside one shared time constant, "
-        "tau = 1 s everywhere, and each responder's mean training kernel.",
-    }
-    outcome = KernelOutcome(times, kernels, kcv.pred, tau, fits.models["kernel"])
+        "tau_s": spread(tau) | {"per_fold_median": [float(np.median(t)) for t in kcv.tau_s]},
+        "readout_tau_s": None if readout is None else spread(readout),
+        "note": "the linear network's couplings with "
+        + ("one time constant per neuron" if ks.per_neuron else "one time constant shared by "
+           "every neuron")
+        + (" and a readout filter (observed dF/F lags activity)" if ks.readout else "")
+        + " fitted to the shapes of the measured response kernels (Randi et al. 2023), "
+        "stimulated neuron clamped; its steady state, and so its held-out dF/F scores, are "
+        "the linear model's. Scored on the kernels of held-out stimulations beside the same "
+        "dynamics " + ("shared" if ks.per_neuron else "per neuron") + ", the first-order unit "
+        "at tau = 1 s, and each responder's mean training kernel.",
+    }  # fmt: skip
+    outcome = KernelOutcome(times, kernels, kcv.pred, tau, readout, fits.models["kernel"])
     return outcome, scores
 
 

@@ -197,7 +197,7 @@ def _fig_kernels(result) -> bytes:
         i, j = np.unravel_index(flat_i, amp.shape)
         scale = np.abs(meas[i, j]).max() or 1.0
         ax.plot(t, meas[i, j] / scale, "k", lw=1.5, label="measured")
-        for curve, style, lab in ((pred, "C0", "fitted τ"), (flat, "C1--", "τ = 1 s")):
+        for curve, style, lab in ((pred, "C0", "fitted"), (flat, "C1--", "first order, τ = 1 s")):
             c = curve[i, j]
             ax.plot(t, c / (np.abs(c).max() or 1.0), style, lw=1, label=lab)
         ax.set_title(f"{names[j]} → {names[i]}", fontsize=9)
@@ -205,9 +205,26 @@ def _fig_kernels(result) -> bytes:
         ax.set_xlim(0, 15)
     axes[0].set_ylabel("kernel / its peak")
     axes[0].legend(fontsize=7)
-    axes[6].hist(np.log10(k.tau_s), bins=30, color="C0")
-    axes[6].set_xlabel("log10 τ (s), final fit")
-    axes[6].set_ylabel("neurons")
+    if np.ptp(k.tau_s) > 0:
+        axes[6].hist(np.log10(k.tau_s), bins=30, color="C0")
+        axes[6].set_xlabel("log10 τ (s), final fit")
+        axes[6].set_ylabel("neurons")
+    else:  # one shared unit: its own impulse response (activity, and the readout's lag)
+        tau = float(k.tau_s[0])
+        tt = np.linspace(0.0, 10.0, 401)
+        x = np.exp(-tt / tau) / tau
+        axes[6].plot(tt, x / x.max(), "C1--", lw=1, label=f"activity, τ = {tau:.2f} s")
+        if k.readout_tau_s is not None:
+            tau_o = float(k.readout_tau_s[0])
+            y = (
+                tt * np.exp(-tt / tau)  # the limit of equal time constants
+                if abs(tau - tau_o) < 1e-9
+                else (np.exp(-tt / tau) - np.exp(-tt / tau_o)) / (tau - tau_o)
+            )
+            axes[6].plot(tt, y / y.max(), "C0", lw=1.5, label=f"readout, τᵒ = {tau_o:.2f} s")
+        axes[6].set_xlabel("time (s)")
+        axes[6].set_title("one unit's impulse response, final fit", fontsize=9)
+        axes[6].legend(fontsize=7)
     scores = result.scores["models"]["kernel"]["heldout_kernels"]
     keys = list(scores)
     x = np.arange(len(keys))
@@ -267,7 +284,8 @@ def write_report(result, atlas, out_dir: Path, wall_s: float) -> Path:
         caption = (
             "Kernel model: held-out response kernels (each curve over its own peak; stimulated "
             "neuron clamped) of strong pairs, the fitted time constants, and held-out kernel "
-            "scores beside a shared τ, τ = 1 s and each responder's mean kernel."
+            "scores beside the alternative (per-neuron or shared) dynamics, the first-order "
+            "unit at τ = 1 s and each responder's mean kernel."
         )
         figures.append(("kernels", _fig_kernels(result), caption))
     traces = _fig_traces(result, atlas)
@@ -303,7 +321,14 @@ def write_report(result, atlas, out_dir: Path, wall_s: float) -> Path:
             "<th>predictor</th>" + "".join(f"<th>{m}</th>" for m in kmetrics) + "</tr>"
             f"{krows}</table><p>{html.escape(ks['note'])} Fitted time constants: median "
             f"{ks['tau_s']['median']:.2f} s (5–95%: {ks['tau_s']['p05']:.2f}–"
-            f"{ks['tau_s']['p95']:.2f} s).</p>"
+            f"{ks['tau_s']['p95']:.2f} s)."
+            + (
+                ""
+                if ks.get("readout_tau_s") is None
+                else f" Readout filters: median {ks['readout_tau_s']['median']:.2f} s (5–95%: "
+                f"{ks['readout_tau_s']['p05']:.2f}–{ks['readout_tau_s']['p95']:.2f} s)."
+            )
+            + "</p>"
         )
     body = "\n".join(_img(name, png, cap) for name, png, cap in figures)
     page = f"""<!doctype html>
