@@ -28,8 +28,10 @@ Choices (see docs/fidelity.md):
                      range; Bentley peptides grouped by family; Bentley monoamines per ligand)
   hybrid_dense_lib   the pipeline's structure: the library's feature-gain fit (exact, radius
                      guard) as the ridge target of the dense residual
-  lowrank<K>[_pep]   that feature fit as the fixed base + (peptide gains) + a rank-K residual U V^T
-                     (ridge on U, V), exact steady state: a residual of 2nK numbers, not n^2
+  lowrank<K>[_pep][_fast|_long]  that feature fit as the fixed base + (peptide gains) + a
+                     rank-K residual U V^T (ridge on U, V), exact steady state: a residual of
+                     2nK numbers, not n^2 (ridge 1, Adam 3e-3, 300 steps; _fast: ridge 0.1,
+                     Adam 1e-2; _long: as _fast for 3000 steps)
 Baselines on the same inner folds: anatomy, anatomy steady state, connectome nearest neighbour.
 
 Run: ``python benchmarks/fidelity_choices.py [--quick] [--out /tmp/fidelity_choices.json]``.
@@ -545,7 +547,7 @@ def main():
 
     # the pipeline's target (library fit_feature_gains: exact steady state, radius guard 0.95)
     new_choices = ("hybrid_dense_lib", "lowrank10_pep", "lowrank30_pep", "lowrank30",
-                   "lowrank30_fast")  # fmt: skip
+                   "lowrank30_fast", "lowrank30_long", "lowrank60_long")  # fmt: skip
     if any(want(c) for c in new_choices):
         t = time.time()
         lib = fit_feature_gains(table, feature_basis_from_atlas(atl, PRIOR_RADIUS), masks,
@@ -556,20 +558,22 @@ def main():
         linear("hybrid_dense_lib", off, None, 1.0, lin.steps, lin.learning_rate,
                "library feature target + ridge-1 dense residual (the pipeline, 1 member)",
                lib_base)  # fmt: skip
-        variants = ((10, True, 1.0, 3e-3, ""), (30, True, 1.0, 3e-3, ""),
-                    (30, False, 1.0, 3e-3, ""), (30, False, 0.1, 1e-2, "_fast"))  # fmt: skip
-        for rank, use_pep, ridge, lr, tag in variants:
+        variants = ((10, True, 1.0, 3e-3, "", 300), (30, True, 1.0, 3e-3, "", 300),
+                    (30, False, 1.0, 3e-3, "", 300), (30, False, 0.1, 1e-2, "_fast", 300),
+                    (30, False, 0.1, 1e-2, "_long", 3000),
+                    (60, False, 0.1, 1e-2, "_long", 3000))  # fmt: skip
+        for rank, use_pep, ridge, lr, tag, steps in variants:
             name = f"lowrank{rank}{'_pep' if use_pep else ''}{tag}"
             if not want(name):
                 continue
             t = time.time()
             layers = P if use_pep else np.zeros((1, n, n))
             w, p = fit_lowrank(table, masks, lib_base, layers, rank, ridge, lin.huber_delta,
-                               lr=lr)  # fmt: skip
+                               steps=steps, lr=lr)  # fmt: skip
             n_par = 2 * n * rank + (P.shape[0] if use_pep else 0) + len(glabels) + 1
             record(name, response_matrix(w), n_par, time.time() - t,
                    f"library target + {'peptide gains + ' if use_pep else ''}rank-{rank} "
-                   f"U V^T (ridge {ridge:g}, Adam {lr:g})", w)  # fmt: skip
+                   f"U V^T (ridge {ridge:g}, Adam {lr:g}, {steps} steps)", w)  # fmt: skip
             if use_pep:
                 results[name]["peptide_gains_mean"] = dict(zip(plabels, map(float, p["a"].mean(0))))
 
