@@ -122,6 +122,7 @@ SHRINK = {
         "--kernel-steps": "2",
     },  # fmt: skip
     "design next": {"--k": "3"},
+    "neuron --validate": {"--references": "RMD"},
 }
 
 
@@ -129,6 +130,8 @@ def _shrunk(argv: list[str]) -> list[str]:
     keys = [argv[0]]
     if argv[0] == "design":
         keys = [f"design {argv[1]}"]
+    if argv[0] == "neuron" and "--validate" in argv:
+        keys = ["neuron --validate"]
     if argv[0] == "simulate":
         keys += ["simulate --atlas"] if "--atlas" in argv else []
         if "--model" in argv and argv[argv.index("--model") + 1] == "conductance":

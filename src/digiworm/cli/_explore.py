@@ -54,7 +54,9 @@ def atlas_command(
 @app.command("neuron")
 @_user_errors
 def neuron_command(
-    name: str = typer.Argument(..., help="Neuron id, e.g. AVAL (case-insensitive)."),
+    name: str | None = typer.Argument(
+        None, help="Neuron id, e.g. AVAL (case-insensitive); none with --validate."
+    ),
     top: int = typer.Option(6, "--top", min=1, max=50, help="Partners listed per row."),
     threshold: int = typer.Option(2, "--threshold", help="CeNGEN threshold 1-4."),
     model: bool = typer.Option(
@@ -64,12 +66,31 @@ def neuron_command(
         [], "--knockout", help="With --model: also run this ion-channel gene knocked out."
     ),
     out: Path = typer.Option(None, "--out", help="With --model: write the figure to this PNG."),
+    validate: bool = typer.Option(
+        False, "--validate", help="Predict each published neuron from its expression, held out."
+    ),
+    json_out: Path = typer.Option(None, "--json", help="With --validate: write the scores here."),
+    report: Path = typer.Option(
+        None, "--report", help="With --validate: write a page with one panel per neuron here."
+    ),
+    references: str = typer.Option(
+        None, "--references", help="With --validate: only these published models (e.g. AWCon,RMD)."
+    ),
 ):
     """Show a neuron card: identity, partners, peptides, channels, measured responses."""
     from ..atlas import check_threshold
     from ..report import neuron_card
 
     check_threshold(threshold)
+    if validate:
+        if name is not None or model or knockout or out is not None:
+            raise DigiwormError("--validate takes no NAME, --model, --knockout or --out")
+        _validate_cells(_atlas(), threshold, json_out, report, references)
+        return
+    if json_out is not None or report is not None or references is not None:
+        raise DigiwormError("--json, --report and --references need --validate")
+    if name is None:
+        raise DigiwormError("give a neuron NAME (e.g. AVAL), or --validate")
     atl = _atlas()
     canon = atl.neuron(name)
     if model:
@@ -90,6 +111,50 @@ def neuron_command(
         for k, v in rows.items():
             t.add_row(k, v)
         console.print(t)
+
+
+def _validate_cells(atl, threshold, json_out, report, references):
+    from .._io import atomic_write_json
+    from ..report import write_cell_validation_report
+    from ..validate import leave_one_out_cells
+
+    if json_out is not None and json_out.suffix.lower() != ".json":
+        raise DigiwormError(f"--json must name a .json file; got {json_out}")
+    refs = None if references is None else [r.strip() for r in references.split(",") if r.strip()]
+    with console.status("published neurons, held out in turn…") as status:
+        result = leave_one_out_cells(
+            atl, refs, threshold=threshold, progress=lambda m: status.update(m)
+        )
+    t = Table(
+        title="each published neuron predicted from its expression (map calibrated on the others)",
+        title_justify="left",
+    )
+    cols = ("published", "neuron", "rest error (mV)", "RMS (mV)", "RMS in-sample",
+            "RMS mean of others", "RMS generic", "R_in (GΩ) pred / pub", "rests")  # fmt: skip
+    for col in cols:
+        t.add_column(col, justify="left" if col in ("published", "neuron") else "right")
+    summary = result.summary()
+    for ref, s in summary.items():
+        t.add_row(
+            ref, s["neuron"], f"{s['rest_error_mV']:+.1f}", f"{s['rms_mV']:.1f}",
+            f"{s['in_sample_rms_mV']:.1f}", f"{s['baseline_mean_rms_mV']:.1f}",
+            f"{s['baseline_generic_rms_mV']:.1f}",
+            f"{s['input_resistance_GOhm']:.2f} / {s['published_input_resistance_GOhm']:.2f}",
+            "same count" if s["signature_ok"] else "count differs",
+        )  # fmt: skip
+    console.print(t)
+    goals = result.goals()
+    console.print(
+        f"held out: rest within 5 mV {goals['held_out_rest_within_5mV']}/{goals['n']}, RMS "
+        f"within 10 mV {goals['held_out_rms_within_10mV']}/{goals['n']}; median RMS: "
+        + ", ".join(f"{k} {v:.1f} mV" for k, v in goals["median_rms_mV"].items())
+    )
+    if json_out is not None:
+        atomic_write_json(json_out, {"neurons": summary, "goals": goals, "threshold": threshold})
+        console.print(f"scores written to [bold]{json_out}[/]")
+    if report is not None:
+        page = write_cell_validation_report(result, report)
+        console.print(f"report written to [bold]{page}[/]")
 
 
 def _print_neuron_model(atl, canon, knockouts, threshold, out):

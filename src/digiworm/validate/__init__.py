@@ -9,6 +9,7 @@ from ._baselines import (
     responder_mean,
 )
 from ._ceiling import split_half, split_half_reliability
+from ._cells import CellValidation, compare_responses, leave_one_out_cells
 from ._data import SchemaError, check_perturbation, load_perturbation
 from ._metrics import (
     CLIP_PERCENTILES,
@@ -29,6 +30,7 @@ __all__ = [
     "CLIP_PERCENTILES",
     "METRICS",
     "BaselineContext",
+    "CellValidation",
     "SchemaError",
     "anatomy",
     "anatomy_steady_state",
@@ -37,8 +39,10 @@ __all__ = [
     "check_perturbation",
     "class_folds",
     "clip_percentiles",
+    "compare_responses",
     "cross_validate",
     "folds_for",
+    "leave_one_out_cells",
     "load_perturbation",
     "mirror",
     "nearest_neighbour",

@@ -1,0 +1,105 @@
+"""Leave-one-neuron-out validation of expression-built cells: the scoring, the baselines and
+the published facts it must see (RMD's bistability, Nicoletti et al. 2019)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from digiworm._errors import DigiwormError
+from digiworm.cli import app
+from digiworm.models import REFERENCE_CELLS
+from digiworm.validate import compare_responses, leave_one_out_cells
+from digiworm.validate._cells import average_response, cell_response, generic_cell
+
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def rmd(atlas):
+    """RMD held out (the shortest published protocol: 250 ms)."""
+    return leave_one_out_cells(atlas, ["RMD"])
+
+
+def test_a_published_cell_scores_zero_against_itself():
+    ref = REFERENCE_CELLS["RMD"]
+    r = cell_response(ref.cell(), ref)
+    s = compare_responses(r, r)
+    assert s["rest_error_mV"] == 0 and s["rms_mV"] == 0 and s["iv_rms_pA"] == 0
+    assert s["signature_ok"]
+    # the published RMD is bistable: two stable rests (Nicoletti et al. 2019)
+    assert len(r.rests_mV) == 2
+    assert r.v_mV.shape == (len(ref.steps_pA), int(ref.total_ms))  # 1 ms samples
+    assert 0.1 < r.input_resistance_GOhm < 100  # C. elegans neurons: GΩ range
+
+
+def test_average_response_averages_traces_and_iv():
+    refs = [REFERENCE_CELLS[n] for n in ("AVAL", "AVAR")]
+    protocol = REFERENCE_CELLS["VA5"]
+    a, b = (cell_response(r.cell(), protocol) for r in refs)
+    m = average_response([a, b])
+    np.testing.assert_allclose(m.v_mV, (a.v_mV + b.v_mV) / 2)
+    np.testing.assert_allclose(m.iv_pA, (a.iv_pA + b.iv_pA) / 2)
+    assert m.rest_mV == pytest.approx((a.rest_mV + b.rest_mV) / 2)
+    with pytest.raises(DigiwormError, match="no responses"):
+        average_response([])
+
+
+def test_generic_cell_takes_median_conductances():
+    refs = [REFERENCE_CELLS[n] for n in ("AVAL", "AVAR", "VA5")]
+    cell = generic_cell(refs)
+    # egl19 is in all three: its median; nca only in two of three: the median is the smaller
+    want = np.median([r.g_nS["egl19"] for r in refs])
+    assert float(cell.g_nS["egl19"][0]) == pytest.approx(want)
+    want = np.median([r.g_nS.get("nca", 0.0) for r in refs])
+    assert float(cell.g_nS.get("nca", np.zeros(1))[0]) == pytest.approx(want)
+
+
+def test_leave_one_out_scores_the_held_out_neuron_and_both_baselines(rmd):
+    table = rmd.table
+    assert list(table.predictor) == ["expression", "in_sample", "mean_of_others", "generic"]
+    published = rmd.responses["RMD"]["published"]
+    for predictor in ("expression", "in_sample", "mean_of_others", "generic"):
+        row = table.set_index("predictor").loc[predictor]
+        resp = rmd.responses["RMD"][predictor]
+        rms = np.sqrt(np.mean((resp.v_mV - published.v_mV) ** 2))
+        assert row.rms_mV == pytest.approx(rms)
+        assert row.rest_error_mV == pytest.approx(resp.rest_mV - published.rest_mV)
+    s = rmd.summary()["RMD"]
+    for key in ("rest_error_mV", "rms_mV", "baseline_mean_rms_mV", "baseline_generic_rms_mV"):
+        assert np.isfinite(s[key])
+    assert s["neuron"] == "RMDL"
+    goals = rmd.goals()
+    assert goals["n"] == 1 and set(goals["median_rms_mV"]) == set(table.predictor)
+
+
+def test_held_out_map_differs_from_the_in_sample_one(rmd):
+    # RMD's own conductances calibrate the in-sample map only: the two cells must differ
+    a = rmd.responses["RMD"]["expression"].v_mV
+    b = rmd.responses["RMD"]["in_sample"].v_mV
+    assert np.max(np.abs(a - b)) > 0.1
+
+
+def test_bad_reference_gets_did_you_mean(atlas):
+    with pytest.raises(ValueError, match="RMD"):
+        leave_one_out_cells(atlas, ["RMDX"])
+
+
+def test_cli_validate_writes_json_and_report(tmp_path):
+    out = tmp_path / "cells.json"
+    rep = tmp_path / "rep"
+    args = ["neuron", "--validate", "--references", "RMD", "--json", str(out), "--report", str(rep)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    data = json.loads(out.read_text())
+    assert {"rest_error_mV", "rms_mV", "baseline_mean_rms_mV", "baseline_generic_rms_mV"} <= set(
+        data["neurons"]["RMD"]
+    )
+    assert (rep / "index.html").is_file() and (rep / "cells.png").stat().st_size > 10_000
+    # misuse is one clear line
+    for bad in (["neuron", "AVAL", "--validate"], ["neuron", "--json", str(out)], ["neuron"]):
+        result = runner.invoke(app, bad)
+        assert result.exit_code == 2, (bad, result.output)
