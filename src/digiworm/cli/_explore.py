@@ -76,6 +76,12 @@ def neuron_command(
     references: str = typer.Option(
         None, "--references", help="With --validate: only these published models (e.g. AWCon,RMD)."
     ),
+    map_method: str = typer.Option(
+        "fitted",
+        "--map",
+        help="With --validate: calibrate the expression map by 'fitted' (to the published "
+        "steady-state I-V) or 'ratio' (conductance over TPM).",
+    ),
 ):
     """Show a neuron card: identity, partners, peptides, channels, measured responses."""
     from ..atlas import check_threshold
@@ -85,10 +91,12 @@ def neuron_command(
     if validate:
         if name is not None or model or knockout or out is not None:
             raise DigiwormError("--validate takes no NAME, --model, --knockout or --out")
-        _validate_cells(_atlas(), threshold, json_out, report, references)
+        _validate_cells(_atlas(), threshold, json_out, report, references, map_method)
         return
     if json_out is not None or report is not None or references is not None:
         raise DigiwormError("--json, --report and --references need --validate")
+    if map_method != "fitted":
+        raise DigiwormError("--map needs --validate")
     if name is None:
         raise DigiwormError("give a neuron NAME (e.g. AVAL), or --validate")
     atl = _atlas()
@@ -113,7 +121,7 @@ def neuron_command(
         console.print(t)
 
 
-def _validate_cells(atl, threshold, json_out, report, references):
+def _validate_cells(atl, threshold, json_out, report, references, method):
     from .._io import atomic_write_json
     from ..report import write_cell_validation_report
     from ..validate import leave_one_out_cells
@@ -123,10 +131,10 @@ def _validate_cells(atl, threshold, json_out, report, references):
     refs = None if references is None else [r.strip() for r in references.split(",") if r.strip()]
     with console.status("published neurons, held out in turn…") as status:
         result = leave_one_out_cells(
-            atl, refs, threshold=threshold, progress=lambda m: status.update(m)
+            atl, refs, threshold=threshold, method=method, progress=lambda m: status.update(m)
         )
     t = Table(
-        title="each published neuron predicted from its expression (map calibrated on the others)",
+        title=f"each published neuron predicted from its expression (map {method} on the others)",
         title_justify="left",
     )
     cols = ("published", "neuron", "rest error (mV)", "RMS (mV)", "RMS in-sample",
@@ -150,7 +158,10 @@ def _validate_cells(atl, threshold, json_out, report, references):
         + ", ".join(f"{k} {v:.1f} mV" for k, v in goals["median_rms_mV"].items())
     )
     if json_out is not None:
-        atomic_write_json(json_out, {"neurons": summary, "goals": goals, "threshold": threshold})
+        atomic_write_json(
+            json_out,
+            {"neurons": summary, "goals": goals, "threshold": threshold, "map": method},
+        )
         console.print(f"scores written to [bold]{json_out}[/]")
     if report is not None:
         page = write_cell_validation_report(result, report)

@@ -19,6 +19,7 @@ from ._expression_cells import (
     calibrate_expression_map,
     cells_from_expression,
     channel_tpm,
+    fit_expression_map,
 )
 from ._fitted import FITTED_MODELS, fitted, fitted_dir, fitted_heldout, fitted_provenance
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
@@ -59,6 +60,7 @@ __all__ = [
     "cells_from_expression",
     "channel",
     "channel_tpm",
+    "fit_expression_map",
     "channels_of_gene",
     "reference_cell",
     "resting_potentials",

@@ -30,7 +30,7 @@ reversals (−37 to −50 mV) enter only through their leak conductance per pF.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -39,7 +39,13 @@ from ._channels import CHANNELS
 from ._conductance import ConductanceCell, cell_from_conductances
 from ._reference_cells import REFERENCE_CELLS, ReferenceCell
 
-__all__ = ["ExpressionMap", "calibrate_expression_map", "cells_from_expression", "channel_tpm"]
+__all__ = [
+    "ExpressionMap",
+    "calibrate_expression_map",
+    "cells_from_expression",
+    "channel_tpm",
+    "fit_expression_map",
+]
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,11 @@ class ExpressionMap:
     calibrated_on: tuple[str, ...]
     prior: tuple[str, ...] = ()
     conflicts: tuple[str, ...] = field(default=())
+    e_leak_mV: float = -80.0
+    """Leak reversal of every cell built with this map."""
+    method: str = "ratio"
+    """How the scales were calibrated: ``ratio`` (geometric mean of published conductance over
+    TPM) or ``fitted`` (:func:`fit_expression_map`)."""
 
     def conductances(self, tpm: dict[str, float], c_pF: float | None = None) -> dict[str, float]:
         """Return ``{channel: g_nS}`` from summed TPM per channel (:func:`channel_tpm`)."""
@@ -184,7 +195,136 @@ def cells_from_expression(
         g,
         c_pF=mapping.c_pF,
         vol_um3=mapping.vol_um3,
+        e_leak_mV=mapping.e_leak_mV,
         source=f"CeNGEN expression (threshold {mapping.threshold}) mapped to conductance, "
-        f"calibrated on {', '.join(mapping.calibrated_on)}",
+        f"{'fitted to' if mapping.method == 'fitted' else 'calibrated on'} "
+        f"{', '.join(mapping.calibrated_on)}",
         dtype=dtype,
     )
+
+
+#: The leak reversal is fitted in units of 10 mV, so one Adam step moves it as far, relatively,
+#: as it moves a log scale.
+_E_UNIT_MV = 10.0
+
+#: Voltages at which :func:`fit_expression_map` compares steady-state currents, mV.
+FIT_GRID_MV = np.arange(-100.0, 40.0 + 1e-9, 1.0)
+
+
+def fit_expression_map(
+    atlas,
+    references: tuple[str, ...] | None = None,
+    *,
+    threshold: int = 2,
+    exponent: float = 1.0,
+    ridge: float = 0.05,
+    steps: int = 400,
+    learning_rate: float = 0.05,
+    targets: dict | None = None,
+) -> ExpressionMap:
+    r"""Fit the map to the published models' steady-state I–V instead of their conductances.
+
+    Starts from :func:`calibrate_expression_map` on ``references`` and adjusts, by gradient
+    descent (Adam) through the closed-form steady-state current of the cells the map builds
+    from the references' own expression, every channel's scale :math:`k_c` (in log), the leak
+    per pF and the leak reversal shared by all cells, to minimise
+
+    .. math:: \frac{1}{R}\sum_r \overline{\left(\frac{I^{expr}_r(V) - I^{pub}_r(V)}
+              {\mathrm{rms}_V\, I^{pub}_r}\right)^2}
+              + \lambda\,\overline{(\log k - \log k^{0})^2}
+
+    over :data:`FIT_GRID_MV`, each reference's mismatch relative to its own current scale. The
+    steady-state I–V fixes the rests, the input resistance, the end of every long current step
+    and the bistability (its stable zeros); it is cheap and smooth, where the transients are
+    not. The ridge keeps scales that no reference informs near the ratio calibration.
+
+    ``targets`` maps each reference name to the one-cell model to fit instead of the published
+    one (a synthetic truth, in tests).
+    """
+    import jax
+
+    start = calibrate_expression_map(atlas, references, threshold=threshold, exponent=exponent)
+    refs = start.calibrated_on
+    if steps < 1 or not (ridge >= 0 and learning_rate > 0):
+        raise DigiwormError(
+            f"need steps >= 1, ridge >= 0, learning_rate > 0; got {steps}, {ridge}, {learning_rate}"
+        )
+    if targets is not None and set(targets) != set(refs):
+        raise DigiwormError(f"targets must name exactly the references {refs}; got {set(targets)}")
+    with jax.enable_x64(True):  # thread-local; the cells and the fit in float64
+        theta = _fit_scales(
+            atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets
+        )
+    fitted = list(theta["channels"])
+    scale = dict(start.scale_nS)
+    scale.update({c: float(math.exp(v)) for c, v in zip(fitted, np.asarray(theta["log_k"]))})
+    return replace(
+        start,
+        scale_nS=scale,
+        leak_nS_per_pF=float(math.exp(float(theta["log_leak"]))),
+        e_leak_mV=_E_UNIT_MV * float(theta["e_leak"]),
+        method="fitted",
+    )
+
+
+def _fit_scales(
+    atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets
+) -> dict:
+    """Run the optimisation of :func:`fit_expression_map` (call it with x64 enabled)."""
+    import jax
+    import jax.numpy as jnp
+    import optax
+
+    neurons = [REFERENCE_CELLS[r].neuron for r in refs]
+    cell = cells_from_expression(atlas, neurons, start, dtype=jnp.float64)
+    tpm = [channel_tpm(atlas, n, threshold) for n in neurons]
+    fitted = [c for c in cell.channels if c != "leak"]
+    t = {c: np.array([cell_tpm.get(c, 0.0) for cell_tpm in tpm]) ** exponent for c in fitted}
+    grid = np.repeat(FIT_GRID_MV[:, None], len(refs), axis=1)
+    truth = {r: REFERENCE_CELLS[r].cell() for r in refs} if targets is None else targets
+    target = np.stack(
+        [np.asarray(truth[r].steady_current(FIT_GRID_MV[:, None]))[:, 0] for r in refs], axis=1
+    )
+    norm = np.sqrt(np.mean(target**2, axis=0))
+    theta0 = {
+        "log_k": jnp.asarray([math.log(start.scale_nS[c]) for c in fitted]),
+        "log_leak": jnp.asarray(math.log(start.leak_nS_per_pF)),
+        "e_leak": jnp.asarray(start.e_leak_mV / _E_UNIT_MV),
+    }
+    t_arr = jnp.asarray(np.stack([t[c] for c in fitted]))  # (channel, reference)
+    grid_j, target_j, norm_j = jnp.asarray(grid), jnp.asarray(target), jnp.asarray(norm)
+    c_pF = float(start.c_pF)
+
+    def build(theta):
+        g = jnp.exp(theta["log_k"])[:, None] * t_arr
+        g_nS = {c: g[i] for i, c in enumerate(fitted)}
+        g_nS["leak"] = jnp.exp(theta["log_leak"]) * c_pF * jnp.ones(len(refs))
+        e_leak = _E_UNIT_MV * theta["e_leak"] * jnp.ones(len(refs))
+        return eqx_tree_at(cell, g_nS, e_leak)
+
+    def loss(theta):
+        i = build(theta).steady_current(grid_j)
+        misfit = jnp.mean(((i - target_j) / norm_j) ** 2)
+        prior = jnp.mean((theta["log_k"] - theta0["log_k"]) ** 2)
+        return misfit + ridge * prior
+
+    opt = optax.adam(learning_rate)
+
+    @jax.jit
+    def step(theta, state):
+        value, grad = jax.value_and_grad(loss)(theta)
+        updates, state = opt.update(grad, state, theta)
+        return optax.apply_updates(theta, updates), state, value
+
+    theta = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), theta0)
+    state = opt.init(theta)
+    for _ in range(steps):
+        theta, state, _ = step(theta, state)
+    return {k: np.asarray(v) for k, v in theta.items()} | {"channels": tuple(fitted)}
+
+
+def eqx_tree_at(cell, g_nS, e_leak):
+    """``cell`` with its conductances and leak reversals replaced (differentiably)."""
+    import equinox as eqx
+
+    return eqx.tree_at(lambda c: (c.g_nS, c.e_leak_mV), cell, (g_nS, e_leak))

@@ -90,7 +90,8 @@ table{{border-collapse:collapse;font-size:13px}}
 td,th{{border:1px solid #ccc;padding:2px 6px}}</style>
 </head><body>
 <h1>Genes to physiology: leave-one-neuron-out</h1>
-<p>CeNGEN threshold {validation.threshold}. Held out, rest within 5 mV:
+<p>CeNGEN threshold {validation.threshold}; map calibration: {validation.method}. Held out,
+rest within 5 mV:
 {goals["held_out_rest_within_5mV"]} of {goals["n"]}; current-clamp RMS within 10 mV:
 {goals["held_out_rms_within_10mV"]} of {goals["n"]}; median RMS (mV):
 {html.escape(", ".join(f"{k} {v:.1f}" for k, v in goals["median_rms_mV"].items()))}.</p>

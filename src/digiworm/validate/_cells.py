@@ -182,6 +182,8 @@ class CellValidation:
     responses: dict[str, dict[str, CellResponse]]
     """Per reference: ``published`` and each predictor's response (for figures)."""
     threshold: int
+    method: str = "ratio"
+    """How the expression map was calibrated (``ratio`` or ``fitted``)."""
 
     def summary(self) -> dict:
         """Per reference: the held-out errors beside the two baselines (the JSON of the CLI)."""
@@ -230,6 +232,7 @@ def leave_one_out_cells(
     references: Sequence[str] | None = None,
     *,
     threshold: int = 2,
+    method: str = "ratio",
     dt_ms: float = 0.025,
     progress: Callable[[str], None] | None = None,
 ) -> CellValidation:
@@ -242,6 +245,10 @@ def leave_one_out_cells(
         uses all nine but the held-out one.
     threshold : int
         CeNGEN detection threshold of the expression.
+    method : {"ratio", "fitted"}
+        How the map is calibrated on the other published models:
+        :func:`~digiworm.models.calibrate_expression_map` (conductance over TPM) or
+        :func:`~digiworm.models.fit_expression_map` (fitted to their steady-state I–V).
     dt_ms : float
         Integration step of every current clamp.
     """
@@ -249,21 +256,27 @@ def leave_one_out_cells(
         REFERENCE_CELLS,
         calibrate_expression_map,
         cells_from_expression,
+        fit_expression_map,
     )
+
+    methods = {"ratio": calibrate_expression_map, "fitted": fit_expression_map}
+    if method not in methods:
+        raise UnknownNameError("calibration method", method, methods)
+    calibrate = methods[method]
 
     held = list(REFERENCE_CELLS) if references is None else list(references)
     for r in held:
         if r not in REFERENCE_CELLS:
             raise UnknownNameError("reference neuron model", r, REFERENCE_CELLS)
     everyone = tuple(REFERENCE_CELLS)
-    full_map = calibrate_expression_map(atlas, threshold=threshold)
+    full_map = calibrate(atlas, threshold=threshold)
     rows, responses = [], {}
     for k, name in enumerate(held):
         ref = REFERENCE_CELLS[name]
         if progress is not None:
             progress(f"{name} ({k + 1}/{len(held)}): published, expression, baselines")
         others = tuple(r for r in everyone if r != name)
-        loo_map = calibrate_expression_map(atlas, others, threshold=threshold)
+        loo_map = calibrate(atlas, others, threshold=threshold)
 
         def run(cell, ref=ref):
             return cell_response(cell, ref, dt_ms=dt_ms)
@@ -281,4 +294,4 @@ def leave_one_out_cells(
                 {"reference": name, "neuron": ref.neuron, "predictor": predictor}
                 | compare_responses(resp, published)
             )
-    return CellValidation(pd.DataFrame(rows), responses, threshold)
+    return CellValidation(pd.DataFrame(rows), responses, threshold, method)
