@@ -221,6 +221,7 @@ def fit_expression_map(
     steps: int = 400,
     learning_rate: float = 0.05,
     targets: dict | None = None,
+    fit_exponent: bool = False,
 ) -> ExpressionMap:
     r"""Fit the map to the published models' steady-state I–V instead of their conductances.
 
@@ -239,7 +240,10 @@ def fit_expression_map(
     not. The ridge keeps scales that no reference informs near the ratio calibration.
 
     ``targets`` maps each reference name to the one-cell model to fit instead of the published
-    one (a synthetic truth, in tests).
+    one (a synthetic truth, in tests). ``fit_exponent`` fits the exponent :math:`b` too (shared
+    by every channel): how strongly conductance follows transcript level; each scale is then
+    parameterised as the conductance at the channel's typical (geometric-mean) TPM over the
+    references, so its prior keeps its meaning while :math:`b` moves.
     """
     import jax
 
@@ -253,14 +257,18 @@ def fit_expression_map(
         raise DigiwormError(f"targets must name exactly the references {refs}; got {set(targets)}")
     with jax.enable_x64(True):  # thread-local; the cells and the fit in float64
         theta = _fit_scales(
-            atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets
-        )
+            atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets,
+            fit_exponent,
+        )  # fmt: skip
     fitted = list(theta["channels"])
+    b = float(math.exp(float(theta["log_b"])))
     scale = dict(start.scale_nS)
-    scale.update({c: float(math.exp(v)) for c, v in zip(fitted, np.asarray(theta["log_k"]))})
+    for c, log_g, typical in zip(fitted, np.asarray(theta["log_k"]), theta["typical_tpm"]):
+        scale[c] = float(math.exp(log_g)) / typical**b  # g = scale · TPM^b
     return replace(
         start,
         scale_nS=scale,
+        exponent=b,
         leak_nS_per_pF=float(math.exp(float(theta["log_leak"]))),
         e_leak_mV=_E_UNIT_MV * float(theta["e_leak"]),
         method="fitted",
@@ -268,7 +276,7 @@ def fit_expression_map(
 
 
 def _fit_scales(
-    atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets
+    atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets, fit_exponent
 ) -> dict:
     """Run the optimisation of :func:`fit_expression_map` (call it with x64 enabled)."""
     import jax
@@ -279,24 +287,33 @@ def _fit_scales(
     cell = cells_from_expression(atlas, neurons, start, dtype=jnp.float64)
     tpm = [channel_tpm(atlas, n, threshold) for n in neurons]
     fitted = [c for c in cell.channels if c != "leak"]
-    t = {c: np.array([cell_tpm.get(c, 0.0) for cell_tpm in tpm]) ** exponent for c in fitted}
+    t = {c: np.array([cell_tpm.get(c, 0.0) for cell_tpm in tpm]) for c in fitted}
+    # each channel's typical expression over the references (geometric mean where expressed)
+    typical = np.array([math.exp(np.mean(np.log(t[c][t[c] > 0]))) if np.any(t[c] > 0) else 1.0
+                        for c in fitted])  # fmt: skip
     grid = np.repeat(FIT_GRID_MV[:, None], len(refs), axis=1)
     truth = {r: REFERENCE_CELLS[r].cell() for r in refs} if targets is None else targets
     target = np.stack(
         [np.asarray(truth[r].steady_current(FIT_GRID_MV[:, None]))[:, 0] for r in refs], axis=1
     )
     norm = np.sqrt(np.mean(target**2, axis=0))
-    theta0 = {
-        "log_k": jnp.asarray([math.log(start.scale_nS[c]) for c in fitted]),
+    theta0 = {  # log_k: log conductance at the typical TPM, nS
+        "log_k": jnp.asarray(
+            [math.log(start.scale_nS[c]) + exponent * math.log(m) for c, m in zip(fitted, typical)]
+        ),
+        "log_b": jnp.asarray(math.log(exponent)),
         "log_leak": jnp.asarray(math.log(start.leak_nS_per_pF)),
         "e_leak": jnp.asarray(start.e_leak_mV / _E_UNIT_MV),
     }
-    t_arr = jnp.asarray(np.stack([t[c] for c in fitted]))  # (channel, reference)
+    rel = np.stack([t[c] for c in fitted]) / typical[:, None]  # (channel, reference)
+    expressed = jnp.asarray(rel > 0)
+    log_rel = jnp.asarray(np.log(np.where(rel > 0, rel, 1.0)))
     grid_j, target_j, norm_j = jnp.asarray(grid), jnp.asarray(target), jnp.asarray(norm)
     c_pF = float(start.c_pF)
 
     def build(theta):
-        g = jnp.exp(theta["log_k"])[:, None] * t_arr
+        b = jnp.exp(theta["log_b"]) if fit_exponent else exponent
+        g = jnp.where(expressed, jnp.exp(theta["log_k"][:, None] + b * log_rel), 0.0)
         g_nS = {c: g[i] for i, c in enumerate(fitted)}
         g_nS["leak"] = jnp.exp(theta["log_leak"]) * c_pF * jnp.ones(len(refs))
         e_leak = _E_UNIT_MV * theta["e_leak"] * jnp.ones(len(refs))
@@ -320,7 +337,8 @@ def _fit_scales(
     state = opt.init(theta)
     for _ in range(steps):
         theta, state, _ = step(theta, state)
-    return {k: np.asarray(v) for k, v in theta.items()} | {"channels": tuple(fitted)}
+    out = {k: np.asarray(v) for k, v in theta.items()}
+    return out | {"channels": tuple(fitted), "typical_tpm": typical}
 
 
 def eqx_tree_at(cell, g_nS, e_leak):
