@@ -122,7 +122,9 @@ SHRINK = {
         "--kernel-steps": "2",
     },  # fmt: skip
     "design next": {"--k": "3"},
-    "neuron --validate": {"--references": "RMD"},
+    # the fitted map (the default) is run on RMD by test_cell_validation's CLI test; here the
+    # cheap ratio map keeps the README's variants fast
+    "neuron --validate": {"--references": "RMD", "--map": "ratio"},
 }
 
 

@@ -34,6 +34,7 @@ import math
 from collections.abc import Mapping
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 from jaxtyping import Array, Float
@@ -41,7 +42,13 @@ from jaxtyping import Array, Float
 from .._errors import DigiwormError, InvalidParameterError, UnknownNameError
 from ._channels import CHANNELS, REVERSAL_mV
 
-__all__ = ["CellState", "ConductanceCell", "cell_from_conductances", "resting_potentials"]
+__all__ = [
+    "CellState",
+    "ConductanceCell",
+    "cell_from_conductances",
+    "resting_potentials",
+    "run_current",
+]
 
 #: Faraday constant as the scripts write it, C/mmol (so pA / (µm³ · C/mmol) = mM/ms).
 FARADAY_C_PER_mmol = 96.485
@@ -373,3 +380,19 @@ def resting_potentials(
         roots = grid[idx] - col[idx] * (grid[idx + 1] - grid[idx]) / (col[idx + 1] - col[idx])
         out.append(roots)
     return out
+
+
+@eqx.filter_jit
+def run_current(model, y0, i_ext, dt_ms, n_inner):
+    """Step ``model`` (anything with ``step(y, i_pA, dt_ms)``) under injected currents.
+
+    ``i_ext`` has one row per integration step, held over it; the state is sampled every
+    ``n_inner`` steps. Returns ``(final state, (v_mV, ca_mM))`` (differentiable).
+    """
+
+    def outer(y, block):
+        y, _ = jax.lax.scan(lambda y, i: (model.step(y, i, dt_ms), None), y, block)
+        return y, (y.v_mV, y.ca_mM)
+
+    blocks = i_ext.reshape(-1, n_inner, *i_ext.shape[1:])
+    return jax.lax.scan(outer, y0, blocks)

@@ -29,6 +29,7 @@ reversals (−37 to −50 mV) enter only through their leak conductance per pF.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass, field, replace
 
@@ -203,6 +204,72 @@ def cells_from_expression(
     )
 
 
+#: The short current clamps of the transient fit: rest, step, after (ms); integration step (ms).
+TRANSIENT_PROTOCOL_MS = (50.0, 150.0, 50.0)
+TRANSIENT_DT_MS = 0.5
+
+
+def _short_clamps(cells, amps, rest_mV):
+    """Voltage ``(sample, condition, cell)`` of :data:`TRANSIENT_PROTOCOL_MS` at 1 ms samples.
+
+    ``amps`` (condition, cell): each cell's step currents, pA; each starts at steady state at
+    ``rest_mV``.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    from ._conductance import run_current
+
+    pre, during, post = TRANSIENT_PROTOCOL_MS
+    n = int(round((pre + during + post) / TRANSIENT_DT_MS))
+    t = (np.arange(n) + 0.5) * TRANSIENT_DT_MS
+    on = jnp.asarray(((t >= pre) & (t < pre + during)).astype(float))
+    drive = on[:, None, None] * amps[None]
+    y0 = cells.steady_state(rest_mV)
+    y0 = jax.tree.map(lambda a: jnp.broadcast_to(a, (amps.shape[0], *a.shape)), y0)
+    per_sample = int(round(1.0 / TRANSIENT_DT_MS))
+    return run_current(cells, y0, drive, TRANSIENT_DT_MS, per_sample)[1][0]
+
+
+def _rest_newton(cells, v_mV, iterations: int = 15):
+    """Return a zero of each cell's steady-state current near ``v_mV`` (Newton, clipped)."""
+    import jax
+    import jax.numpy as jnp
+
+    for _ in range(iterations):
+        i, slope = jax.jvp(cells.steady_current, (v_mV,), (jnp.ones_like(v_mV),))
+        slope = jnp.where(jnp.abs(slope) < 1e-6, 1e-6, slope)
+        v_mV = jnp.clip(v_mV - i / slope, FIT_GRID_MV[0], FIT_GRID_MV[-1])
+    return v_mV
+
+
+def _transient_targets(refs, truth):
+    """Return the step currents, the short clamps of ``truth[r]`` and their rests.
+
+    Each reference ``r`` is stepped at its published protocol's smallest and largest current,
+    from its (lowest) stable rest; that rest is also the starting guess of the fitted cell's.
+    """
+    import jax.numpy as jnp
+
+    from ._conductance import resting_potentials
+
+    amps, traces, rests = [], [], []
+    for r in refs:
+        cell = truth[r]
+        steps = np.asarray(REFERENCE_CELLS[r].steps_pA, float)
+        a = np.array([steps.min(), steps.max()])
+        roots = resting_potentials(cell)[0]
+        rest = float(roots[0]) if len(roots) else -60.0
+        traces.append(np.asarray(_short_clamps(cell, jnp.asarray(a[:, None]), jnp.asarray([rest]))))
+        amps.append(a)
+        rests.append(rest)
+    return (
+        jnp.asarray(np.stack(amps, axis=1)),
+        jnp.asarray(np.concatenate(traces, axis=-1)),
+        jnp.asarray(rests),
+    )
+
+
 #: The leak reversal is fitted in units of 10 mV, so one Adam step moves it as far, relatively,
 #: as it moves a log scale.
 _E_UNIT_MV = 10.0
@@ -222,6 +289,8 @@ def fit_expression_map(
     learning_rate: float = 0.05,
     targets: dict | None = None,
     fit_exponent: bool = False,
+    transients: bool = True,
+    transient_steps: int = 150,
 ) -> ExpressionMap:
     r"""Fit the map to the published models' steady-state I–V instead of their conductances.
 
@@ -244,6 +313,13 @@ def fit_expression_map(
     by every channel): how strongly conductance follows transcript level; each scale is then
     parameterised as the conductance at the channel's typical (geometric-mean) TPM over the
     references, so its prior keeps its meaning while :math:`b` moves.
+
+    ``transients`` (default): after the I–V fit, ``transient_steps`` more Adam steps add the
+    voltage misfit (in units of 20 mV) of short current clamps, by gradient through the cells'
+    own stepper: from each cell's rest, 50 ms, a 150 ms step at the published protocol's
+    smallest and largest current, 50 ms after, at 0.5 ms steps (:data:`TRANSIENT_PROTOCOL_MS`),
+    the ridge then pulling towards the I–V fit. The steady state fixes where a step ends; this
+    fixes how it gets there (RMD's up state, AWCon's peak).
     """
     import jax
 
@@ -258,7 +334,7 @@ def fit_expression_map(
     with jax.enable_x64(True):  # thread-local; the cells and the fit in float64
         theta = _fit_scales(
             atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets,
-            fit_exponent,
+            fit_exponent, transient_steps if transients else 0,
         )  # fmt: skip
     fitted = list(theta["channels"])
     b = float(math.exp(float(theta["log_b"])))
@@ -276,8 +352,9 @@ def fit_expression_map(
 
 
 def _fit_scales(
-    atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets, fit_exponent
-) -> dict:
+    atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets, fit_exponent,
+    transient_steps,
+) -> dict:  # fmt: skip
     """Run the optimisation of :func:`fit_expression_map` (call it with x64 enabled)."""
     import jax
     import jax.numpy as jnp
@@ -319,24 +396,38 @@ def _fit_scales(
         e_leak = _E_UNIT_MV * theta["e_leak"] * jnp.ones(len(refs))
         return eqx_tree_at(cell, g_nS, e_leak)
 
-    def loss(theta):
-        i = build(theta).steady_current(grid_j)
+    def loss(theta, anchor, transient):
+        cells = build(theta)
+        i = cells.steady_current(grid_j)
         misfit = jnp.mean(((i - target_j) / norm_j) ** 2)
-        prior = jnp.mean((theta["log_k"] - theta0["log_k"]) ** 2)
+        prior = jnp.mean((theta["log_k"] - anchor) ** 2)
+        if transient is not None:
+            amps, v_target, v_start = transient
+            rest = jax.lax.stop_gradient(_rest_newton(cells, v_start))
+            v = _short_clamps(cells, amps, rest)
+            misfit = misfit + jnp.mean(((v - v_target) / 20.0) ** 2)
         return misfit + ridge * prior
 
     opt = optax.adam(learning_rate)
 
-    @jax.jit
-    def step(theta, state):
-        value, grad = jax.value_and_grad(loss)(theta)
+    @functools.partial(jax.jit, static_argnames=("use_transient",))
+    def step(theta, state, anchor, transient, use_transient):
+        grad = jax.grad(loss)(theta, anchor, transient if use_transient else None)
+        # a parameter set whose clamp blows up gives NaN gradients: take no step on them
+        grad = jax.tree.map(lambda g: jnp.where(jnp.isfinite(g), g, 0.0), grad)
         updates, state = opt.update(grad, state, theta)
-        return optax.apply_updates(theta, updates), state, value
+        return optax.apply_updates(theta, updates), state
 
     theta = jax.tree.map(lambda x: jnp.asarray(x, jnp.float64), theta0)
     state = opt.init(theta)
     for _ in range(steps):
-        theta, state, _ = step(theta, state)
+        theta, state = step(theta, state, theta0["log_k"], None, use_transient=False)
+    if transient_steps:
+        transient = _transient_targets(refs, truth)
+        anchor = theta["log_k"]
+        state = opt.init(theta)
+        for _ in range(transient_steps):
+            theta, state = step(theta, state, anchor, transient, use_transient=True)
     out = {k: np.asarray(v) for k, v in theta.items()}
     return out | {"channels": tuple(fitted), "typical_tpm": typical}
 

@@ -15,6 +15,7 @@ import xarray as xr
 
 from .._errors import DigiwormError
 from ..models._conductance import CellState, ConductanceCell, resting_potentials
+from ..models._conductance import run_current as _run_current
 from ._simulate import _steps
 
 __all__ = [
@@ -30,16 +31,6 @@ __all__ = [
 
 def _count(total: float, step: float, what: str) -> int:
     return _steps(total, step, what, unit="ms")
-
-
-@eqx.filter_jit
-def _run_current(cell, y0, i_ext, dt_ms, n_inner):
-    def outer(y, block):
-        y, _ = jax.lax.scan(lambda y, i: (cell.step(y, i, dt_ms), None), y, block)
-        return y, (y.v_mV, y.ca_mM)
-
-    blocks = i_ext.reshape(-1, n_inner, *i_ext.shape[1:])
-    return jax.lax.scan(outer, y0, blocks)
 
 
 @eqx.filter_jit
