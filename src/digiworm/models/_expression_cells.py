@@ -259,7 +259,9 @@ def _transient_targets(refs, truth):
         steps = np.asarray(REFERENCE_CELLS[r].steps_pA, float)
         a = np.array([steps.min(), steps.max()])
         roots = resting_potentials(cell)[0]
-        rest = float(roots[0]) if len(roots) else -60.0
+        if len(roots) == 0:
+            raise DigiwormError(f"{r}'s target cell has no stable rest: cannot fit its clamps")
+        rest = float(roots[0])
         traces.append(np.asarray(_short_clamps(cell, jnp.asarray(a[:, None]), jnp.asarray([rest]))))
         amps.append(a)
         rests.append(rest)
