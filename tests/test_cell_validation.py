@@ -84,8 +84,16 @@ def test_held_out_map_differs_from_the_in_sample_one(rmd):
 
 
 def test_bad_reference_gets_did_you_mean(atlas):
+    from digiworm.models import fit_expression_map
+
     with pytest.raises(ValueError, match="RMD"):
         leave_one_out_cells(atlas, ["RMDX"])
+    with pytest.raises(DigiwormError, match="no published model to hold out; choose from AWCon"):
+        leave_one_out_cells(atlas, [])
+    with pytest.raises(ValueError, match="fitted"):
+        leave_one_out_cells(atlas, ["RMD"], method="fited")
+    with pytest.raises(DigiwormError, match="transient_steps >= 1.*got 400, 0"):
+        fit_expression_map(atlas, transient_steps=0)
 
 
 def test_cli_validate_writes_json_and_report(tmp_path):
@@ -100,7 +108,13 @@ def test_cli_validate_writes_json_and_report(tmp_path):
     )
     assert (rep / "index.html").is_file() and (rep / "cells.png").stat().st_size > 10_000
     # misuse is one clear line
-    for bad in (["neuron", "AVAL", "--validate"], ["neuron", "--json", str(out)], ["neuron"]):
+    misuse = (
+        ["neuron", "AVAL", "--validate"],
+        ["neuron", "--json", str(out)],
+        ["neuron", "AVAL", "--map", "ratio"],
+        ["neuron"],
+    )
+    for bad in misuse:
         result = runner.invoke(app, bad)
         assert result.exit_code == 2, (bad, result.output)
 

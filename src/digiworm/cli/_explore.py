@@ -77,10 +77,11 @@ def neuron_command(
         None, "--references", help="With --validate: only these published models (e.g. AWCon,RMD)."
     ),
     map_method: str = typer.Option(
-        "fitted",
+        None,
         "--map",
         help="With --validate: calibrate the expression map by 'fitted' (to the published "
-        "steady-state I-V) or 'ratio' (conductance over TPM).",
+        "steady-state I-V and short current clamps; the default) or 'ratio' (conductance over "
+        "TPM).",
     ),
 ):
     """Show a neuron card: identity, partners, peptides, channels, measured responses."""
@@ -91,12 +92,10 @@ def neuron_command(
     if validate:
         if name is not None or model or knockout or out is not None:
             raise DigiwormError("--validate takes no NAME, --model, --knockout or --out")
-        _validate_cells(_atlas(), threshold, json_out, report, references, map_method)
+        _validate_cells(_atlas(), threshold, json_out, report, references, map_method or "fitted")
         return
-    if json_out is not None or report is not None or references is not None:
-        raise DigiwormError("--json, --report and --references need --validate")
-    if map_method != "fitted":
-        raise DigiwormError("--map needs --validate")
+    if any(v is not None for v in (json_out, report, references, map_method)):
+        raise DigiwormError("--json, --report, --references and --map need --validate")
     if name is None:
         raise DigiwormError("give a neuron NAME (e.g. AVAL), or --validate")
     atl = _atlas()

@@ -416,12 +416,10 @@ def kernel_cross_validation(
         out.tau_s.append(fit.tau_s)
         out.readout_tau_s.append(fit.readout_tau_s)
         if progress is not None:
-            readout = (
-                ""
-                if fit.readout_tau_s is None
-                else (f", readout {np.median(fit.readout_tau_s):.2f} s")
-            )
-            progress(f"fold {f + 1}/{len(folds)}: median tau {np.median(fit.tau_s):.2f} s{readout}")
+            message = f"fold {f + 1}/{len(folds)}: median tau {np.median(fit.tau_s):.2f} s"
+            if fit.readout_tau_s is not None:
+                message += f", readout {np.median(fit.readout_tau_s):.2f} s"
+            progress(message)
     return out
 
 

@@ -33,11 +33,20 @@ import functools
 import math
 from dataclasses import dataclass, field, replace
 
+import equinox as eqx
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from .._errors import DigiwormError, UnknownNameError
 from ._channels import CHANNELS
-from ._conductance import ConductanceCell, cell_from_conductances
+from ._conductance import (
+    ConductanceCell,
+    _partner,
+    cell_from_conductances,
+    resting_potentials,
+    run_current,
+)
 from ._reference_cells import REFERENCE_CELLS, ReferenceCell
 
 __all__ = [
@@ -186,10 +195,9 @@ def cells_from_expression(
     per_cell = [mapping.conductances(channel_tpm(atlas, n, mapping.threshold)) for n in names]
     channels = sorted({c for g in per_cell for c in g}, key=list(CHANNELS).index)
     for c in list(channels):  # a complex needs its partner channel present in the cell set
-        for req in CHANNELS[c].requires:
-            partner = next(n for n, ch in CHANNELS.items() if ch.genes == (req,))
-            if partner not in channels:
-                channels.append(partner)
+        partner = _partner(c)
+        if partner is not None and partner not in channels:
+            channels.append(partner)
     g = {c: np.array([cell.get(c, 0.0) for cell in per_cell]) for c in channels}
     return cell_from_conductances(
         tuple(names),
@@ -215,11 +223,6 @@ def _short_clamps(cells, amps, rest_mV):
     ``amps`` (condition, cell): each cell's step currents, pA; each starts at steady state at
     ``rest_mV``.
     """
-    import jax
-    import jax.numpy as jnp
-
-    from ._conductance import run_current
-
     pre, during, post = TRANSIENT_PROTOCOL_MS
     n = int(round((pre + during + post) / TRANSIENT_DT_MS))
     t = (np.arange(n) + 0.5) * TRANSIENT_DT_MS
@@ -233,9 +236,6 @@ def _short_clamps(cells, amps, rest_mV):
 
 def _rest_newton(cells, v_mV, iterations: int = 15):
     """Return a zero of each cell's steady-state current near ``v_mV`` (Newton, clipped)."""
-    import jax
-    import jax.numpy as jnp
-
     for _ in range(iterations):
         i, slope = jax.jvp(cells.steady_current, (v_mV,), (jnp.ones_like(v_mV),))
         slope = jnp.where(jnp.abs(slope) < 1e-6, 1e-6, slope)
@@ -249,10 +249,6 @@ def _transient_targets(refs, truth):
     Each reference ``r`` is stepped at its published protocol's smallest and largest current,
     from its (lowest) stable rest; that rest is also the starting guess of the fitted cell's.
     """
-    import jax.numpy as jnp
-
-    from ._conductance import resting_potentials
-
     amps, traces, rests = [], [], []
     for r in refs:
         cell = truth[r]
@@ -323,13 +319,12 @@ def fit_expression_map(
     the ridge then pulling towards the I–V fit. The steady state fixes where a step ends; this
     fixes how it gets there (RMD's up state, AWCon's peak).
     """
-    import jax
-
     start = calibrate_expression_map(atlas, references, threshold=threshold, exponent=exponent)
     refs = start.calibrated_on
-    if steps < 1 or not (ridge >= 0 and learning_rate > 0):
+    if steps < 1 or transient_steps < 1 or not (ridge >= 0 and learning_rate > 0):
         raise DigiwormError(
-            f"need steps >= 1, ridge >= 0, learning_rate > 0; got {steps}, {ridge}, {learning_rate}"
+            "need steps >= 1, transient_steps >= 1, ridge >= 0, learning_rate > 0; got "
+            f"{steps}, {transient_steps}, {ridge}, {learning_rate}"
         )
     if targets is not None and set(targets) != set(refs):
         raise DigiwormError(f"targets must name exactly the references {refs}; got {set(targets)}")
@@ -358,8 +353,6 @@ def _fit_scales(
     transient_steps,
 ) -> dict:  # fmt: skip
     """Run the optimisation of :func:`fit_expression_map` (call it with x64 enabled)."""
-    import jax
-    import jax.numpy as jnp
     import optax
 
     neurons = [REFERENCE_CELLS[r].neuron for r in refs]
@@ -396,7 +389,7 @@ def _fit_scales(
         g_nS = {c: g[i] for i, c in enumerate(fitted)}
         g_nS["leak"] = jnp.exp(theta["log_leak"]) * c_pF * jnp.ones(len(refs))
         e_leak = _E_UNIT_MV * theta["e_leak"] * jnp.ones(len(refs))
-        return eqx_tree_at(cell, g_nS, e_leak)
+        return _with_conductances(cell, g_nS, e_leak)
 
     def loss(theta, anchor, transient):
         cells = build(theta)
@@ -434,8 +427,6 @@ def _fit_scales(
     return out | {"channels": tuple(fitted), "typical_tpm": typical}
 
 
-def eqx_tree_at(cell, g_nS, e_leak):
-    """``cell`` with its conductances and leak reversals replaced (differentiably)."""
-    import equinox as eqx
-
+def _with_conductances(cell, g_nS, e_leak):
+    """Return ``cell`` with its conductances and leak reversals replaced (differentiably)."""
     return eqx.tree_at(lambda c: (c.g_nS, c.e_leak_mV), cell, (g_nS, e_leak))

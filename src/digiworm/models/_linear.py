@@ -77,31 +77,29 @@ class LinearModel(AbstractModel):
         if tau is not None and tau.shape[-1:] != (n,):
             raise InvalidParameterError(f"readout_tau_s must be ({n},); got {tau.shape}")
 
-    def system(self) -> tuple[Float[Array, "m m"], Float[Array, " m"]]:
-        """Return the whole state's system matrix and input gain.
+    def system(self) -> Float[Array, "m m"]:
+        """Return the whole state's system matrix.
 
-        The state has ``m`` = n numbers, or 2n with the readout filter:
-        ``[[A, 0], [diag(1/τᵒ), -diag(1/τᵒ)]]`` and ``[B, 0]``.
+        The state has ``m`` = n numbers, or 2n with the readout filter, whose matrix is
+        ``[[A, 0], [diag(1/τᵒ), -diag(1/τᵒ)]]``; the input drives the first n.
         """
         if self.readout_tau_s is None:
-            return self.a_per_s, self.b_per_s
-        n = self.a_per_s.shape[-1]
+            return self.a_per_s
         rate = jnp.diag(1.0 / self.readout_tau_s).astype(self.a_per_s.dtype)
         top = jnp.concatenate([self.a_per_s, jnp.zeros_like(self.a_per_s)], axis=1)
-        bottom = jnp.concatenate([rate, -rate], axis=1)
-        b = jnp.concatenate([self.b_per_s, jnp.zeros(n, self.b_per_s.dtype)])
-        return jnp.concatenate([top, bottom], axis=0), b
+        return jnp.concatenate([top, jnp.concatenate([rate, -rate], axis=1)], axis=0)
 
     def init_state(self) -> Float[Array, " m"]:
         """Return rest, x = 0 (and y = 0)."""
-        return jnp.zeros(self.system()[1].shape, dtype=self.a_per_s.dtype)
+        size = len(self.names) * (1 if self.readout_tau_s is None else 2)
+        return jnp.zeros(size, dtype=self.a_per_s.dtype)
 
     def vector_field(self, t, y, u):
         r"""Return :math:`A x + B \odot u` (and the readout filter's :math:`(x - y)/\tau^o`)."""
-        a, b = self.system()
-        if self.readout_tau_s is None:
-            return a @ y + b * u
-        return a @ y + b * jnp.concatenate([u, jnp.zeros_like(u)])
+        drive = self.b_per_s * u
+        if self.readout_tau_s is not None:
+            drive = jnp.concatenate([drive, jnp.zeros_like(drive)])
+        return self.system() @ y + drive
 
     def readout(self, y):
         """Return ΔF/F: the state itself, or the readout filter's output."""
@@ -112,7 +110,7 @@ class LinearModel(AbstractModel):
 
         ``Gamma`` maps the n inputs' drive into the whole state.
         """
-        a, _ = self.system()
+        a = self.system()
         m, n = a.shape[-1], self.a_per_s.shape[-1]
         aug = jnp.zeros((m + n, m + n), dtype=a.dtype)
         aug = aug.at[:m, :m].set(a).at[:n, m:].set(jnp.eye(n, dtype=aug.dtype))

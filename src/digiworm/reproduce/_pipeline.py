@@ -133,7 +133,8 @@ class KernelOutcome:
     measured: np.ndarray
     """Measured kernels ``(responding, stimulated, time)``."""
     oof: dict[str, np.ndarray]
-    """Out-of-fold kernels per predictor (model, shared_tau, tau_1s, responder_mean)."""
+    """Out-of-fold kernels per predictor (model, its per-neuron or shared alternative, tau_1s,
+    responder_mean)."""
     tau_s: np.ndarray
     """Time constants of the final fit (every stimulation)."""
     readout_tau_s: np.ndarray | None

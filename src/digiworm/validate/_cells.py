@@ -3,7 +3,8 @@ r"""Leave-one-neuron-out validation of conductance cells built from gene express
 The nine published single-neuron models (:data:`digiworm.models.REFERENCE_CELLS`; Nicoletti et
 al. 2019, 2024) were fitted to patch-clamp recordings, so they stand in for measured
 physiology. For each of them, :func:`leave_one_out_cells` calibrates the expression map
-(:func:`~digiworm.models.calibrate_expression_map`) on the *other* eight, builds the held-out
+(:func:`~digiworm.models.calibrate_expression_map`, or :func:`~digiworm.models.fit_expression_map`
+with ``method="fitted"``) on the *other* eight, builds the held-out
 neuron from its CeNGEN expression alone (:func:`~digiworm.models.cells_from_expression`), and
 scores it against the published model on the published model's own current-clamp protocol
 (its steps, onset, duration and extra pulses), each cell starting from its own rest:
@@ -44,7 +45,6 @@ __all__ = [
     "leave_one_out_cells",
 ]
 
-PREDICTORS = ("expression", "in_sample", "mean_of_others", "generic")
 IV_GRID_MV = np.arange(-100.0, -20.0 + 1e-9, 0.5)
 
 
@@ -92,8 +92,7 @@ def cell_response(cell, ref, *, dt_ms: float = 0.025, save_dt_ms: float = 1.0) -
         cell, ref.steps_pA, dt_ms=dt_ms, save_dt_ms=save_dt_ms, rest=rest, **_protocol(ref)
     )
     v0 = float(np.asarray(rest.v_mV)[0])
-    grid = np.repeat(IV_GRID_MV[:, None], 1, axis=1)
-    iv = np.asarray(cell.steady_current(grid))[:, 0]
+    iv = np.asarray(cell.steady_current(IV_GRID_MV[:, None]))[:, 0]
     h = 0.01  # slope of the closed-form steady-state current at rest, nS
     i_up, i_down = np.asarray(cell.steady_current(np.array([[v0 + h], [v0 - h]])))[:, 0]
     slope = float(i_up - i_down) / (2 * h)
@@ -149,22 +148,19 @@ def compare_responses(pred: CellResponse, published: CellResponse) -> dict:
 
 
 def generic_cell(references: Sequence, name: str = "generic"):
-    """One conductance set for every neuron, from the published models ``references``."""
+    """Return one conductance set for every neuron, from the published models ``references``."""
     from ..models import cell_from_conductances
+    from ..models._conductance import _partner
 
     channels = sorted({c for r in references for c in r.g_nS})
     g = {c: float(np.median([r.g_nS.get(c, 0.0) for r in references])) for c in channels}
     c_pF = math.exp(float(np.mean([math.log(r.c_pF) for r in references])))
     leak = math.exp(float(np.mean([math.log(r.g_nS["leak"] / r.c_pF) for r in references])))
     g = {c: v for c, v in g.items() if v > 0} | {"leak": leak * c_pF}
-    for c in list(g):  # a complex needs its Ca²⁺-channel partner
-        from ..models._channels import CHANNELS
-
-        for req in CHANNELS[c].requires:
-            partner = next(k for k, ch in CHANNELS.items() if ch.genes == (req,))
-            if partner not in g:
-                del g[c]
-                break
+    for c in list(g):  # a complex without its Ca²⁺-channel partner cannot be built
+        partner = _partner(c)
+        if partner is not None and partner not in g:
+            del g[c]
     vol = math.exp(float(np.mean([math.log(r.vol_um3) for r in references])))
     e_leak = float(np.mean([r.e_leak_mV for r in references]))
     return cell_from_conductances(
@@ -248,7 +244,8 @@ def leave_one_out_cells(
     method : {"ratio", "fitted"}
         How the map is calibrated on the other published models:
         :func:`~digiworm.models.calibrate_expression_map` (conductance over TPM) or
-        :func:`~digiworm.models.fit_expression_map` (fitted to their steady-state I–V).
+        :func:`~digiworm.models.fit_expression_map` (fitted to their steady-state I–V and
+        short current clamps).
     dt_ms : float
         Integration step of every current clamp.
     """
@@ -265,6 +262,10 @@ def leave_one_out_cells(
     calibrate = methods[method]
 
     held = list(REFERENCE_CELLS) if references is None else list(references)
+    if not held:
+        raise DigiwormError(
+            f"no published model to hold out; choose from {', '.join(REFERENCE_CELLS)}"
+        )
     for r in held:
         if r not in REFERENCE_CELLS:
             raise UnknownNameError("reference neuron model", r, REFERENCE_CELLS)
