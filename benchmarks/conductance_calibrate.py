@@ -11,6 +11,12 @@ atlas measured. Protocol as ``benchmarks/conductance_atlas.py`` (0.5 s step to 2
 isolated cell's rest, GCaMP6s, 5 s baseline, 30 s window, control subtracted, dt 0.5 ms).
 
     python benchmarks/conductance_calibrate.py [--train 32] [--syn 0.01,0.1,1] [--gap 0.01,0.1,1]
+        [--map fitted|ratio] [--no-defaults]
+
+``--map`` picks the expression map that builds the cells: ``fitted`` (the shipped map fitted
+to the published models' I-V and clamps, the default of ``cells_from_expression``) or
+``ratio`` (conductance over TPM, the cells of the first run). ``--no-defaults`` skips scoring
+the uncalibrated defaults on the held-out side.
 
 Writes ``benchmarks/results/conductance_calibrate.json`` and a heat map of the training scores
 (``docs/figures/conductance_calibration.png``).
@@ -41,6 +47,8 @@ def main():
     ap.add_argument("--dt-ms", type=float, default=0.5)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--batch", type=int, default=32)
+    ap.add_argument("--map", choices=("fitted", "ratio"), default="fitted")
+    ap.add_argument("--no-defaults", action="store_true", help="skip the held-out defaults")
     ap.add_argument(
         "--out", default=str(ROOT / "benchmarks" / "results" / "conductance_calibrate.json")
     )
@@ -52,12 +60,13 @@ def main():
     import digiworm
     from digiworm._io import atomic_write_json
     from digiworm.experiments import Knockout
-    from digiworm.models import conductance_network_from_atlas
+    from digiworm.models import calibrate_expression_map, conductance_network_from_atlas
     from digiworm.simulate import depolarising_current, insilico_atlas
     from digiworm.validate import validate_prediction
     from digiworm.validate._scoreboard import folds_for
 
     atl = digiworm.atlas.load()
+    mapping = None if a.map == "fitted" else calibrate_expression_map(atl)
     names = list(atl.names)
     measured = atl.functional("wt", kernel_time_s=None)
     classes = list(atl.neurons.loc[[str(s) for s in measured.stimulated.values], "neuron_class"])
@@ -91,7 +100,7 @@ def main():
     rows = []
     for i, gs in enumerate(syn):
         for j, gg in enumerate(gap):
-            net = conductance_network_from_atlas(atl, syn_nS=gs, gap_nS=gg)
+            net = conductance_network_from_atlas(atl, mapping=mapping, syn_nS=gs, gap_nS=gg)
             row = {"syn_nS": gs, "gap_nS": gg, **run(net, train)}
             grid[i, j] = row["pearson_clipped"]
             rows.append(row)
@@ -101,6 +110,7 @@ def main():
     default = {"syn_nS": 0.01, "gap_nS": 0.01}
     result = {
         "split": f"class, 2 folds, seed {a.seed}",
+        "map": a.map,
         "train_stimulated": list(train),
         "held_out_stimulated": held,
         "grid": rows,
@@ -110,8 +120,9 @@ def main():
     unc31 = atl.functional("unc31", kernel_time_s=None)
     u_cols = np.isfinite(unc31["dff"].transpose("responding", "stimulated").to_numpy()).any(0)
     held_unc31 = [s for s, ok in zip(map(str, unc31.stimulated.values), u_cols) if ok and s in held]
-    for label, params in (("calibrated", best), ("defaults", default)):
-        net = conductance_network_from_atlas(atl, **params)
+    scored = [("calibrated", best)] + ([] if a.no_defaults else [("defaults", default)])
+    for label, params in scored:
+        net = conductance_network_from_atlas(atl, mapping=mapping, **params)
         result["held_out"][label] = {**params, "wt": run(net, held)}
         if held_unc31:
             ko = Knockout("unc-31", atl)(net)

@@ -107,12 +107,24 @@ def test_cli_validate_writes_json_and_report(tmp_path):
         data["neurons"]["RMD"]
     )
     assert (rep / "index.html").is_file() and (rep / "cells.png").stat().st_size > 10_000
+    assert data["map"] == "fitted"  # the shipped maps: no fit in the run
+    genes = {row["gene"] for row in data["knockouts"]}
+    assert {"shk-1", "cca-1", "unc-77"} <= genes
+    assert {row["reference"] for row in data["knockouts"]} == {"RMD"}
+    assert data["population"]["n"] == len(data["population_neurons"]) > 290
+    page = (rep / "index.html").read_text()
+    assert "Channel-gene knockouts" in page and "Every neuron from its expression" in page
     # misuse is one clear line
     misuse = (
         ["neuron", "AVAL", "--validate"],
         ["neuron", "--json", str(out)],
         ["neuron", "AVAL", "--map", "ratio"],
         ["neuron"],
+        ["neuron", "--validate", "--maps-out", str(tmp_path / "m.json")],  # needs --refit
+        ["neuron", "--validate", "--map", "ratio", "--refit"],
+        ["neuron", "--validate", "--refit", "--references", "RMD", "--maps-out", str(out)],
+        ["neuron", "--validate", "--threshold", "3"],  # the shipped maps are at 2
+        ["neuron", "AVAL", "--refit"],
     )
     for bad in misuse:
         result = runner.invoke(app, bad)

@@ -162,8 +162,11 @@ def test_whole_brain_conductance_network_builds_and_runs(atlas):
     # against an unstimulated run (some expression-built cells are not quiescent)
     dff = out["dff"].isel(condition=1) - out["dff"].isel(condition=0)
     peak = np.abs(dff).max("time")
-    assert float(peak.sel(neuron="AVAL")) > 0.02  # the stimulated neuron lights up
-    assert "AVAL" in list(peak.to_series().nlargest(3).index)
+    # the stimulated neuron lights up, far above its partners (its ΔF/F size hangs on the
+    # indicator's uncalibrated Ca²⁺ scale, so it is compared with the others, not a number)
+    top = peak.to_series().nlargest(2)
+    assert top.index[0] == "AVAL" and top.iloc[0] > 3 * top.iloc[1]
+    assert top.iloc[0] > 1e-3 and top.iloc[0] > 50 * float(peak.median())
 
 
 def test_insilico_atlas_takes_per_neuron_amplitudes_and_a_control():

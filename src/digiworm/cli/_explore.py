@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import typer
 from rich.table import Table
 
@@ -83,6 +84,15 @@ def neuron_command(
         "steady-state I-V and short current clamps; the default) or 'ratio' (conductance over "
         "TPM).",
     ),
+    refit: bool = typer.Option(
+        False,
+        "--refit",
+        help="With --validate --map fitted: fit the maps now (about 15 min) instead of using "
+        "the shipped ones.",
+    ),
+    maps_out: Path = typer.Option(
+        None, "--maps-out", help="With --validate --refit: write the fitted maps to this JSON."
+    ),
 ):
     """Show a neuron card: identity, partners, peptides, channels, measured responses."""
     from ..atlas import check_threshold
@@ -92,10 +102,15 @@ def neuron_command(
     if validate:
         if name is not None or model or knockout or out is not None:
             raise DigiwormError("--validate takes no NAME, --model, --knockout or --out")
-        _validate_cells(_atlas(), threshold, json_out, report, references, map_method or "fitted")
+        _validate_cells(
+            _atlas(), threshold, json_out, report, references, map_method or "fitted", refit,
+            maps_out,
+        )  # fmt: skip
         return
-    if any(v is not None for v in (json_out, report, references, map_method)):
-        raise DigiwormError("--json, --report, --references and --map need --validate")
+    if any(v is not None for v in (json_out, report, references, map_method, maps_out)) or refit:
+        raise DigiwormError(
+            "--json, --report, --references, --map, --refit and --maps-out need --validate"
+        )
     if name is None:
         raise DigiwormError("give a neuron NAME (e.g. AVAL), or --validate")
     atl = _atlas()
@@ -120,18 +135,41 @@ def neuron_command(
         console.print(t)
 
 
-def _validate_cells(atl, threshold, json_out, report, references, method):
+def _validate_cells(atl, threshold, json_out, report, references, method, refit, maps_out):
     from .._io import atomic_write_json
+    from ..models import fitted_expression_maps, jackknife_maps, write_expression_maps
     from ..report import write_cell_validation_report
-    from ..validate import leave_one_out_cells
+    from ..validate import (
+        channel_knockouts,
+        expression_population,
+        knockout_agreement,
+        leave_one_out_cells,
+    )
 
-    if json_out is not None and json_out.suffix.lower() != ".json":
-        raise DigiwormError(f"--json must name a .json file; got {json_out}")
+    for flag, path in (("--json", json_out), ("--maps-out", maps_out)):
+        if path is not None and path.suffix.lower() != ".json":
+            raise DigiwormError(f"{flag} must name a .json file; got {path}")
+    if (refit or maps_out is not None) and method != "fitted":
+        raise DigiwormError("--refit and --maps-out apply to --map fitted only")
+    if maps_out is not None and (not refit or references is not None):
+        raise DigiwormError("--maps-out needs --refit over all references (no --references)")
     refs = None if references is None else [r.strip() for r in references.split(",") if r.strip()]
+    maps = None
+    if method == "fitted" and not refit:
+        if threshold != 2:
+            raise DigiwormError(
+                f"the shipped fitted maps are at threshold 2; add --refit to fit them at "
+                f"threshold {threshold} (about 15 min)"
+            )
+        maps = fitted_expression_maps()
     with console.status("published neurons, held out in turn…") as status:
         result = leave_one_out_cells(
-            atl, refs, threshold=threshold, method=method, progress=lambda m: status.update(m)
-        )
+            atl, refs, threshold=threshold, method=method, maps=maps,
+            progress=lambda m: status.update(m),
+        )  # fmt: skip
+    if maps_out is not None:
+        write_expression_maps(maps_out, result.maps)
+        console.print(f"maps written to [bold]{maps_out}[/]")
     t = Table(
         title=f"each published neuron predicted from its expression (map {method} on the others)",
         title_justify="left",
@@ -156,15 +194,86 @@ def _validate_cells(atl, threshold, json_out, report, references, method):
         f"within 10 mV {goals['held_out_rms_within_10mV']}/{goals['n']}; median RMS: "
         + ", ".join(f"{k} {v:.1f} mV" for k, v in goals["median_rms_mV"].items())
     )
+    held = list(result.responses)
+    with console.status("channel-gene knockouts, then every neuron from its expression…"):
+        knockouts = channel_knockouts(atl, references=held, maps=result.maps)
+        n_loo = sum(r != "all" for r in result.maps)
+        ensemble = jackknife_maps(result.maps) if n_loo >= 3 else {}
+        population = expression_population(atl, result.maps["all"], ensemble=ensemble)
+    _print_knockouts(knockouts)
+    agreement = knockout_agreement(knockouts)
+    rest = agreement["rest_mV"]
+    console.print(
+        f"knockouts: where the published rest moves >= 1 mV ({rest['n']} pairs) the held-out "
+        f"prediction has the same sign in {rest['same_sign']} (r {rest['pearson']:.2f}); "
+        f"bistability changes reproduced {agreement['rest_count_changes']['reproduced']}/"
+        f"{agreement['rest_count_changes']['n']}"
+    )
+    pop = _population_summary(population)
+    console.print(
+        f"all {pop['n']} neurons from expression: median rest {pop['median_rest_mV']:.1f} mV, "
+        f"median input resistance {pop['median_input_resistance_GOhm']:.2f} GΩ, "
+        f"{pop['bistable']} bistable, median prior share {pop['median_prior_share']:.2f}, "
+        f"{pop['with_unmodelled_channels']} express channel genes without kinetics"
+    )
     if json_out is not None:
         atomic_write_json(
             json_out,
-            {"neurons": summary, "goals": goals, "threshold": threshold, "map": method},
+            {
+                "neurons": summary,
+                "goals": goals,
+                "threshold": threshold,
+                "map": method,
+                "knockouts": knockouts.to_dict(orient="records"),
+                "knockout_agreement": agreement,
+                "population": pop,
+                "population_neurons": population.reset_index().to_dict(orient="records"),
+            },
         )
         console.print(f"scores written to [bold]{json_out}[/]")
     if report is not None:
-        page = write_cell_validation_report(result, report)
+        page = write_cell_validation_report(
+            result, report, knockouts=knockouts, population=population
+        )
         console.print(f"report written to [bold]{page}[/]")
+
+
+def _print_knockouts(knockouts):
+    genes = list(dict.fromkeys(knockouts.gene))
+    t = Table(
+        title="knockouts: change of rest (mV), published model / held-out prediction "
+        "(- : the cell has no channel of the gene)",
+        title_justify="left",
+    )
+    t.add_column("published")
+    for g in genes:
+        t.add_column(g, justify="right")
+    for ref, rows in knockouts.groupby("reference", sort=False):
+        by = rows.set_index("gene")
+
+        def cell(g, by=by):
+            r = by.loc[g]
+            pub = f"{r.published_d_rest_mV:+.1f}" if r.in_published else "-"
+            pred = f"{r.predicted_d_rest_mV:+.1f}" if r.expressed else "-"
+            return f"{pub} / {pred}"
+
+        t.add_row(ref, *(cell(g) for g in genes))
+    console.print(t)
+
+
+def _population_summary(population) -> dict:
+    return {
+        "n": int(len(population)),
+        "median_rest_mV": float(population.rest_mV.median()),
+        "median_input_resistance_GOhm": float(population.input_resistance_GOhm.median()),
+        "bistable": int(population.bistable.sum()),
+        "bistable_neurons": list(population.index[population.bistable]),
+        "median_prior_share": float(population.prior_share.median()),
+        "with_unmodelled_channels": int((population.unmodelled != "").sum()),
+        "median_rest_sd_mV": float(population.rest_sd_mV.median())
+        if "rest_sd_mV" in population
+        else None,
+    }
 
 
 def _print_neuron_model(atl, canon, knockouts, threshold, out):
@@ -172,21 +281,30 @@ def _print_neuron_model(atl, canon, knockouts, threshold, out):
 
     with console.status(f"building {canon}'s conductance model and running a current clamp…"):
         view = neuron_model_view(atl, canon, knockouts=knockouts, threshold=threshold, out=out)
-    console.rule(f"[bold]{canon}[/]: conductance model from CeNGEN expression")
+    console.rule(f"[bold]{canon}[/]: conductance model from CeNGEN expression ({view.map_label})")
     t = Table(title=f"channels (capacitance {view.c_pF:.2f} pF)", title_justify="left")
-    for col in ("channel", "genes", "TPM", "g (nS)", "description"):
-        t.add_column(col, justify="right" if col in ("TPM", "g (nS)") else "left")
+    for col in ("channel", "genes", "TPM", "g (nS)", "jackknife range", "description"):
+        t.add_column(
+            col, justify="right" if col in ("TPM", "g (nS)", "jackknife range") else "left"
+        )
     for row in view.channels.itertuples():
         tpm = "-" if row.channel == "leak" else f"{row.TPM:.0f}"
         g = f"{row.g_nS:.3f}" + (" (prior)" if row.prior else "")
-        t.add_row(row.channel, row.genes, tpm, g, row.description)
+        spread = "-" if np.isnan(row.g_lo_nS) else f"{row.g_lo_nS:.3f}-{row.g_hi_nS:.3f}"
+        t.add_row(row.channel, row.genes, tpm, g, spread, row.description)
     console.print(t)
+    if view.rest_band_mV is not None:
+        lo, hi = view.rest_band_mV
+        console.print(f"lowest rest over the jackknife ensemble of maps: {lo:.1f} to {hi:.1f} mV")
     if view.unmodelled:
         console.print("expressed channel genes with no kinetics: " + ", ".join(view.unmodelled))
     for label, rests in view.rests_mV.items():
         kind = "bistable" if len(rests) > 1 else "one rest"
         console.print(f"{label}: rest {', '.join(f'{r:.1f}' for r in rests)} mV ({kind})")
-    r = Table(title="current clamp, 500 ms steps: peak / end (mV)", title_justify="left")
+    r = Table(
+        title="current clamp, 500 ms steps: peak / end (mV), (jackknife range of the end)",
+        title_justify="left",
+    )
     r.add_column("step (pA)", justify="right")
     labels = list(dict.fromkeys(view.responses["model"]))
     for label in labels:
@@ -194,6 +312,7 @@ def _print_neuron_model(atl, canon, knockouts, threshold, out):
     for step, rows in view.responses.groupby("step_pA", sort=True):
         cells = [
             f"{x.peak_mV:.1f} / {x.end_mV:.1f}"
+            + ("" if np.isnan(x.end_lo_mV) else f" ({x.end_lo_mV:.0f} to {x.end_hi_mV:.0f})")
             for x in rows.set_index("model").loc[labels].itertuples()
         ]
         r.add_row(f"{step:g}", *cells)

@@ -21,6 +21,15 @@ from ._expression_cells import (
     channel_tpm,
     fit_expression_map,
 )
+from ._expression_maps import (
+    fit_expression_maps,
+    fit_settings,
+    fitted_expression_map,
+    fitted_expression_maps,
+    jackknife_maps,
+    read_expression_maps,
+    write_expression_maps,
+)
 from ._fitted import FITTED_MODELS, fitted, fitted_dir, fitted_heldout, fitted_provenance
 from ._graded import GradedNetwork, GradedState, connectome_arrays, graded_from_atlas
 from ._indicator import CalciumIndicator, GCaMP6s, LinearIndicator
@@ -61,6 +70,13 @@ __all__ = [
     "channel",
     "channel_tpm",
     "fit_expression_map",
+    "fit_expression_maps",
+    "fit_settings",
+    "fitted_expression_map",
+    "fitted_expression_maps",
+    "jackknife_maps",
+    "read_expression_maps",
+    "write_expression_maps",
     "channels_of_gene",
     "reference_cell",
     "resting_potentials",

@@ -20,6 +20,11 @@ with capacitance (the references' geometric-mean leak per pF); capacitance and C
 volume default to the references' geometric means (the volume over the references that use
 the 2019 pool, which every expression-built cell has), since the atlas has no soma sizes.
 
+That is the *ratio* calibration (:func:`calibrate_expression_map`). :func:`fit_expression_map`
+starts from it and fits the scales, the leak and its reversal to the published models' I–V and
+short current clamps instead; the map so fitted to all nine is shipped, and
+:func:`cells_from_expression` uses it by default (:mod:`._expression_maps`).
+
 Every number is a parameter of :class:`ExpressionMap`, so the mapping can be recalibrated or
 replaced (the cells it builds hold their conductances as arrays, which a fit can then adjust).
 Expression is per CeNGEN class, so the members of a class get the same model. Every
@@ -76,6 +81,42 @@ class ExpressionMap:
     method: str = "ratio"
     """How the scales were calibrated: ``ratio`` (geometric mean of published conductance over
     TPM) or ``fitted`` (:func:`fit_expression_map`)."""
+
+    def to_dict(self) -> dict:
+        """Return the map as plain JSON-able values (:meth:`from_dict` reads it back)."""
+        return {
+            "scale_nS": dict(self.scale_nS),
+            "exponent": self.exponent,
+            "leak_nS_per_pF": self.leak_nS_per_pF,
+            "c_pF": self.c_pF,
+            "vol_um3": self.vol_um3,
+            "threshold": self.threshold,
+            "calibrated_on": list(self.calibrated_on),
+            "prior": list(self.prior),
+            "conflicts": list(self.conflicts),
+            "e_leak_mV": self.e_leak_mV,
+            "method": self.method,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> ExpressionMap:
+        """Rebuild a map written by :meth:`to_dict`; an unknown channel is refused by name."""
+        unknown = sorted(set(data["scale_nS"]) - set(CHANNELS))
+        if unknown:
+            raise UnknownNameError("channel", unknown[0], CHANNELS)
+        return cls(
+            scale_nS={str(c): float(v) for c, v in data["scale_nS"].items()},
+            exponent=float(data["exponent"]),
+            leak_nS_per_pF=float(data["leak_nS_per_pF"]),
+            c_pF=float(data["c_pF"]),
+            vol_um3=float(data["vol_um3"]),
+            threshold=int(data["threshold"]),
+            calibrated_on=tuple(data["calibrated_on"]),
+            prior=tuple(data.get("prior", ())),
+            conflicts=tuple(data.get("conflicts", ())),
+            e_leak_mV=float(data.get("e_leak_mV", -80.0)),
+            method=str(data.get("method", "ratio")),
+        )
 
     def conductances(self, tpm: dict[str, float], c_pF: float | None = None) -> dict[str, float]:
         """Return ``{channel: g_nS}`` from summed TPM per channel (:func:`channel_tpm`)."""
@@ -188,8 +229,16 @@ def calibrate_expression_map(
 def cells_from_expression(
     atlas, neurons, mapping: ExpressionMap | None = None, *, dtype=None
 ) -> ConductanceCell:
-    """Build conductance models of ``neurons`` (names or one name) from their expression."""
-    mapping = calibrate_expression_map(atlas) if mapping is None else mapping
+    """Build conductance models of ``neurons`` (names or one name) from their expression.
+
+    ``mapping`` defaults to the shipped map fitted to all nine published models
+    (:func:`~digiworm.models.fitted_expression_map`); pass
+    ``calibrate_expression_map(atlas)`` for the conductance-over-TPM ratio map.
+    """
+    if mapping is None:
+        from ._expression_maps import fitted_expression_map
+
+        mapping = fitted_expression_map()
     names = [neurons] if isinstance(neurons, str) else list(neurons)
     names = [atlas.neuron(n) for n in names]
     per_cell = [mapping.conductances(channel_tpm(atlas, n, mapping.threshold)) for n in names]

@@ -11,7 +11,9 @@ import numpy as np  # noqa: E402
 __all__ = ["cell_figure", "reference_figure"]
 
 
-def cell_figure(runs: dict, iv: dict, title: str, points: dict | None = None):
+def cell_figure(
+    runs: dict, iv: dict, title: str, points: dict | None = None, bands: dict | None = None
+):
     """Return a figure: one current-clamp panel per run, then every run's steady-state I–V.
 
     Parameters
@@ -23,6 +25,9 @@ def cell_figure(runs: dict, iv: dict, title: str, points: dict | None = None):
     title : str
     points : dict of label -> [(pA, ms, mV), ...], optional
         Published values drawn as black circles on the run with that label.
+    bands : dict of label -> (low, high), optional
+        Arrays (step, time): an uncertainty band shaded around the run with that label, for
+        its smallest and largest steps (all of them overlap).
     """
     n = len(runs)
     fig, axes = plt.subplots(1, n + 1, figsize=(4.3 * (n + 1), 3.6), squeeze=False)
@@ -30,8 +35,11 @@ def cell_figure(runs: dict, iv: dict, title: str, points: dict | None = None):
     for ax, (label, ds) in zip(axes, runs.items()):
         v = ds.v_mV.isel(neuron=0)
         colors = plt.cm.viridis(np.linspace(0, 0.9, v.sizes["step_pA"]))
-        for color, step in zip(colors, v.step_pA.values):
+        band = (bands or {}).get(label)
+        for k, (color, step) in enumerate(zip(colors, v.step_pA.values)):
             ax.plot(v.time_ms, v.sel(step_pA=step), color=color, lw=1.1, label=f"{step:g} pA")
+            if band is not None and k in (0, v.sizes["step_pA"] - 1):  # the extremes only
+                ax.fill_between(v.time_ms, band[0][k], band[1][k], color=color, alpha=0.18, lw=0)
         for _step, t, mv in (points or {}).get(label, []):
             ax.plot(t, mv, "o", mfc="none", mec="k", ms=6)
         ax.set_title(label, fontsize=10)

@@ -9,6 +9,8 @@ from ._baselines import (
     responder_mean,
 )
 from ._ceiling import split_half, split_half_reliability
+from ._cell_knockouts import KNOCKOUT_GENES, channel_knockouts, knockout_agreement, steady_readout
+from ._cell_population import channel_genes_without_kinetics, expression_population
 from ._cells import CellValidation, compare_responses, leave_one_out_cells
 from ._data import SchemaError, check_perturbation, load_perturbation
 from ._metrics import (
@@ -43,6 +45,12 @@ __all__ = [
     "cross_validate",
     "folds_for",
     "leave_one_out_cells",
+    "KNOCKOUT_GENES",
+    "expression_population",
+    "channel_genes_without_kinetics",
+    "channel_knockouts",
+    "knockout_agreement",
+    "steady_readout",
     "load_perturbation",
     "mirror",
     "nearest_neighbour",

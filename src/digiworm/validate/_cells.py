@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -180,6 +180,8 @@ class CellValidation:
     threshold: int
     method: str = "ratio"
     """How the expression map was calibrated (``ratio`` or ``fitted``)."""
+    maps: dict = field(default_factory=dict)
+    """The maps used: ``all`` (in sample) and, per held-out reference, the map without it."""
 
     def summary(self) -> dict:
         """Per reference: the held-out errors beside the two baselines (the JSON of the CLI)."""
@@ -229,6 +231,7 @@ def leave_one_out_cells(
     *,
     threshold: int = 2,
     method: str = "ratio",
+    maps: dict | None = None,
     dt_ms: float = 0.025,
     progress: Callable[[str], None] | None = None,
 ) -> CellValidation:
@@ -246,6 +249,10 @@ def leave_one_out_cells(
         :func:`~digiworm.models.calibrate_expression_map` (conductance over TPM) or
         :func:`~digiworm.models.fit_expression_map` (fitted to their steady-state I–V and
         short current clamps).
+    maps : dict, optional
+        Maps already calibrated by ``method``: ``all`` and one per held-out reference (the map
+        calibrated without it), e.g. :func:`~digiworm.models.fitted_expression_maps`. Missing
+        ones are calibrated here.
     dt_ms : float
         Integration step of every current clamp.
     """
@@ -270,14 +277,32 @@ def leave_one_out_cells(
         if r not in REFERENCE_CELLS:
             raise UnknownNameError("reference neuron model", r, REFERENCE_CELLS)
     everyone = tuple(REFERENCE_CELLS)
-    full_map = calibrate(atlas, threshold=threshold)
+    maps = {} if maps is None else dict(maps)
+    for name, m in maps.items():
+        if m.threshold != threshold or (m.method != method):
+            raise DigiwormError(
+                f"the given map {name!r} is a {m.method} map at threshold {m.threshold}, not "
+                f"{method} at {threshold}"
+            )
+    if "all" not in maps:
+        if progress is not None:
+            progress(f"calibrating the map on all {len(everyone)} ({method})")
+        maps["all"] = calibrate(atlas, threshold=threshold)
+    full_map = maps["all"]
     rows, responses = [], {}
     for k, name in enumerate(held):
         ref = REFERENCE_CELLS[name]
         if progress is not None:
             progress(f"{name} ({k + 1}/{len(held)}): published, expression, baselines")
         others = tuple(r for r in everyone if r != name)
-        loo_map = calibrate(atlas, others, threshold=threshold)
+        if name not in maps:
+            maps[name] = calibrate(atlas, others, threshold=threshold)
+        loo_map = maps[name]
+        if set(loo_map.calibrated_on) != set(others):
+            raise DigiwormError(
+                f"the map given for {name} is calibrated on {loo_map.calibrated_on}, not on "
+                f"the other references {others}"
+            )
 
         def run(cell, ref=ref):
             return cell_response(cell, ref, dt_ms=dt_ms)
@@ -295,4 +320,4 @@ def leave_one_out_cells(
                 {"reference": name, "neuron": ref.neuron, "predictor": predictor}
                 | compare_responses(resp, published)
             )
-    return CellValidation(pd.DataFrame(rows), responses, threshold, method)
+    return CellValidation(pd.DataFrame(rows), responses, threshold, method, maps)
