@@ -188,3 +188,30 @@ def test_the_population_reads_every_profiled_neuron(atlas, ratio_maps):
     # pore-forming channel genes without kinetics are named (the TRPV osm-9 has none)
     assert pop.unmodelled.str.contains("osm-9").any()
     assert not pop.unmodelled.str.contains("unc-80").any()  # an auxiliary subunit
+
+
+@pytest.mark.parametrize("name", ["VA5", "VB6", "VD5"])
+def test_the_fitted_cells_follow_the_published_traces_closer_than_the_ratio_cells(atlas, name):
+    """In sample, against tests/data/nicoletti2024_neuron.npz (NEURON 9.0.2 running the
+    authors' files): the cell the shipped map builds from the neuron's expression is closer to
+    the published traces than the ratio map's cell, though still far from them (docs/cells.md
+    records the in-sample RMS; the issue's goal of 2 mV is not met)."""
+    from pathlib import Path
+
+    from digiworm.simulate import current_clamp
+
+    data = np.load(Path(__file__).parent / "data" / "nicoletti2024_neuron.npz")
+    t_ref, amps, v_ref = (data[f"{name}_{k}"] for k in ("t_ms", "amps_pA", "v_mV"))
+    neuron = REFERENCE_CELLS[name].neuron
+    rms = {}
+    for label, m in (
+        ("fitted", fitted_expression_map()),
+        ("ratio", calibrate_expression_map(atlas)),
+    ):
+        cell = cells_from_expression(atlas, neuron, m)
+        ds = current_clamp(cell, amps, onset_ms=100.0, duration_ms=1000.0,
+                           total_ms=float(t_ref[-1]), dt_ms=0.05, save_dt_ms=1.0)  # fmt: skip
+        v = ds.v_mV.sel(time_ms=t_ref.astype(float), method="nearest").values[:, :, 0]
+        rms[label] = float(np.sqrt(np.mean((v - v_ref) ** 2)))
+    assert rms["fitted"] < rms["ratio"], rms
+    assert rms["fitted"] < 40.0, rms
