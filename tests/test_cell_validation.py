@@ -94,6 +94,8 @@ def test_bad_reference_gets_did_you_mean(atlas):
         leave_one_out_cells(atlas, ["RMD"], method="fited")
     with pytest.raises(DigiwormError, match="transient_steps >= 1.*got 400, 0"):
         fit_expression_map(atlas, transient_steps=0)
+    with pytest.raises(DigiwormError, match="transient_currents must be from 2 to .*got 1"):
+        fit_expression_map(atlas, transient_currents=1)
 
 
 def test_cli_validate_writes_json_and_report(tmp_path):
@@ -225,7 +227,7 @@ def test_the_transient_stage_fits_the_short_clamps_better(atlas):
     both = fit_expression_map(atlas, refs, transient_steps=60)
     truth = {r: REFERENCE_CELLS[r].cell() for r in refs}
     with jax.enable_x64(True):
-        amps, target, rests = _transient_targets(refs, truth)
+        amps, target, rests = _transient_targets(refs, truth, 4)
 
         def misfits(mapping):
             cells = cells_from_expression(

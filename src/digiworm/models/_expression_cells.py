@@ -292,17 +292,19 @@ def _rest_newton(cells, v_mV, iterations: int = 15):
     return v_mV
 
 
-def _transient_targets(refs, truth):
+def _transient_targets(refs, truth, n_currents):
     """Return the step currents, the short clamps of ``truth[r]`` and their rests.
 
-    Each reference ``r`` is stepped at its published protocol's smallest and largest current,
-    from its (lowest) stable rest; that rest is also the starting guess of the fitted cell's.
+    Each reference ``r`` is stepped at ``n_currents`` of its published protocol's currents,
+    evenly spaced from the smallest to the largest, from its (lowest) stable rest; that rest is
+    also the starting guess of the fitted cell's.
     """
     amps, traces, rests = [], [], []
     for r in refs:
         cell = truth[r]
-        steps = np.asarray(REFERENCE_CELLS[r].steps_pA, float)
-        a = np.array([steps.min(), steps.max()])
+        steps = np.unique(np.asarray(REFERENCE_CELLS[r].steps_pA, float))
+        pick = np.round(np.linspace(0, steps.size - 1, n_currents)).astype(int)
+        a = steps[pick]
         roots = resting_potentials(cell)[0]
         if len(roots) == 0:
             raise DigiwormError(f"{r}'s target cell has no stable rest: cannot fit its clamps")
@@ -338,6 +340,7 @@ def fit_expression_map(
     fit_exponent: bool = False,
     transients: bool = True,
     transient_steps: int = 150,
+    transient_currents: int = 4,
 ) -> ExpressionMap:
     r"""Fit the map to the published models' steady-state I–V instead of their conductances.
 
@@ -363,9 +366,10 @@ def fit_expression_map(
 
     ``transients`` (default): after the I–V fit, ``transient_steps`` more Adam steps add the
     voltage misfit (in units of 20 mV) of short current clamps, by gradient through the cells'
-    own stepper: from each cell's rest, 50 ms, a 150 ms step at the published protocol's
-    smallest and largest current, 50 ms after, at 0.5 ms steps (:data:`TRANSIENT_PROTOCOL_MS`),
-    the ridge then pulling towards the I–V fit. The steady state fixes where a step ends; this
+    own stepper: from each cell's rest, 50 ms, a 150 ms step, 50 ms after, at 0.5 ms steps
+    (:data:`TRANSIENT_PROTOCOL_MS`), at ``transient_currents`` of the published protocol's step
+    currents (evenly spaced, its smallest and largest among them), the ridge then pulling
+    towards the I–V fit. The steady state fixes where a step ends; this
     fixes how it gets there (RMD's up state, AWCon's peak).
     """
     start = calibrate_expression_map(atlas, references, threshold=threshold, exponent=exponent)
@@ -375,12 +379,18 @@ def fit_expression_map(
             "need steps >= 1, transient_steps >= 1, ridge >= 0, learning_rate > 0; got "
             f"{steps}, {transient_steps}, {ridge}, {learning_rate}"
         )
+    shortest = min(len(set(REFERENCE_CELLS[r].steps_pA)) for r in refs)
+    if not 2 <= transient_currents <= shortest:
+        raise DigiwormError(
+            f"transient_currents must be from 2 to {shortest} (the fewest step currents of a "
+            f"published protocol among {refs}); got {transient_currents}"
+        )
     if targets is not None and set(targets) != set(refs):
         raise DigiwormError(f"targets must name exactly the references {refs}; got {set(targets)}")
     with jax.enable_x64(True):  # thread-local; the cells and the fit in float64
         theta = _fit_scales(
             atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets,
-            fit_exponent, transient_steps if transients else 0,
+            fit_exponent, transient_steps if transients else 0, transient_currents,
         )  # fmt: skip
     fitted = list(theta["channels"])
     b = float(math.exp(float(theta["log_b"])))
@@ -399,7 +409,7 @@ def fit_expression_map(
 
 def _fit_scales(
     atlas, start, refs, threshold, exponent, ridge, steps, learning_rate, targets, fit_exponent,
-    transient_steps,
+    transient_steps, transient_currents,
 ) -> dict:  # fmt: skip
     """Run the optimisation of :func:`fit_expression_map` (call it with x64 enabled)."""
     import optax
@@ -467,7 +477,7 @@ def _fit_scales(
     for _ in range(steps):
         theta, state = step(theta, state, theta0["log_k"], None, use_transient=False)
     if transient_steps:
-        transient = _transient_targets(refs, truth)
+        transient = _transient_targets(refs, truth, transient_currents)
         anchor = theta["log_k"]
         state = opt.init(theta)
         for _ in range(transient_steps):
