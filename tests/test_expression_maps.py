@@ -174,7 +174,7 @@ def test_the_population_reads_every_profiled_neuron(atlas, ratio_maps):
     pop = expression_population(atlas, m, ensemble={})
     profiled = [n for n in atlas.names if atlas.neurons.loc[n, "cengen_class"]]
     assert list(pop.index) == profiled
-    assert pop.prior_share.between(0, 1).all() and pop.rest_mV.notna().all()
+    assert pop.prior_share.between(0, 1).all() and pop.rest_mV.notna().all()  # all have a rest
     # a neuron is read as its own cell: the same readout as steady_readout on it
     one = steady_readout(cells_from_expression(atlas, "AIYL", m), 10.0)
     assert pop.loc["AIYL", "rest_mV"] == pytest.approx(one["rest_mV"])

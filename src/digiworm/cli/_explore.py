@@ -87,7 +87,7 @@ def neuron_command(
     refit: bool = typer.Option(
         False,
         "--refit",
-        help="With --validate --map fitted: fit the maps now (about 15 min) instead of using "
+        help="With --validate --map fitted: fit the maps now (about 10 min) instead of using "
         "the shipped ones.",
     ),
     maps_out: Path = typer.Option(
@@ -159,7 +159,7 @@ def _validate_cells(atl, threshold, json_out, report, references, method, refit,
         if threshold != 2:
             raise DigiwormError(
                 f"the shipped fitted maps are at threshold 2; add --refit to fit them at "
-                f"threshold {threshold} (about 15 min)"
+                f"threshold {threshold} (about 10 min)"
             )
         maps = fitted_expression_maps()
     with console.status("published neurons, held out in turn…") as status:
@@ -214,7 +214,7 @@ def _validate_cells(atl, threshold, json_out, report, references, method, refit,
         f"all {pop['n']} neurons from expression: median rest {pop['median_rest_mV']:.1f} mV, "
         f"median input resistance {pop['median_input_resistance_GOhm']:.2f} GΩ, "
         f"{pop['bistable']} bistable, median prior share {pop['median_prior_share']:.2f}, "
-        f"{pop['with_unmodelled_channels']} express channel genes without kinetics"
+        f"{pop['with_unmodelled_channels']} express pore-forming channel genes without kinetics"
     )
     if json_out is not None:
         atomic_write_json(

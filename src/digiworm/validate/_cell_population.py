@@ -59,13 +59,17 @@ def expression_population(atlas, mapping=None, *, step_pA: float = 10.0, ensembl
         rows.append({"neuron": n, "class": atlas.neurons.loc[n, "neuron_class"]} | one)
     table = pd.DataFrame(rows).set_index("neuron")
     table["bistable"] = table.rests > 1
-    # resting conductance by channel: g · o_inf(V_rest), Ca²⁺ pool at its steady state
-    v = jnp.asarray(np.where(np.isfinite(rests), rests, -60.0))
+    # resting conductance by channel: g · o_inf(V_rest), Ca²⁺ pool at its steady state (a cell
+    # with no stable rest has no resting conductance: its share is NaN, computed at any V)
+    has_rest = np.isfinite(rests)
+    v = jnp.asarray(np.where(has_rest, rests, -60.0))
     state = cells.steady_state(v)
     g_open = {c: np.asarray(g) for c, g in cells.conductances(state.gates).items()}
     total = sum(g_open.values())
     prior = sum((g_open[c] for c in g_open if c in mapping.prior), np.zeros(len(names)))
-    table["prior_share"] = np.where(total > 0, prior / total, math.nan)
+    table["prior_share"] = np.where(
+        has_rest & (total > 0), prior / np.maximum(total, 1e-30), math.nan
+    )
     table["prior_channels"] = [
         ", ".join(c for c in cells.channels if c in mapping.prior and float(cells.g_nS[c][j]) > 0)
         for j in range(len(names))
