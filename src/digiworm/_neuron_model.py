@@ -60,7 +60,7 @@ def neuron_model_view(
         jackknife_maps,
     )
     from .simulate import current_clamp, resting_potentials, steady_iv
-    from .validate import channel_genes_without_kinetics
+    from .validate._cell_population import expressed_genes_without_kinetics
 
     if out is not None and Path(out).suffix.lower() != ".png":
         raise DigiwormError(f"--out must name a .png file; got {out}")
@@ -109,11 +109,10 @@ def neuron_model_view(
             }
         )
     channels = pd.DataFrame(rows)
-    unmodelled = []
-    for gene, auxiliary in channel_genes_without_kinetics(atlas).items():
-        value = float(np.nan_to_num(atlas.expression(gene, threshold).sel(neuron=canon).item()))
-        if value > 0:
-            unmodelled.append(f"{gene} ({value:.0f} TPM{', auxiliary' if auxiliary else ''})")
+    unmodelled = [
+        f"{gene} ({value:.0f} TPM{', auxiliary' if auxiliary else ''})"
+        for gene, value, auxiliary in expressed_genes_without_kinetics(atlas, [canon], threshold)[0]
+    ]
     cells = {MODEL_LABEL: cell}
     for gene in knockouts:
         cells[f"{gene} knockout"] = Knockout(gene, atlas, threshold)(cell)
@@ -135,11 +134,10 @@ def neuron_model_view(
         bands[MODEL_LABEL] = (np.nanmin(stacked, axis=0), np.nanmax(stacked, axis=0))
         lows = [r[0] for r in (resting_potentials(e)[0] for e in ensemble) if len(r)]
         rest_band = (float(min(lows)), float(max(lows))) if lows else None
-    end_index = None
+    end_index = int(np.argmin(np.abs(runs[MODEL_LABEL].time_ms.to_numpy() - 600.0)))
     for label, ds in runs.items():
         v = ds.v_mV.isel(neuron=0)
         during = v.sel(time_ms=slice(100.0, 600.0))
-        end_index = int(np.argmin(np.abs(v.time_ms.to_numpy() - 600.0)))
         for k, step in enumerate(STEPS_PA):
             row = {
                 "model": label,

@@ -373,13 +373,18 @@ def resting_potentials(
     grid = np.arange(v_min, v_max + resolution_mV / 2, resolution_mV)
     v = jnp.asarray(np.repeat(grid[:, None], cell.n_cells, axis=1))
     i = np.asarray(eqx.filter_jit(ConductanceCell.steady_current)(cell, v))
-    out = []
-    for j in range(cell.n_cells):
-        col = i[:, j]
-        idx = np.nonzero((col[:-1] < 0) & (col[1:] >= 0))[0]  # upward crossings: stable
-        roots = grid[idx] - col[idx] * (grid[idx + 1] - grid[idx]) / (col[idx + 1] - col[idx])
-        out.append(roots)
-    return out
+    return [stable_zeros(grid, i[:, j])[0] for j in range(cell.n_cells)]
+
+
+def stable_zeros(grid: np.ndarray, current: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the upward zero crossings of ``current`` on ``grid`` (stable rests) and slopes.
+
+    Each zero is refined by linear interpolation between its two grid points; the slope is
+    that segment's dI/dV.
+    """
+    idx = np.nonzero((current[:-1] < 0) & (current[1:] >= 0))[0]
+    di, dv = current[idx + 1] - current[idx], grid[idx + 1] - grid[idx]
+    return grid[idx] - current[idx] * dv / di, di / dv
 
 
 @eqx.filter_jit

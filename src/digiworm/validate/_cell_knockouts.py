@@ -54,18 +54,18 @@ def steady_readout(cell, step_pA: float) -> dict:
 
 def _readout(i: np.ndarray, step_pA: float) -> dict:
     """:func:`steady_readout` of one cell's steady-state current ``i`` on ``_GRID_MV``."""
-    up = np.nonzero((i[:-1] < 0) & (i[1:] >= 0))[0]
-    if up.size == 0:
+    from ..models._conductance import stable_zeros
+
+    zeros, slopes = stable_zeros(_GRID_MV, i)
+    if zeros.size == 0:
         return {"rest_mV": math.nan, "rests": 0, "input_resistance_GOhm": math.nan,
                 "step_mV": math.nan}  # fmt: skip
-    k = int(up[0])
-    rest = float(_GRID_MV[k] - i[k] * (_GRID_MV[k + 1] - _GRID_MV[k]) / (i[k + 1] - i[k]))
-    slope = float((i[k + 1] - i[k]) / (_GRID_MV[k + 1] - _GRID_MV[k]))
+    rest, slope = float(zeros[0]), float(slopes[0])
     above = np.nonzero((_GRID_MV > rest) & (i >= step_pA))[0]
     step = float(_GRID_MV[above[0]]) if above.size else math.nan
     return {
         "rest_mV": rest,
-        "rests": int(up.size),
+        "rests": int(zeros.size),
         "input_resistance_GOhm": 1.0 / slope if slope > 0 else math.inf,
         "step_mV": step,
     }

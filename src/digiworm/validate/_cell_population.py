@@ -105,14 +105,25 @@ def channel_genes_without_kinetics(atlas) -> dict[str, bool]:
     return out
 
 
-def _unmodelled(atlas, names, threshold) -> list[str]:
-    genes = [g for g, aux in channel_genes_without_kinetics(atlas).items() if not aux]
+def expressed_genes_without_kinetics(atlas, names, threshold) -> list[list[tuple]]:
+    """Per neuron, ``(gene, TPM, auxiliary)`` of each expressed channel gene without kinetics.
+
+    The genes are :func:`channel_genes_without_kinetics`'s; one list per name in ``names``.
+    """
+    genes = channel_genes_without_kinetics(atlas)
     matrix = atlas.expression_matrix(threshold)
     known = {str(g) for g in matrix["gene"].values}
     out = []
     for n in names:
         col = matrix.sel(cengen_class=atlas.neurons.loc[n, "cengen_class"])
         by = dict(zip(col["gene"].to_numpy().tolist(), np.nan_to_num(col.to_numpy()).tolist()))
-        hits = [(g, by.get(atlas.gene(g) if g in known else g, 0.0)) for g in genes]
-        out.append(", ".join(f"{g} ({t:.0f} TPM)" for g, t in hits if t > 0))
+        tpm = {g: by.get(atlas.gene(g) if g in known else g, 0.0) for g in genes}
+        out.append([(g, tpm[g], aux) for g, aux in genes.items() if tpm[g] > 0])
     return out
+
+
+def _unmodelled(atlas, names, threshold) -> list[str]:
+    return [
+        ", ".join(f"{g} ({t:.0f} TPM)" for g, t, aux in hits if not aux)
+        for hits in expressed_genes_without_kinetics(atlas, names, threshold)
+    ]
