@@ -19,6 +19,7 @@ from digiworm.models import (
     cell_from_conductances,
     cells_from_expression,
     fit_expression_map,
+    fit_neuron_effects,
     fit_settings,
     fitted_expression_map,
     fitted_expression_maps,
@@ -62,6 +63,32 @@ def test_a_map_round_trips_through_its_dict_and_a_file(ratio_maps, tmp_path):
         read_expression_maps(tmp_path / "broken.json")
 
 
+def test_neuron_effects_apply_to_their_neuron_and_its_class_only(atlas, ratio_maps):
+    """A map's neuron effects scale that neuron's conductances and shift its leak reversal; a
+    class-mate without its own effect takes the class's; other neurons and
+    ``neuron_effects=False`` get the shared map; the effects round-trip through the dict."""
+    m = ratio_maps["all"]
+    neuron = REFERENCE_CELLS["RMD"].neuron
+    cls = atlas.neurons["cengen_class"]
+    mate = next(n for n in atlas.neurons.index if cls[n] == cls[neuron] and n != neuron)
+    effect = {"egl19": math.log(2.0), "leak": math.log(0.5), "e_leak_mV": 12.0}
+    with_effect = replace(m, neuron_effects={neuron: effect})
+    assert ExpressionMap.from_dict(json.loads(json.dumps(with_effect.to_dict()))) == with_effect
+    for who in (neuron, mate):
+        shared = cells_from_expression(atlas, who, m)
+        got = cells_from_expression(atlas, who, with_effect)
+        assert float(got.g_nS["egl19"][0]) == pytest.approx(2 * float(shared.g_nS["egl19"][0]))
+        assert float(got.g_nS["leak"][0]) == pytest.approx(0.5 * float(shared.g_nS["leak"][0]))
+        assert float(got.e_leak_mV[0]) == pytest.approx(m.e_leak_mV + 12.0)
+        for c in set(got.channels) - {"egl19", "leak"}:
+            assert float(got.g_nS[c][0]) == float(shared.g_nS[c][0]), c
+        off = cells_from_expression(atlas, who, with_effect, neuron_effects=False)
+        assert float(off.g_nS["egl19"][0]) == float(shared.g_nS["egl19"][0])
+        assert float(off.e_leak_mV[0]) == m.e_leak_mV
+    other = cells_from_expression(atlas, "AIYL", with_effect)
+    assert float(other.e_leak_mV[0]) == m.e_leak_mV
+
+
 def test_the_shipped_maps_are_complete_and_fitted_with_todays_settings():
     maps, made_with = read_expression_maps(_maps_path())
     assert set(maps) == {"all", *REFERENCE_CELLS}
@@ -70,6 +97,8 @@ def test_the_shipped_maps_are_complete_and_fitted_with_todays_settings():
         assert m.method == "fitted" and m.threshold == 2
         want = set(REFERENCE_CELLS) - ({name} if name != "all" else set())
         assert set(m.calibrated_on) == want
+        # only the in-sample map carries neuron effects: the others predict held out
+        assert bool(m.neuron_effects) == (name == "all")
     assert fitted_expression_map() == maps["all"]
     with pytest.raises(DigiwormError, match="threshold 2, not 3"):
         fitted_expression_map(3)
@@ -78,12 +107,17 @@ def test_the_shipped_maps_are_complete_and_fitted_with_todays_settings():
 def test_the_shipped_all_map_matches_a_refit_with_todays_code(atlas):
     """The shipped map cannot drift from the fit: refit it (about 1.5 min) and compare."""
     shipped = fitted_expression_maps()["all"]
-    refit = fit_expression_map(atlas)
+    refit = fit_neuron_effects(atlas, fit_expression_map(atlas))
     assert set(refit.scale_nS) == set(shipped.scale_nS)
     for c, k in refit.scale_nS.items():
         assert k == pytest.approx(shipped.scale_nS[c], rel=1e-3), c
     assert refit.leak_nS_per_pF == pytest.approx(shipped.leak_nS_per_pF, rel=1e-3)
     assert refit.e_leak_mV == pytest.approx(shipped.e_leak_mV, abs=0.01)
+    assert set(refit.neuron_effects) == {r.neuron for r in REFERENCE_CELLS.values()}
+    for n, effect in refit.neuron_effects.items():
+        assert set(effect) == set(shipped.neuron_effects[n]), n
+        for k, v in effect.items():
+            assert v == pytest.approx(shipped.neuron_effects[n][k], abs=1e-3), (n, k)
 
 
 def test_cells_from_expression_default_to_the_shipped_fitted_map(atlas):

@@ -86,9 +86,14 @@ def neuron_model_view(
     map_label = (
         f"map fitted without {reference} (held out)" if reference else "map fitted to all nine"
     )
-    cell = cells_from_expression(atlas, canon, mapping)
+    # held out: no neuron effect of a published model of the class (AVAR's in AVAL's map)
+    own = reference is None
+    cell = cells_from_expression(atlas, canon, mapping, neuron_effects=own)
     ensemble = (
-        [cells_from_expression(atlas, canon, m) for m in jackknife_maps(maps, centre).values()]
+        [
+            cells_from_expression(atlas, canon, m, neuron_effects=own)
+            for m in jackknife_maps(maps, centre).values()
+        ]
         if band
         else []
     )

@@ -20,6 +20,7 @@ from ._expression_cells import (
     cells_from_expression,
     channel_tpm,
     fit_expression_map,
+    fit_neuron_effects,
 )
 from ._expression_maps import (
     fit_expression_maps,
@@ -71,6 +72,7 @@ __all__ = [
     "channel_tpm",
     "fit_expression_map",
     "fit_expression_maps",
+    "fit_neuron_effects",
     "fit_settings",
     "fitted_expression_map",
     "fitted_expression_maps",

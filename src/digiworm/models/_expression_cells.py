@@ -60,6 +60,7 @@ __all__ = [
     "cells_from_expression",
     "channel_tpm",
     "fit_expression_map",
+    "fit_neuron_effects",
 ]
 
 
@@ -81,6 +82,11 @@ class ExpressionMap:
     method: str = "ratio"
     """How the scales were calibrated: ``ratio`` (geometric mean of published conductance over
     TPM) or ``fitted`` (:func:`fit_expression_map`)."""
+    neuron_effects: dict[str, dict[str, float]] = field(default_factory=dict)
+    """Per calibrating neuron, how its published model departs from the shared map
+    (:func:`fit_neuron_effects`): the log factor of each expressed channel's conductance and of
+    the leak (``leak``), and the shift of the leak reversal (``e_leak_mV``). Empty unless
+    fitted."""
 
     def to_dict(self) -> dict:
         """Return the map as plain JSON-able values (:meth:`from_dict` reads it back)."""
@@ -96,6 +102,7 @@ class ExpressionMap:
             "conflicts": list(self.conflicts),
             "e_leak_mV": self.e_leak_mV,
             "method": self.method,
+            "neuron_effects": {n: dict(e) for n, e in self.neuron_effects.items()},
         }
 
     @classmethod
@@ -116,6 +123,10 @@ class ExpressionMap:
             conflicts=tuple(data.get("conflicts", ())),
             e_leak_mV=float(data.get("e_leak_mV", -80.0)),
             method=str(data.get("method", "ratio")),
+            neuron_effects={
+                str(n): {str(k): float(v) for k, v in e.items()}
+                for n, e in data.get("neuron_effects", {}).items()
+            },
         )
 
     def conductances(self, tpm: dict[str, float], c_pF: float | None = None) -> dict[str, float]:
@@ -227,13 +238,23 @@ def calibrate_expression_map(
 
 
 def cells_from_expression(
-    atlas, neurons, mapping: ExpressionMap | None = None, *, dtype=None
+    atlas,
+    neurons,
+    mapping: ExpressionMap | None = None,
+    *,
+    neuron_effects: bool = True,
+    dtype=None,
 ) -> ConductanceCell:
     """Build conductance models of ``neurons`` (names or one name) from their expression.
 
     ``mapping`` defaults to the shipped map fitted to all nine published models
     (:func:`~digiworm.models.fitted_expression_map`); pass
     ``calibrate_expression_map(atlas)`` for the conductance-over-TPM ratio map.
+
+    A neuron the map has a neuron effect for (:func:`fit_neuron_effects`: the shipped map has
+    one for each published model's neuron) gets it, and so does the rest of its CeNGEN class
+    (the mean effect where the class has several); ``neuron_effects=False`` builds every neuron
+    from the shared map alone, as a neuron predicted held out.
     """
     if mapping is None:
         from ._expression_maps import fitted_expression_map
@@ -242,6 +263,13 @@ def cells_from_expression(
     names = [neurons] if isinstance(neurons, str) else list(neurons)
     names = [atlas.neuron(n) for n in names]
     per_cell = [mapping.conductances(channel_tpm(atlas, n, mapping.threshold)) for n in names]
+    e_leak = np.full(len(names), mapping.e_leak_mV)
+    if neuron_effects:
+        for k, n in enumerate(names):
+            effect = _neuron_effect(atlas, mapping, n)
+            for c in per_cell[k]:
+                per_cell[k][c] *= math.exp(effect.get(c, 0.0))
+            e_leak[k] += effect.get("e_leak_mV", 0.0)
     channels = sorted({c for g in per_cell for c in g}, key=list(CHANNELS).index)
     for c in list(channels):  # a complex needs its partner channel present in the cell set
         partner = _partner(c)
@@ -253,12 +281,28 @@ def cells_from_expression(
         g,
         c_pF=mapping.c_pF,
         vol_um3=mapping.vol_um3,
-        e_leak_mV=mapping.e_leak_mV,
+        e_leak_mV=e_leak,
         source=f"CeNGEN expression (threshold {mapping.threshold}) mapped to conductance, "
         f"{'fitted to' if mapping.method == 'fitted' else 'calibrated on'} "
         f"{', '.join(mapping.calibrated_on)}",
         dtype=dtype,
     )
+
+
+def _neuron_effect(atlas, mapping: ExpressionMap, neuron: str) -> dict[str, float]:
+    """Return the map's effect for ``neuron``.
+
+    That is its own, else its CeNGEN class's (the mean over the class's neurons that have one),
+    else none.
+    """
+    if neuron in mapping.neuron_effects:
+        return mapping.neuron_effects[neuron]
+    cls = atlas.neurons["cengen_class"]
+    same = [n for n in mapping.neuron_effects if cls.get(n) == cls.get(neuron)]
+    if not same:
+        return {}
+    keys = {k for n in same for k in mapping.neuron_effects[n]}
+    return {k: float(np.mean([mapping.neuron_effects[n].get(k, 0.0) for n in same])) for k in keys}
 
 
 #: The short current clamps of the transient fit: rest, step, after (ms); integration step (ms).
@@ -489,3 +533,115 @@ def _fit_scales(
 def _with_conductances(cell, g_nS, e_leak):
     """Return ``cell`` with its conductances and leak reversals replaced (differentiably)."""
     return eqx.tree_at(lambda c: (c.g_nS, c.e_leak_mV), cell, (g_nS, e_leak))
+
+
+def fit_neuron_effects(
+    atlas,
+    mapping: ExpressionMap,
+    *,
+    pooling: float = 0.1,
+    steps: int = 200,
+    transient_steps: int = 300,
+    learning_rate: float = 0.05,
+    transient_currents: int = 4,
+    targets: dict | None = None,
+) -> ExpressionMap:
+    r"""Fit how each published model departs from the shared map: ``mapping``'s neuron effects.
+
+    The shared map (``mapping``, fitted by :func:`fit_expression_map`) is held fixed; each
+    neuron *r* it was calibrated on gets deviations :math:`\delta_r` in the log of every
+    conductance it expresses and of its leak, and in its leak reversal (in units of 10 mV):
+    :math:`\bar g_{r,c} = k_c T_{r,c}^b e^{\delta_{r,c}}`. They minimise the misfit of
+    :func:`fit_expression_map` (the steady-state I–V for ``steps`` Adam steps, then the short
+    current clamps too for ``transient_steps``) plus ``pooling`` times their mean square, a
+    Gaussian prior that keeps them at 0 where the published model does not say otherwise.
+
+    This is the second stage of an empirical-Bayes hierarchy: the shared map is what predicts a
+    neuron no published model describes (fitted so that it does, jointly over the references),
+    the effects are what the shared map cannot explain in each of them. Fitting both jointly
+    was tried and predicts held-out neurons worse (docs/cells.md). The returned map's
+    :attr:`~ExpressionMap.neuron_effects` are keyed by neuron; :func:`cells_from_expression`
+    applies them to that neuron's CeNGEN class. ``targets``: as in :func:`fit_expression_map`.
+    """
+    refs = mapping.calibrated_on
+    if not (math.isfinite(pooling) and pooling >= 0):
+        raise DigiwormError(f"pooling must be a finite number >= 0; got {pooling}")
+    if steps < 1 or transient_steps < 0 or not learning_rate > 0:
+        raise DigiwormError(
+            "need steps >= 1, transient_steps >= 0, learning_rate > 0; got "
+            f"{steps}, {transient_steps}, {learning_rate}"
+        )
+    if targets is not None and set(targets) != set(refs):
+        raise DigiwormError(f"targets must name exactly the references {refs}; got {set(targets)}")
+    neurons = [REFERENCE_CELLS[r].neuron for r in refs]
+    with jax.enable_x64(True):
+        base = cells_from_expression(
+            atlas, neurons, mapping, neuron_effects=False, dtype=jnp.float64
+        )
+        truth = {r: REFERENCE_CELLS[r].cell() for r in refs} if targets is None else targets
+        dev = _fit_effects(
+            base, refs, truth, pooling, steps, transient_steps, learning_rate, transient_currents
+        )
+    channels = [c for c in base.channels if c != "leak"]
+    effects = {}
+    for j, n in enumerate(neurons):
+        own = {c: float(dev[i, j]) for i, c in enumerate(channels) if float(base.g_nS[c][j]) > 0}
+        effects[n] = own | {"leak": float(dev[-2, j]), "e_leak_mV": _E_UNIT_MV * float(dev[-1, j])}
+    return replace(mapping, neuron_effects=effects)
+
+
+def _fit_effects(
+    base, refs, truth, pooling, steps, transient_steps, learning_rate, transient_currents
+) -> np.ndarray:
+    """Run the optimisation of :func:`fit_neuron_effects` (call it with x64 enabled).
+
+    Returns the deviations ``(channel..., leak, reversal) × reference``.
+    """
+    import optax
+
+    channels = [c for c in base.channels if c != "leak"]
+    g0 = jnp.stack([base.g_nS[c] for c in channels])
+    mask = jnp.concatenate([g0 > 0, jnp.ones((2, len(refs)), bool)])
+    grid = jnp.asarray(np.repeat(FIT_GRID_MV[:, None], len(refs), axis=1))
+    target = jnp.asarray(
+        np.stack(
+            [np.asarray(truth[r].steady_current(FIT_GRID_MV[:, None]))[:, 0] for r in refs], axis=1
+        )
+    )
+    norm = jnp.sqrt(jnp.mean(target**2, axis=0))
+
+    def build(dev):
+        g = g0 * jnp.exp(dev[: len(channels)])
+        g_nS = {c: g[i] for i, c in enumerate(channels)}
+        g_nS["leak"] = base.g_nS["leak"] * jnp.exp(dev[-2])
+        return _with_conductances(base, g_nS, base.e_leak_mV + _E_UNIT_MV * dev[-1])
+
+    def loss(dev, transient):
+        cells = build(dev)
+        misfit = jnp.mean(((cells.steady_current(grid) - target) / norm) ** 2)
+        if transient is not None:
+            amps, v_target, v_start = transient
+            rest = jax.lax.stop_gradient(_rest_newton(cells, v_start))
+            v = _short_clamps(cells, amps, rest)
+            misfit = misfit + jnp.mean(((v - v_target) / 20.0) ** 2)
+        return misfit + pooling * jnp.sum(jnp.where(mask, dev, 0.0) ** 2) / jnp.sum(mask)
+
+    opt = optax.adam(learning_rate)
+
+    @functools.partial(jax.jit, static_argnames=("use_transient",))
+    def step(dev, state, transient, use_transient):
+        grad = jax.grad(loss)(dev, transient if use_transient else None)
+        grad = jnp.where(jnp.isfinite(grad) & mask, grad, 0.0)
+        updates, state = opt.update(grad, state, dev)
+        return optax.apply_updates(dev, updates), state
+
+    dev = jnp.zeros(mask.shape, jnp.float64)
+    state = opt.init(dev)
+    for _ in range(steps):
+        dev, state = step(dev, state, None, use_transient=False)
+    if transient_steps:
+        transient = _transient_targets(refs, truth, transient_currents)
+        state = opt.init(dev)
+        for _ in range(transient_steps):
+            dev, state = step(dev, state, transient, use_transient=True)
+    return np.asarray(dev)

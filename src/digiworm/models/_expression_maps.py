@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from .._errors import DataPackageError, DigiwormError, UnknownNameError
-from ._expression_cells import ExpressionMap, fit_expression_map
+from ._expression_cells import ExpressionMap, fit_expression_map, fit_neuron_effects
 from ._reference_cells import REFERENCE_CELLS
 
 __all__ = [
@@ -61,7 +61,9 @@ def fit_expression_maps(
 ) -> dict[str, ExpressionMap]:
     """Fit the ``all`` map and, for each published model, the map fitted without it.
 
-    ``settings`` go to :func:`fit_expression_map` unchanged.
+    ``settings`` go to :func:`fit_expression_map` unchanged. The ``all`` map then gets its
+    neuron effects (:func:`fit_neuron_effects`, default settings); the leave-one-out maps,
+    which only predict held-out neurons from their shared part, get none.
     """
     refs = tuple(REFERENCE_CELLS)
     maps = {}
@@ -71,6 +73,9 @@ def fit_expression_maps(
                      f"({k + 1}/{len(refs) + 1})")  # fmt: skip
         others = None if name == ALL else tuple(r for r in refs if r != name)
         maps[name] = fit_expression_map(atlas, others, threshold=threshold, **settings)
+    if progress is not None:
+        progress("fitting each published neuron's departure from the 'all' map")
+    maps[ALL] = fit_neuron_effects(atlas, maps[ALL])
     return maps
 
 
@@ -80,12 +85,15 @@ def fit_settings() -> dict:
 
     from . import _expression_cells as ec
 
-    defaults = {
-        k: p.default
-        for k, p in inspect.signature(fit_expression_map).parameters.items()
-        if p.kind is p.KEYWORD_ONLY and k != "targets"
-    }
-    return defaults | {
+    def defaults(f):
+        return {
+            k: p.default
+            for k, p in inspect.signature(f).parameters.items()
+            if p.kind is p.KEYWORD_ONLY and k != "targets"
+        }
+
+    return defaults(fit_expression_map) | {
+        "neuron_effects": defaults(fit_neuron_effects),
         "transient_protocol_ms": list(ec.TRANSIENT_PROTOCOL_MS),
         "transient_dt_ms": ec.TRANSIENT_DT_MS,
         "fit_grid_mV": [float(ec.FIT_GRID_MV[0]), float(ec.FIT_GRID_MV[-1])],

@@ -124,7 +124,7 @@ def channel_knockouts(
         step = float(np.max(ref.steps_pA))
         cells = {
             "published": ref.cell(),
-            "predicted": cells_from_expression(atlas, ref.neuron, maps[r]),
+            "predicted": cells_from_expression(atlas, ref.neuron, maps[r], neuron_effects=False),
         }
         wt = {k: steady_readout(c, step) for k, c in cells.items()}
         for gene, ko in knockouts.items():

@@ -17,12 +17,17 @@ scores it against the published model on the published model's own current-clamp
 * ``stable_rests`` (both): the zeros of the steady-state I–V with positive slope. The published
   RMD and VD5 have two (bistable); ``signature_ok`` says whether the counts agree.
 
+The held-out cell is built from the map's shared part only: a map fitted with neuron effects
+(``pooling``) holds one for each calibrating neuron, and for AVAL the map without AVAL holds
+AVAR's, of the same CeNGEN class.
+
 Beside the expression cell, on the same protocol: ``in_sample`` (the map calibrated on all nine,
-the held-out neuron included), ``mean_of_others`` (the average response of the other eight
-published models run under this protocol, each from its own rest: "every neuron is the average
-published neuron") and ``generic`` (one conductance set for every neuron: each channel's median
-conductance over the other eight, their geometric-mean capacitance and leak per pF, and the
-mean of their leak reversals).
+the held-out neuron included, with its neuron effect where the map has one; then also
+``in_sample_shared``, the same map without the effects), ``mean_of_others`` (the average
+response of the other eight published models run under this protocol, each from its own rest:
+"every neuron is the average published neuron") and ``generic`` (one conductance set for every
+neuron: each channel's median conductance over the other eight, their geometric-mean
+capacitance and leak per pF, and the mean of their leak reversals).
 """
 
 from __future__ import annotations
@@ -200,6 +205,11 @@ class CellValidation:
                 "input_resistance_GOhm": float(by.loc["expression", "input_resistance_GOhm"]),
                 "signature_ok": bool(by.loc["expression", "signature_ok"]),
                 "in_sample_rms_mV": float(by.loc["in_sample", "rms_mV"]),
+                "in_sample_shared_rms_mV": (
+                    float(by.loc["in_sample_shared", "rms_mV"])
+                    if "in_sample_shared" in by.index
+                    else None
+                ),
                 "baseline_mean_rms_mV": float(by.loc["mean_of_others", "rms_mV"]),
                 "baseline_generic_rms_mV": float(by.loc["generic", "rms_mV"]),
                 "baseline_mean_rest_error_mV": float(by.loc["mean_of_others", "rest_error_mV"]),
@@ -309,11 +319,18 @@ def leave_one_out_cells(
 
         published = run(ref.cell())
         preds = {
-            "expression": run(cells_from_expression(atlas, ref.neuron, loo_map)),
+            # held out: not even the effect of another published model of the class
+            "expression": run(
+                cells_from_expression(atlas, ref.neuron, loo_map, neuron_effects=False)
+            ),
             "in_sample": run(cells_from_expression(atlas, ref.neuron, full_map)),
             "mean_of_others": average_response([run(REFERENCE_CELLS[o].cell()) for o in others]),
             "generic": run(generic_cell([REFERENCE_CELLS[o] for o in others])),
         }
+        if full_map.neuron_effects:  # the shared part of the in-sample map alone
+            preds["in_sample_shared"] = run(
+                cells_from_expression(atlas, ref.neuron, full_map, neuron_effects=False)
+            )
         responses[name] = {"published": published, **preds}
         for predictor, resp in preds.items():
             rows.append(
