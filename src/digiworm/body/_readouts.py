@@ -1,0 +1,93 @@
+"""Behaviour read off a body trajectory, as people measure it on tracked worms.
+
+* centroid speed and direction: the centre of mass's net displacement over the window, and
+  its sign along the body's mean tail-to-head axis (forward > 0);
+* undulation frequency: the peak of the mid-body curvature's power spectrum;
+* wavelength: one over the slope of the curvature wave's phase along the body, at that
+  frequency, over the middle of the body (0.1–0.9 body lengths), in body lengths;
+* achieved amplitude: the curvature's amplitude at that frequency, times the body length;
+* eigenworms: the fraction of the tangent-angle variance that the first four principal
+  shapes hold (≈ 95 % on real worms; Stephens et al. 2008, PLoS Comput Biol 4:e1000028).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._errors import DigiwormError
+from ._rod import BodyTrajectory
+
+__all__ = ["gait", "eigenworm_variance"]
+
+
+def _window(traj: BodyTrajectory, discard_s: float):
+    t = np.asarray(traj.t_s)
+    keep = t >= t[0] + discard_s - 1e-9
+    if keep.sum() < 8:
+        raise DigiwormError(
+            f"discard_s {discard_s} leaves {int(keep.sum())} samples of {t.size}: need 8 or more"
+        )
+    return keep
+
+
+def gait(traj: BodyTrajectory, length_mm: float, *, discard_s: float = 0.0) -> dict:
+    """Return the gait of ``traj`` after ``discard_s`` seconds.
+
+    Keys: ``speed_mm_per_s`` (net centroid speed), ``forward_mm_per_s`` (its signed component
+    along the head direction), ``direction`` (``forward``/``backward``), ``frequency_hz``,
+    ``wavelength_body_lengths``, ``amplitude_per_body_length`` (mid-body curvature amplitude
+    × L) and ``window_s``. Read the wavelength over whole cycles: pass a window that holds an
+    integer number of them for an exact spectrum.
+    """
+    keep = _window(traj, discard_s)
+    t = np.asarray(traj.t_s)[keep]
+    q = np.asarray(traj.q)[keep]
+    xy = np.asarray(traj.xy_mm)[keep]
+    kappa = np.asarray(traj.curvature_per_mm)[keep]
+    span = t[-1] - t[0]
+    disp = q[-1, :2] - q[0, :2]
+    head = (xy[:, 0] - xy[:, -1]).mean(axis=0)
+    head = head / max(np.linalg.norm(head), 1e-30)
+    forward = float(disp @ head / span)
+
+    n_joint = kappa.shape[1]
+    u = np.arange(1, n_joint + 1) / (n_joint + 1)
+    mid = (u >= 0.1) & (u <= 0.9)
+    dt = t[1] - t[0]
+    centred = kappa - kappa.mean(axis=0)
+    power = np.abs(np.fft.rfft(centred[:, mid], axis=0)) ** 2
+    freqs = np.fft.rfftfreq(t.size, dt)
+    peak = int(np.argmax(power[1:].sum(axis=1))) + 1
+    f = float(freqs[peak])
+    phasor = (centred * np.exp(2j * np.pi * f * t)[:, None]).mean(axis=0) * 2
+    phase = np.unwrap(np.angle(phasor[mid]))
+    slope = np.polyfit(u[mid], phase, 1)[0]  # rad per body length
+    # e^{+i2πft} picks the phase of cos(2π(u/λ − ft)) as +2πu/λ: a head-to-tail wave has slope > 0
+    wavelength = float(2 * np.pi / abs(slope)) if slope != 0 else float("inf")
+    return {
+        "speed_mm_per_s": float(np.linalg.norm(disp) / span),
+        "forward_mm_per_s": forward,
+        "direction": "forward" if forward > 0 else "backward",
+        "frequency_hz": f,
+        "wavelength_body_lengths": wavelength,
+        "wave_direction": "head to tail" if slope > 0 else "tail to head",
+        "amplitude_per_body_length": float(np.abs(phasor[mid]).mean() * length_mm),
+        "window_s": float(span),
+    }
+
+
+def eigenworm_variance(traj: BodyTrajectory, modes: int = 4, *, discard_s: float = 0.0) -> float:
+    """Fraction of the tangent-angle variance in the first ``modes`` principal shapes.
+
+    The tangent angles are taken relative to their mean along the body (rotation removed), as
+    Stephens et al. (2008) do.
+    """
+    keep = _window(traj, discard_s)
+    psi = np.asarray(traj.q)[keep, 2:]
+    psi = np.unwrap(psi, axis=1)
+    psi = psi - psi.mean(axis=1, keepdims=True)
+    psi = psi - psi.mean(axis=0)
+    s = np.linalg.svd(psi, compute_uv=False) ** 2
+    if modes < 1 or modes > s.size:
+        raise DigiwormError(f"modes must be from 1 to {s.size}; got {modes}")
+    return float(s[:modes].sum() / s.sum())
