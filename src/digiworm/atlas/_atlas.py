@@ -148,6 +148,25 @@ class Atlas:
         # a new DataArray with its own attrs: the cached dataset's variables stay untouched
         return ds[kind].assign_attrs(source=ds.attrs["source"], citation=ds.attrs["citation"])
 
+    def neuromuscular(self, kind: str = "chemical") -> xr.DataArray:
+        """Return the neuron → body-wall muscle connections ``W[muscle, neuron]`` (Cook 2019).
+
+        Parameters
+        ----------
+        kind : {"chemical", "gap"}
+            Chemical synapses or gap junctions from each neuron onto each of the 95 muscles.
+
+        Returns
+        -------
+        xarray.DataArray, dims (muscle, neuron)
+            Synapse counts; the ``muscle`` coordinates carry ``quadrant``, ``side``, ``row``
+            and ``position`` (head 0 to tail 1). The dataset's ``muscle_gap`` variable holds
+            the muscle-muscle gap junctions.
+        """
+        _choose("synapse kind", kind, CONNECTOME_KINDS)
+        ds = self.dataset("neuromuscular")
+        return ds[kind].assign_attrs(source=ds.attrs["source"], citation=ds.attrs["citation"])
+
     def extrasynaptic(self, name: str = "ripoll_sanchez_short", ligand: str | None = None):
         """Return an extrasynaptic network ``W[post, pre]``.
 
@@ -297,6 +316,9 @@ class Atlas:
 def _coverage(name: str, ds: xr.Dataset, atlas: Atlas) -> str:
     if "n_mapped" in ds.attrs:
         return f"{int(ds.attrs['n_mapped'])}/302"
+    if name == "neuromuscular":
+        senders = int((np.nan_to_num(ds["chemical"].values).sum(axis=0) > 0).sum())
+        return f"{senders} neurons onto {int(ds.attrs['n_muscles'])} muscles"
     if name == "cengen":
         covered = atlas.neurons["cengen_class"].notna().sum()
         return f"{covered}/302 ({ds.attrs['n_classes']} types)"

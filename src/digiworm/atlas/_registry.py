@@ -11,7 +11,7 @@ from pathlib import Path
 
 import xarray as xr
 
-from . import _connectomes, _expression, _extrasynaptic, _functional, _polarity
+from . import _connectomes, _expression, _extrasynaptic, _functional, _neuromuscular, _polarity
 from ._neurons import build_neurons
 from ._sources import package_file, package_version
 
@@ -32,7 +32,7 @@ class DatasetInfo:
     name : str
         digiworm's name for it (used by the API and the CLI).
     kind : str
-        neurons | connectome | extrasynaptic | expression | functional | table.
+        neurons | connectome | neuromuscular | extrasynaptic | expression | functional | table.
     measures : str
         What it measures, in a phrase.
     citation : str
@@ -169,6 +169,10 @@ OTHER: dict[str, DatasetInfo] = {
         MIT + "; " + GPL3, CECT,
         ("cache/Wang2024HermReader.json", "Cells.py"),
     ),
+    "neuromuscular": DatasetInfo(
+        "neuromuscular", "neuromuscular", "neuron to body-wall muscle chemical synapses and gap "
+        "junctions, muscle-muscle gap junctions, 95 muscles, adult hermaphrodite (EM)",
+        CITE["cook"], MIT, CECT, ("cache/Cook2019HermReader.json",)),
     "peptide_gpcr": DatasetInfo(
         "peptide_gpcr", "table", "peptide-GPCR activation (EC50) pairs", CITE["beets"], GPL3,
         WNA, ("data/deorphanization_media_6.csv",)),
@@ -191,6 +195,7 @@ OTHER: dict[str, DatasetInfo] = {
 DATASETS: dict[str, DatasetInfo] = {
     "neurons": OTHER["neurons"],
     **CONNECTOMES,
+    "neuromuscular": OTHER["neuromuscular"],
     **EXTRASYNAPTIC,
     "peptide_gpcr": OTHER["peptide_gpcr"],
     "receptor_polarity": OTHER["receptor_polarity"],
@@ -209,7 +214,7 @@ _NEURON_EXTRA_FILES = (
 
 _PARSER_MODULES = (
     "_names.py", "_neurons.py", "_connectomes.py", "_extrasynaptic.py", "_expression.py",
-    "_functional.py", "_registry.py", "_polarity.py",
+    "_functional.py", "_registry.py", "_polarity.py", "_neuromuscular.py",
 )  # fmt: skip
 
 
@@ -240,6 +245,8 @@ def builder(info: DatasetInfo, names: list[str] | None) -> Callable[[], xr.Datas
         if info.package == WNA:
             return lambda: _connectomes.from_wormneuroatlas(paths[0], paths[1], names)
         return lambda: _connectomes.from_cect(paths[0], names, _CS_GJ)
+    if info.kind == "neuromuscular":
+        return lambda: _neuromuscular.build_neuromuscular(paths[0], names)
     if info.name.startswith("ripoll_sanchez"):
         return lambda: _extrasynaptic.ripoll_sanchez(paths[0], names)
     if info.name.startswith("bentley"):
