@@ -5,15 +5,21 @@
 :func:`eigenworm_variance` read the behaviour as trackers do.
 """
 
+from ._drive import DrivenTrajectory, simulate_driven
+from ._muscles import Muscles, muscles_from_atlas
 from ._readouts import eigenworm_variance, gait
 from ._rod import Body, BodyTrajectory, Medium, simulate_body, travelling_wave
 
 __all__ = [
     "Body",
     "BodyTrajectory",
+    "DrivenTrajectory",
     "Medium",
+    "Muscles",
     "eigenworm_variance",
     "gait",
+    "muscles_from_atlas",
     "simulate_body",
+    "simulate_driven",
     "travelling_wave",
 ]

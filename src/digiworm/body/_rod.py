@@ -275,51 +275,79 @@ def simulate_body(
         with its centre of mass at the origin and the head towards ``heading_rad`` (the
         tangent, head to tail, points the other way).
     """
-    if not (math.isfinite(duration_s) and duration_s > 0 and math.isfinite(dt_s) and dt_s > 0):
-        raise DigiwormError(f"duration_s and dt_s must be > 0; got {duration_s}, {dt_s}")
-    if save_every < 1:
-        raise DigiwormError(f"save_every must be >= 1; got {save_every}")
+    _check_times(duration_s, dt_s, save_every)
     n = body.n_segments
     k0 = jnp.asarray(curvature(0.0))
     if k0.shape != (n - 1,):
         raise DigiwormError(
             f"curvature(t) must give one value per joint, shape ({n - 1},); got {k0.shape}"
         )
-    if q0 is None:
-        bends = jnp.concatenate([jnp.zeros(1), jnp.cumsum(k0 * body.segment_mm)])
-        psi = heading_rad + jnp.pi + bends - bends.mean()
-        q0 = jnp.concatenate([jnp.zeros(2), psi])
-    q0 = jnp.asarray(q0, dtype=k0.dtype)
-    if q0.shape != (n + 2,):
-        raise DigiwormError(f"q0 must have shape ({n + 2},); got {q0.shape}")
+    q0 = initial_coordinates(body, k0, heading_rad) if q0 is None else q0
+    q0 = _checked_q0(body, q0, k0.dtype)
     n_save = int(round(duration_s / dt_s)) // save_every
     saved = _integrate(body, medium, curvature, q0, dt_s, save_every, n_save)
+    return trajectory(body, q0, saved, save_every * dt_s)
+
+
+def _check_times(duration_s, dt_s, save_every):
+    if not (math.isfinite(duration_s) and duration_s > 0 and math.isfinite(dt_s) and dt_s > 0):
+        raise DigiwormError(f"duration_s and dt_s must be > 0; got {duration_s}, {dt_s}")
+    if save_every < 1:
+        raise DigiwormError(f"save_every must be >= 1; got {save_every}")
+
+
+def initial_coordinates(body: Body, kappa, heading_rad: float = 0.0):
+    """Return the coordinates of the shape of curvature ``kappa`` (1/mm per joint).
+
+    Its centre of mass is at the origin and its head towards ``heading_rad``.
+    """
+    bends = jnp.concatenate([jnp.zeros(1), jnp.cumsum(kappa * body.segment_mm)])
+    psi = heading_rad + jnp.pi + bends - bends.mean()
+    return jnp.concatenate([jnp.zeros(2, psi.dtype), psi])
+
+
+def _checked_q0(body: Body, q0, dtype):
+    q0 = jnp.asarray(q0, dtype=dtype)
+    if q0.shape != (body.n_segments + 2,):
+        raise DigiwormError(f"q0 must have shape ({body.n_segments + 2},); got {q0.shape}")
+    return q0
+
+
+def trajectory(body: Body, q0, saved, every_s: float) -> BodyTrajectory:
+    """Assemble a :class:`BodyTrajectory` from the start and the saved coordinates."""
     q = jnp.concatenate([q0[None], saved])
-    t = jnp.arange(n_save + 1) * (save_every * dt_s)
     return BodyTrajectory(
-        t_s=t,
+        t_s=jnp.arange(q.shape[0]) * every_s,
         q=q,
         xy_mm=jax.vmap(body.centres)(q),
         curvature_per_mm=jax.vmap(body.curvature)(q),
     )
 
 
-@eqx.filter_jit
-def _integrate(body, medium, curvature, q0, dt_s, save_every, n_save):
-    n = body.n_segments
-    diff = _difference(n, q0.dtype)
+def _stepper(body: Body, medium: Medium, dtype):
+    """Return ``step(q, kappa, dt_s)``, one linearly implicit step.
+
+    ``kappa`` is the preferred curvature (1/mm per joint) at the step's middle.
+    """
+    diff = _difference(body.n_segments, dtype)
     k = body.bending_stiffness_Nm2 * _NM2_TO_INTERNAL / body.segment_mm
     hessian = k * diff.T @ diff
 
-    def force(q, t):
-        bend = diff @ q - body.segment_mm * curvature(t)
-        return -k * diff.T @ bend
+    def step(q, kappa, dt_s):
+        force = -k * diff.T @ (diff @ q - body.segment_mm * kappa)
+        a = _drag_matrix(body, medium, q) + 0.5 * dt_s * hessian
+        return q + jnp.linalg.solve(a, dt_s * force)
+
+    return step
+
+
+@eqx.filter_jit
+def _integrate(body, medium, curvature, q0, dt_s, save_every, n_save):
+    body_step = _stepper(body, medium, q0.dtype)
 
     def step(carry, _):
         q, t = carry
-        a = _drag_matrix(body, medium, q) + 0.5 * dt_s * hessian
-        dq = jnp.linalg.solve(a, dt_s * force(q, t + 0.5 * dt_s))
-        return (q + dq, t + dt_s), None
+        return (body_step(q, curvature(t + 0.5 * dt_s), dt_s), t + dt_s), None
 
     def save(carry, _):
         carry, _ = jax.lax.scan(step, carry, None, length=save_every)

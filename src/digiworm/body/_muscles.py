@@ -1,0 +1,121 @@
+r"""The 95 body-wall muscles: from motor-neuron activity to the body's preferred curvature.
+
+Each muscle *m* is driven by the neurons that synapse onto it (Cook et al. 2019, the atlas's
+``neuromuscular`` dataset), excitatory where the neuron is cholinergic (nicotinic receptors at
+the neuromuscular junction) and inhibitory where it is GABAergic and not cholinergic
+(UNC-49; Wang et al. 2024 for the transmitters). Its drive is the signed fraction of its
+excitatory synapses that are active,
+
+.. math:: d_m = \frac{\sum_n W^{+}_{mn} s_n - \sum_n W^{-}_{mn} s_n}{\sum_n W^{+}_{mn}},
+
+with neuron activities :math:`s_n \in [0, 1]`, and its activation follows with a time constant
+(0.1 s, Boyle, Berri & Cohen 2012): :math:`\tau \dot a_m = \mathrm{clip}(d_m, 0, 1) - a_m`.
+Neurons of other transmitters (glutamate, dopamine, …) and the neuron–muscle gap junctions are
+not coupled yet; :attr:`Muscles.unsigned` lists the senders left out.
+
+The muscles of one row (head 0 to tail 1, 24 rows) bend the joints in that row: the preferred
+curvature is :math:`\kappa^0 = \kappa_{max}\,(\bar a_{ventral} - \bar a_{dorsal})`, each side's
+mean over its left and right muscle (ventral bending counted positive). :math:`\kappa_{max}`,
+the curvature of a body bent by one side's full activation, is an *assumed* parameter.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .._errors import DigiwormError
+from ._rod import Body
+
+__all__ = ["Muscles", "muscles_from_atlas"]
+
+ROWS = 24
+
+
+class Muscles(eqx.Module):
+    """Body-wall muscles: neuromuscular weights, activation dynamics, bending (see module)."""
+
+    excitatory: jax.Array
+    """Cholinergic synapse counts ``(muscle, neuron)``."""
+    inhibitory: jax.Array
+    """GABAergic (non-cholinergic) synapse counts ``(muscle, neuron)``."""
+    side: jax.Array
+    """+1 for a ventral muscle, −1 for a dorsal one ``(muscle,)``."""
+    row: jax.Array
+    """Row of each muscle, 1 (head) to 24 (tail) ``(muscle,)``."""
+    names: tuple[str, ...] = eqx.field(static=True)
+    neurons: tuple[str, ...] = eqx.field(static=True)
+    unsigned: tuple[str, ...] = eqx.field(static=True, default=())
+    tau_s: float = 0.1
+    max_curvature_per_mm: float = 12.0
+
+    #: Evidence level of each parameter (DESIGN: assumed numbers say so).
+    evidence = {
+        "weights": "measured (EM synapse counts, Cook et al. 2019)",
+        "signs": "literature (cholinergic excitatory, GABAergic inhibitory at the NMJ)",
+        "tau_s": "literature (Boyle, Berri & Cohen 2012: 0.1 s)",
+        "max_curvature_per_mm": "assumed (12/mm: full one-sided contraction)",
+    }
+
+    def __check_init__(self):
+        if not (math.isfinite(self.tau_s) and self.tau_s > 0):
+            raise DigiwormError(f"tau_s must be a number of seconds > 0; got {self.tau_s}")
+
+    def drive(self, activity):
+        """Signed drive of every muscle from neuron activities ``(neuron,)`` in [0, 1]."""
+        exc = self.excitatory @ activity
+        inh = self.inhibitory @ activity
+        total = jnp.maximum(self.excitatory.sum(axis=1), 1e-12)
+        return (exc - inh) / total
+
+    def step(self, activation, activity, dt_s):
+        """Advance the activations ``(muscle,)`` by ``dt_s`` (exact for a held drive)."""
+        target = jnp.clip(self.drive(activity), 0.0, 1.0)
+        decay = jnp.exp(-dt_s / self.tau_s)
+        return target + (activation - target) * decay
+
+    def joint_map(self, body: Body) -> jax.Array:
+        """Matrix ``(joint, muscle)``: each joint's ventral-minus-dorsal mean of its row."""
+        u = body.joint_positions()
+        rows = np.clip(np.floor(u * ROWS).astype(int) + 1, 1, ROWS)
+        row, side = np.asarray(self.row), np.asarray(self.side)
+        out = np.zeros((u.size, row.size))
+        for j, r in enumerate(rows):
+            for s in (1.0, -1.0):
+                members = np.nonzero((row == r) & (side == s))[0]
+                out[j, members] = s / max(members.size, 1)
+        return jnp.asarray(out)
+
+    def curvature(self, activation, joint_map):
+        """Preferred curvature at every joint (1/mm) from the activations ``(muscle,)``."""
+        return self.max_curvature_per_mm * (joint_map @ activation)
+
+
+def muscles_from_atlas(atlas, **params) -> Muscles:
+    """Build :class:`Muscles` from the atlas's neuromuscular synapses and transmitters.
+
+    ``params`` set ``tau_s`` and ``max_curvature_per_mm``.
+    """
+    w = atlas.neuromuscular("chemical").fillna(0.0)
+    names = list(atlas.names)
+    counts = np.asarray(w.transpose("muscle", "neuron").sel(neuron=names).values, dtype=float)
+    transmitter = atlas.neurons.loc[names, "transmitter"].fillna("").astype(str)
+    cholinergic = np.array(["Acetylcholine" in t for t in transmitter])
+    gabaergic = np.array(["GABA" in t for t in transmitter]) & ~cholinergic
+    sends = counts.sum(axis=0) > 0
+    unsigned = tuple(n for n, s, c, g in zip(names, sends, cholinergic, gabaergic)
+                     if s and not (c or g))  # fmt: skip
+    return Muscles(
+        excitatory=jnp.asarray(counts * cholinergic),
+        inhibitory=jnp.asarray(counts * gabaergic),
+        side=jnp.asarray(np.where(w.side.values == "ventral", 1.0, -1.0)),
+        row=jnp.asarray(w.row.values.astype(int)),
+        names=tuple(str(m) for m in w.muscle.values),
+        neurons=tuple(names),
+        unsigned=unsigned,
+        **params,
+    )
