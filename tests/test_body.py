@@ -179,3 +179,30 @@ def test_media_between_water_and_agar_order_their_drag():
     assert normal[-1] == pytest.approx(Medium.agar().drag_normal_Ns_per_m2)
     assert Medium.agar().anisotropy == pytest.approx(40.0)
     assert Medium.water().anisotropy == pytest.approx(1.5)
+
+
+def test_the_behaviour_targets_are_cited_and_consistent():
+    from digiworm.body import behaviour_targets
+
+    t = behaviour_targets()
+    assert t.index.is_unique and len(t) >= 15
+    assert set(t["evidence"]) <= {"measured", "derived", "measured (qualitative)",
+                                  "recalled (unverified)"}  # fmt: skip
+    assert t["citation"].str.contains(r"\(\d{4}\)").all() and t["doi"].str.startswith("10.").all()
+    ranged = t.dropna(subset=["low", "high"])
+    assert (ranged["low"] <= ranged["value"]).all() and (ranged["value"] <= ranged["high"]).all()
+    assert {"swim_frequency", "crawl_frequency", "crawl_speed", "eigenworms"} <= set(t.index)
+
+
+def test_a_gait_is_scored_against_the_targets_of_its_medium():
+    from digiworm.body import score_behaviour
+
+    scored = score_behaviour({"frequency_hz": 0.3, "speed_mm_per_s": 0.05}, "agar")
+    assert set(scored.index) == {"crawl_frequency", "crawl_speed"}
+    assert scored.loc["crawl_frequency", "in_range"]
+    assert not scored.loc["crawl_speed", "in_range"]
+    assert scored.loc["crawl_speed", "relative_difference"] == pytest.approx(0.05 / 0.19 - 1)
+    water = score_behaviour({"speed_mm_per_s": 0.35}, "water")
+    assert water.loc["swim_speed", "in_range"] is None  # the source gives no range
+    with pytest.raises(DigiwormError, match="unknown medium"):
+        score_behaviour({}, "mud")

@@ -444,6 +444,7 @@ BENCH_ARGS: dict[str, list[str]] = {
     "jaxley_compare.py": [],
     "serve_load.py": [],
     "conductance_atlas.py": [],
+    "body_peers.py": [],
 }
 
 #: Optional peers (the ``bench`` extra) without which a benchmark cannot run at all.
@@ -527,6 +528,15 @@ def _check_conductance_atlas(res: dict, stdout: str, out: Path) -> None:
         assert row["n_pairs"] > 0
 
 
+def _check_body_peers(res: dict, stdout: str, out: Path) -> None:
+    assert set(res["cases"]) == {"water", "agar"}
+    for row in res["cases"].values():
+        peer = row["elegansbot_dt5e-05"]
+        assert row["digiworm_speed_mm_per_s"] > 0 and peer["speed_rel_diff"] < 0.1
+        assert _finite(row["digiworm_wall_per_sim_s"], row["digiworm_batch_wall_per_sim_s"],
+                       peer["ratio_one_worm"], peer["ratio_batch_loop"])  # fmt: skip
+
+
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).
 BENCH_CHECKS = {
     "atlas_load.py": _check_atlas_load,
@@ -536,6 +546,7 @@ BENCH_CHECKS = {
     "jaxley_compare.py": _check_jaxley_compare,
     "serve_load.py": _check_serve_load,
     "conductance_atlas.py": _check_conductance_atlas,
+    "body_peers.py": _check_body_peers,
 }
 
 

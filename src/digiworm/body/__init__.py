@@ -9,6 +9,7 @@ from ._drive import DrivenTrajectory, simulate_driven
 from ._muscles import Muscles, muscles_from_atlas
 from ._readouts import eigenworm_variance, gait
 from ._rod import Body, BodyTrajectory, Medium, simulate_body, travelling_wave
+from ._targets import behaviour_targets, score_behaviour
 
 __all__ = [
     "Body",
@@ -16,9 +17,11 @@ __all__ = [
     "DrivenTrajectory",
     "Medium",
     "Muscles",
+    "behaviour_targets",
     "eigenworm_variance",
     "gait",
     "muscles_from_atlas",
+    "score_behaviour",
     "simulate_body",
     "simulate_driven",
     "travelling_wave",
