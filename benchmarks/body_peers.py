@@ -51,26 +51,10 @@ def _best(fn, repeat):
 
 
 def elegansbot_speed(case, dt, cycles=CYCLES):
-    import elegansbot
+    from digiworm.body._peers import elegansbot_wave
 
-    f, lam = case["f"], case["lam"]
-    u = np.arange(1, N) / N
-    amp = KL / N
-
-    def target(t):
-        return amp * np.cos(2 * np.pi * (u / lam - f * t))
-
-    env = elegansbot.Worm(dt=dt, n=N, L=1.0, simTime=cycles / f, dt_snapshot=1e-3,
-                          bT=case["bT"], bII=case["bII"])  # fmt: skip
-    env.theta = target(0.0)
-    for _ in range(env.n_snapshot):
-        env.act = target(env.t)
-        env.steps()
-    t, xc, tips = env.t_log, env.xyc_log, env.xy_tip_log
-    w = t >= 1 / f - 1e-9
-    head = (tips[w, :, 0] - tips[w, :, -1]).mean(axis=0)
-    disp = xc[w][-1] - xc[w][0]
-    return float(disp @ head / np.linalg.norm(head) / (t[w][-1] - t[w][0]))
+    return elegansbot_wave(case["bT"], case["bII"], case["f"], case["lam"], n_segments=N,
+                           amplitude_per_body_length=KL, cycles=cycles, dt_s=dt)[0]  # fmt: skip
 
 
 def digiworm_runner(case, batch, cycles=CYCLES):

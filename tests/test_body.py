@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -18,8 +16,12 @@ from digiworm.body import (
     simulate_body,
     travelling_wave,
 )
+from digiworm.body._peers import elegansbot_wave
 
-WATER_WAVE = (1.76, 1.5)  # Hz, body lengths (Fang-Yen et al. 2010 PNAS 107:20323)
+WATER_WAVE = (
+    1.76,
+    1.5,
+)  # Hz, body lengths: swimming (behaviour targets swim_frequency, swim_wavelength)
 AGAR_WAVE = (0.30, 0.65)
 
 
@@ -105,33 +107,6 @@ def test_the_gait_read_out_recovers_an_imposed_wave():
     assert eigenworm_variance(traj, 2, discard_s=2.0) > 0.99
 
 
-def _elegansbot_run(bT, bII, f, lam, n=25, kappa_l=7.0, cycles=3, dt=5e-5):
-    """ElegansBot (Chung, Chang & Kim 2024) with the same imposed joint-angle wave."""
-    os.environ.setdefault("MPLBACKEND", "Agg")
-    import elegansbot as eb  # the test extra's (a missing oracle fails, never skips)
-
-    u = np.arange(1, n) / n
-    amp = kappa_l / n
-
-    def target(t):
-        return amp * np.cos(2 * np.pi * (u / lam - f * t))
-
-    env = eb.Worm(dt=dt, n=n, L=1.0, simTime=cycles / f, dt_snapshot=1e-3, bT=bT, bII=bII)
-    env.theta = target(0.0)
-    for _ in range(env.n_snapshot):
-        env.act = target(env.t)
-        env.steps()
-    t, xc, tips = env.t_log, env.xyc_log, env.xy_tip_log
-    w = t >= 1 / f - 1e-9
-    disp = xc[w][-1] - xc[w][0]
-    head = (tips[w, :, 0] - tips[w, :, -1]).mean(axis=0)
-    forward = disp @ head / np.linalg.norm(head) / (t[w][-1] - t[w][0])
-    theta = env.theta_log[w]
-    phasor = 2 * (theta * np.exp(2j * np.pi * f * t[w])[:, None]).mean(axis=0)
-    mid = (u >= 0.1) & (u <= 0.9)  # as gait() reads it
-    return forward, float(np.abs(phasor[mid]).mean() / amp)
-
-
 @pytest.mark.parametrize(
     "medium, drag, wave",
     [("water", (5.2e3, 5.2e3 / 1.5), WATER_WAVE), ("agar", (1.28e8, 1.28e8 / 40), AGAR_WAVE)],
@@ -144,7 +119,7 @@ def test_the_body_moves_as_elegansbot_does(medium, drag, wave):
     2 %, in water and on agar. Its drag is whole-body µg/s; per unit length (L = 1 mm) that is
     10⁻⁶ N·s/m² per unit."""
     f, lam = wave
-    eb_speed, eb_ratio = _elegansbot_run(*drag, f, lam)
+    eb_speed, eb_ratio = elegansbot_wave(*drag, f, lam)
     body = Body(n_segments=25)
     ours = Medium(drag[0] * 1e-6, drag[1] * 1e-6, name=medium)
     _, g = _run(body, ours, f, lam, cycles=3, save_every=1)
