@@ -113,3 +113,17 @@ def test_silent_motor_neurons_leave_the_body_straight(atlas, muscles):
     assert np.abs(np.asarray(traj.activation)).max() == 0
     with pytest.raises(DigiwormError, match="one value per neuron"):
         simulate_driven(body, Medium.water(), muscles, lambda t: jnp.zeros(3), 1.0)
+
+
+def test_the_drive_gain_scales_the_drive_before_it_saturates(atlas, muscles):
+    import equinox as eqx
+
+    names = list(atlas.names)
+    s = jnp.zeros(len(names)).at[names.index("VB5")].set(1.0)
+    drive = np.asarray(muscles.drive(s))
+    doubled = eqx.tree_at(lambda m: m.drive_gain, muscles, 2.0)
+    a1 = np.asarray(muscles.step(jnp.zeros(95), s, 10.0))  # 100 tau: at the target
+    a2 = np.asarray(doubled.step(jnp.zeros(95), s, 10.0))
+    np.testing.assert_allclose(a1, np.clip(drive, 0, 1), atol=1e-12)
+    np.testing.assert_allclose(a2, np.clip(2 * drive, 0, 1), atol=1e-12)
+    assert a2.max() > a1.max()

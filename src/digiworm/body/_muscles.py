@@ -52,6 +52,9 @@ class Muscles(eqx.Module):
     unsigned: tuple[str, ...] = eqx.field(static=True, default=())
     tau_s: float = 0.1
     max_curvature_per_mm: float = 12.0
+    drive_gain: float = 1.0
+    """Multiplies the drive before it saturates at 1 (*assumed*; 1: all excitatory synapses
+    of a muscle must be active to drive it fully)."""
 
     #: Evidence level of each parameter (DESIGN: assumed numbers say so).
     evidence = {
@@ -59,6 +62,7 @@ class Muscles(eqx.Module):
         "signs": "literature (cholinergic excitatory, GABAergic inhibitory at the NMJ)",
         "tau_s": "literature (Boyle, Berri & Cohen 2012: 0.1 s)",
         "max_curvature_per_mm": "assumed (12/mm: full one-sided contraction)",
+        "drive_gain": "assumed (1)",
     }
 
     def __check_init__(self):
@@ -74,7 +78,7 @@ class Muscles(eqx.Module):
 
     def step(self, activation, activity, dt_s):
         """Advance the activations ``(muscle,)`` by ``dt_s`` (exact for a held drive)."""
-        target = jnp.clip(self.drive(activity), 0.0, 1.0)
+        target = jnp.clip(self.drive_gain * self.drive(activity), 0.0, 1.0)
         decay = jnp.exp(-dt_s / self.tau_s)
         return target + (activation - target) * decay
 
@@ -98,7 +102,7 @@ class Muscles(eqx.Module):
 def muscles_from_atlas(atlas, **params) -> Muscles:
     """Build :class:`Muscles` from the atlas's neuromuscular synapses and transmitters.
 
-    ``params`` set ``tau_s`` and ``max_curvature_per_mm``.
+    ``params`` set ``tau_s``, ``max_curvature_per_mm`` and ``drive_gain``.
     """
     w = atlas.neuromuscular("chemical").fillna(0.0)
     names = list(atlas.names)
