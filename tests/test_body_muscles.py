@@ -127,3 +127,32 @@ def test_the_drive_gain_scales_the_drive_before_it_saturates(atlas, muscles):
     np.testing.assert_allclose(a1, np.clip(drive, 0, 1), atol=1e-12)
     np.testing.assert_allclose(a2, np.clip(2 * drive, 0, 1), atol=1e-12)
     assert a2.max() > a1.max()
+
+
+def test_the_stretch_reflex_loop_makes_its_own_rhythm_and_it_adapts_to_the_medium(atlas):
+    """Boyle, Berri & Cohen's architecture: bistable B-type units pushed by the stretch just
+    posterior to them, through the connectome's muscles and the body. Nothing is imposed after
+    the start, yet the body undulates, crawls forward on agar and swims forward in water, and
+    undulates faster in water than on agar (the direction of gait adaptation, Fang-Yen et al.
+    2010). Without the stretch input the units settle and the body stops undulating."""
+    import equinox as eqx
+
+    from digiworm.body import reflex_circuit_from_atlas, simulate_reflex
+
+    muscles = muscles_from_atlas(atlas, drive_gain=3.0)
+    circuit = reflex_circuit_from_atlas(atlas, muscles)
+    assert {c for c, _, _ in circuit.unit_of} == {"DB", "VB", "DD", "VD"}
+    body = Body()
+    gaits, traces = {}, {}
+    with jax.enable_x64(True):
+        for name, medium in (("agar", Medium.agar()), ("water", Medium.water())):
+            run = simulate_reflex(body, medium, muscles, circuit, 20.0)
+            gaits[name] = gait(run.body, body.length_mm, discard_s=10.0)
+            traces[name] = np.asarray(run.body.curvature_per_mm)[-1000:]
+        deaf = eqx.tree_at(lambda c: c.gain, circuit, 0.0)
+        still = np.asarray(simulate_reflex(body, Medium.water(), muscles, deaf, 20.0)
+                           .body.curvature_per_mm)[-1000:]  # fmt: skip
+    for g in gaits.values():
+        assert g["direction"] == "forward" and g["amplitude_per_body_length"] > 0.5
+    assert gaits["water"]["frequency_hz"] > 1.4 * gaits["agar"]["frequency_hz"]
+    assert still.std(axis=0).max() < 0.01 * traces["water"].std(axis=0).max()

@@ -8,6 +8,7 @@
 from ._drive import DrivenTrajectory, simulate_driven
 from ._muscles import Muscles, muscles_from_atlas
 from ._readouts import eigenworm_variance, gait
+from ._reflex import ReflexCircuit, ReflexTrajectory, reflex_circuit_from_atlas, simulate_reflex
 from ._rod import Body, BodyTrajectory, Medium, simulate_body, travelling_wave
 from ._targets import behaviour_targets, score_behaviour
 
@@ -17,12 +18,16 @@ __all__ = [
     "DrivenTrajectory",
     "Medium",
     "Muscles",
+    "ReflexCircuit",
+    "ReflexTrajectory",
     "behaviour_targets",
     "eigenworm_variance",
     "gait",
     "muscles_from_atlas",
+    "reflex_circuit_from_atlas",
     "score_behaviour",
     "simulate_body",
     "simulate_driven",
+    "simulate_reflex",
     "travelling_wave",
 ]
