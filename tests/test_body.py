@@ -181,3 +181,15 @@ def test_a_gait_is_scored_against_the_targets_of_its_medium():
     assert water.loc["swim_speed", "in_range"] is None  # the source gives no range
     with pytest.raises(DigiwormError, match="unknown medium"):
         score_behaviour({}, "mud")
+
+
+def test_plot_gait_writes_a_figure(tmp_path):
+    from digiworm.body import plot_gait
+
+    body = Body(n_segments=12)
+    traj, _ = _run(body, Medium.agar(), 0.5, 0.65, cycles=2, save_every=50)
+    out = tmp_path / "gait.png"
+    plot_gait({"agar": traj, "again": traj}, body.length_mm, out)
+    assert out.read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(DigiwormError, match="at least one run"):
+        plot_gait({}, 1.0, out)

@@ -17,7 +17,7 @@ import numpy as np
 from .._errors import DigiwormError
 from ._rod import BodyTrajectory
 
-__all__ = ["gait", "eigenworm_variance"]
+__all__ = ["eigenworm_variance", "gait", "plot_gait"]
 
 
 def _window(traj: BodyTrajectory, discard_s: float):
@@ -91,3 +91,48 @@ def eigenworm_variance(traj: BodyTrajectory, modes: int = 4, *, discard_s: float
     if modes < 1 or modes > s.size:
         raise DigiwormError(f"modes must be from 1 to {s.size}; got {modes}")
     return float(s[:modes].sum() / s.sum())
+
+
+def plot_gait(runs: dict, length_mm: float, path) -> None:
+    """Plot each run's curvature kymograph and centroid path side by side (PNG/SVG, atomic).
+
+    ``runs`` maps a label to a :class:`BodyTrajectory`; one column per run: the curvature
+    (κL, ventral positive) over time and body position, and the centre of mass's path.
+    """
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .._io import write_with
+
+    if not runs:
+        raise DigiwormError("plot_gait needs at least one run")
+    path = Path(path)
+    fig, axes = plt.subplots(
+        2, len(runs), figsize=(4.6 * len(runs), 6.5), squeeze=False,
+        gridspec_kw={"height_ratios": [2, 1]}, layout="constrained",
+    )  # fmt: skip
+    for k, (label, traj) in enumerate(runs.items()):
+        t = np.asarray(traj.t_s)
+        kl = np.asarray(traj.curvature_per_mm) * length_mm
+        vmax = float(np.percentile(np.abs(kl), 99)) or 1.0
+        im = axes[0, k].imshow(kl.T, aspect="auto", cmap="RdBu_r", vmin=-vmax, vmax=vmax,
+                               extent=(t[0], t[-1], 1.0, 0.0))  # fmt: skip
+        axes[0, k].set_title(label)
+        axes[0, k].set_xlabel("time (s)")
+        if k == 0:
+            axes[0, k].set_ylabel("position (head 0, tail 1)")
+        fig.colorbar(im, ax=axes[0, k], label="curvature κL (ventral +)")
+        q = np.asarray(traj.q)
+        axes[1, k].plot(q[:, 0], q[:, 1], lw=1)
+        axes[1, k].plot(q[-1, 0], q[-1, 1], "o", ms=4)
+        axes[1, k].set_aspect("equal", adjustable="datalim")
+        axes[1, k].set_xlabel("x (mm)")
+        if k == 0:
+            axes[1, k].set_ylabel("y (mm)")
+    fmt = path.suffix.lstrip(".").lower()
+    write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight"))
+    plt.close(fig)
