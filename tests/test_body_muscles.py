@@ -137,10 +137,10 @@ def test_the_stretch_reflex_loop_makes_its_own_rhythm_and_it_adapts_to_the_mediu
     2010). Without the stretch input the units settle and the body stops undulating."""
     import equinox as eqx
 
-    from digiworm.body import reflex_circuit_from_atlas, simulate_reflex
+    from digiworm.body import reflex_circuit, simulate_reflex
 
     muscles = muscles_from_atlas(atlas, drive_gain=3.0)
-    circuit = reflex_circuit_from_atlas(atlas, muscles)
+    circuit = reflex_circuit(muscles)
     assert {c for c, _, _ in circuit.unit_of} == {"DB", "VB", "DD", "VD"}
     body = Body()
     gaits, traces = {}, {}

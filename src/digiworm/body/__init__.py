@@ -8,7 +8,7 @@
 from ._drive import DrivenTrajectory, simulate_driven
 from ._muscles import Muscles, muscles_from_atlas
 from ._readouts import eigenworm_variance, gait, plot_gait
-from ._reflex import ReflexCircuit, ReflexTrajectory, reflex_circuit_from_atlas, simulate_reflex
+from ._reflex import ReflexCircuit, ReflexTrajectory, reflex_circuit, simulate_reflex
 from ._rod import Body, BodyTrajectory, Medium, simulate_body, travelling_wave
 from ._targets import behaviour_targets, score_behaviour
 
@@ -25,7 +25,7 @@ __all__ = [
     "gait",
     "muscles_from_atlas",
     "plot_gait",
-    "reflex_circuit_from_atlas",
+    "reflex_circuit",
     "score_behaviour",
     "simulate_body",
     "simulate_driven",

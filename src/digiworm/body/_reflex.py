@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import DigiwormError
-from ._muscles import Muscles
+from ._muscles import ROWS, Muscles
 from ._rod import (
     Body,
     BodyTrajectory,
@@ -42,7 +42,7 @@ from ._rod import (
     trajectory,
 )
 
-__all__ = ["ReflexCircuit", "ReflexTrajectory", "reflex_circuit_from_atlas", "simulate_reflex"]
+__all__ = ["ReflexCircuit", "ReflexTrajectory", "reflex_circuit", "simulate_reflex"]
 
 
 class ReflexCircuit(eqx.Module):
@@ -89,13 +89,17 @@ class ReflexCircuit(eqx.Module):
         return a
 
 
-def reflex_circuit_from_atlas(atlas, muscles: Muscles, **params) -> ReflexCircuit:
-    """Place the DB, VB, DD and VD neurons in units by where their muscles are."""
+def reflex_circuit(muscles: Muscles, **params) -> ReflexCircuit:
+    """Place the DB, VB, DD and VD neurons in units by where their muscles are.
+
+    A neuron's position is the mean position of the muscles it synapses onto (``muscles``, from
+    :func:`~digiworm.body.muscles_from_atlas`); ``params`` set the circuit's parameters.
+    """
     n_units = int(params.get("n_units", 12))
     if n_units < 2:
         raise DigiwormError(f"n_units must be >= 2; got {n_units}")
     counts = np.asarray(muscles.excitatory + muscles.inhibitory)
-    row_pos = (np.asarray(muscles.row) - 0.5) / 24.0
+    row_pos = (np.asarray(muscles.row) - 0.5) / ROWS
     total = counts.sum(axis=0)
     pos = (row_pos[:, None] * counts).sum(axis=0) / np.maximum(total, 1e-12)
     names = list(muscles.neurons)
@@ -135,11 +139,17 @@ def simulate_reflex(
     body lengths) and the units in the matching phase; after that nothing is imposed.
     """
     _check_times(duration_s, dt_s, save_every)
+    if not np.isfinite(initial_curvature_per_body_length):
+        raise DigiwormError(
+            f"initial_curvature_per_body_length must be finite; got "
+            f"{initial_curvature_per_body_length}"
+        )
     dtype = jnp.asarray(0.0).dtype
     u = body.joint_positions()
     kappa0 = initial_curvature_per_body_length / body.length_mm * np.sin(2 * np.pi * u / 0.65)
     q0 = initial_coordinates(body, jnp.asarray(kappa0, dtype))
     centres = (np.arange(circuit.n_units) + 0.5) / circuit.n_units
+    # dorsal units on (z > 0) where the start shape is about to bend dorsally
     z0 = jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
     a0 = jnp.zeros(len(muscles.names), dtype)
     n_save = int(round(duration_s / dt_s)) // save_every
