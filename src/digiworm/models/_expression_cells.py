@@ -363,6 +363,36 @@ def _transient_targets(refs, truth, n_currents):
     )
 
 
+def _iv_targets(refs, truth):
+    """Return the fits' I–V targets: the voltage grid ``(V, reference)``.
+
+    Also the references' steady-state currents on it and each reference's RMS current (its
+    scale), all float64.
+    """
+    target = np.stack(
+        [np.asarray(truth[r].steady_current(FIT_GRID_MV[:, None]))[:, 0] for r in refs], axis=1
+    )
+    norm = np.sqrt(np.mean(target**2, axis=0))
+    grid = np.repeat(FIT_GRID_MV[:, None], len(refs), axis=1)
+    return jnp.asarray(grid), jnp.asarray(target), jnp.asarray(norm)
+
+
+def _misfit(cells, iv, transient):
+    """Return the fits' data misfit, the relative steady-state I–V error.
+
+    With ``transient`` (:func:`_transient_targets`) it adds the short clamps' voltage error in
+    units of 20 mV.
+    """
+    grid, target, norm = iv
+    misfit = jnp.mean(((cells.steady_current(grid) - target) / norm) ** 2)
+    if transient is not None:
+        amps, v_target, v_start = transient
+        rest = jax.lax.stop_gradient(_rest_newton(cells, v_start))
+        v = _short_clamps(cells, amps, rest)
+        misfit = misfit + jnp.mean(((v - v_target) / 20.0) ** 2)
+    return misfit
+
+
 #: The leak reversal is fitted in units of 10 mV, so one Adam step moves it as far, relatively,
 #: as it moves a log scale.
 _E_UNIT_MV = 10.0
@@ -466,12 +496,8 @@ def _fit_scales(
     # each channel's typical expression over the references (geometric mean where expressed)
     typical = np.array([math.exp(np.mean(np.log(t[c][t[c] > 0]))) if np.any(t[c] > 0) else 1.0
                         for c in fitted])  # fmt: skip
-    grid = np.repeat(FIT_GRID_MV[:, None], len(refs), axis=1)
     truth = {r: REFERENCE_CELLS[r].cell() for r in refs} if targets is None else targets
-    target = np.stack(
-        [np.asarray(truth[r].steady_current(FIT_GRID_MV[:, None]))[:, 0] for r in refs], axis=1
-    )
-    norm = np.sqrt(np.mean(target**2, axis=0))
+    iv = _iv_targets(refs, truth)
     theta0 = {  # log_k: log conductance at the typical TPM, nS
         "log_k": jnp.asarray(
             [math.log(start.scale_nS[c]) + exponent * math.log(m) for c, m in zip(fitted, typical)]
@@ -483,7 +509,6 @@ def _fit_scales(
     rel = np.stack([t[c] for c in fitted]) / typical[:, None]  # (channel, reference)
     expressed = jnp.asarray(rel > 0)
     log_rel = jnp.asarray(np.log(np.where(rel > 0, rel, 1.0)))
-    grid_j, target_j, norm_j = jnp.asarray(grid), jnp.asarray(target), jnp.asarray(norm)
     c_pF = float(start.c_pF)
 
     def build(theta):
@@ -495,16 +520,8 @@ def _fit_scales(
         return _with_conductances(cell, g_nS, e_leak)
 
     def loss(theta, anchor, transient):
-        cells = build(theta)
-        i = cells.steady_current(grid_j)
-        misfit = jnp.mean(((i - target_j) / norm_j) ** 2)
         prior = jnp.mean((theta["log_k"] - anchor) ** 2)
-        if transient is not None:
-            amps, v_target, v_start = transient
-            rest = jax.lax.stop_gradient(_rest_newton(cells, v_start))
-            v = _short_clamps(cells, amps, rest)
-            misfit = misfit + jnp.mean(((v - v_target) / 20.0) ** 2)
-        return misfit + ridge * prior
+        return _misfit(build(theta), iv, transient) + ridge * prior
 
     opt = optax.adam(learning_rate)
 
@@ -602,13 +619,7 @@ def _fit_effects(
     channels = [c for c in base.channels if c != "leak"]
     g0 = jnp.stack([base.g_nS[c] for c in channels])
     mask = jnp.concatenate([g0 > 0, jnp.ones((2, len(refs)), bool)])
-    grid = jnp.asarray(np.repeat(FIT_GRID_MV[:, None], len(refs), axis=1))
-    target = jnp.asarray(
-        np.stack(
-            [np.asarray(truth[r].steady_current(FIT_GRID_MV[:, None]))[:, 0] for r in refs], axis=1
-        )
-    )
-    norm = jnp.sqrt(jnp.mean(target**2, axis=0))
+    iv = _iv_targets(refs, truth)
 
     def build(dev):
         g = g0 * jnp.exp(dev[: len(channels)])
@@ -617,14 +628,9 @@ def _fit_effects(
         return _with_conductances(base, g_nS, base.e_leak_mV + _E_UNIT_MV * dev[-1])
 
     def loss(dev, transient):
-        cells = build(dev)
-        misfit = jnp.mean(((cells.steady_current(grid) - target) / norm) ** 2)
-        if transient is not None:
-            amps, v_target, v_start = transient
-            rest = jax.lax.stop_gradient(_rest_newton(cells, v_start))
-            v = _short_clamps(cells, amps, rest)
-            misfit = misfit + jnp.mean(((v - v_target) / 20.0) ** 2)
-        return misfit + pooling * jnp.sum(jnp.where(mask, dev, 0.0) ** 2) / jnp.sum(mask)
+        return _misfit(build(dev), iv, transient) + pooling * jnp.sum(
+            jnp.where(mask, dev, 0.0) ** 2
+        ) / jnp.sum(mask)
 
     opt = optax.adam(learning_rate)
 
