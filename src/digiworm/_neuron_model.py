@@ -86,12 +86,12 @@ def neuron_model_view(
     map_label = (
         f"map fitted without {reference} (held out)" if reference else "map fitted to all nine"
     )
-    # held out: no neuron effect of a published model of the class (AVAR's in AVAL's map)
-    own = reference is None
-    cell = cells_from_expression(atlas, canon, mapping, neuron_effects=own)
+    # from the shared map: held out, not even the effect of another published model of the
+    # class (AVAR's in AVAL's map); outside the published classes no effect applies anyway
+    cell = cells_from_expression(atlas, canon, mapping, neuron_effects=False)
     ensemble = (
         [
-            cells_from_expression(atlas, canon, m, neuron_effects=own)
+            cells_from_expression(atlas, canon, m, neuron_effects=False)
             for m in jackknife_maps(maps, centre).values()
         ]
         if band

@@ -15,8 +15,9 @@ from ._rod import (
     Body,
     BodyTrajectory,
     Medium,
-    _check_times,
     _checked_q0,
+    _n_saves,
+    _scan_saving,
     _stepper,
     initial_coordinates,
     trajectory,
@@ -52,7 +53,7 @@ def simulate_driven(
     straight (unless ``q0``). Each step advances the activations exactly for the drive at the
     step's middle, then the body under the curvature they set.
     """
-    _check_times(duration_s, dt_s, save_every)
+    n_save = _n_saves(duration_s, dt_s, save_every)
     s0 = jnp.asarray(activity(0.0))
     if s0.shape != (len(muscles.neurons),):
         raise DigiwormError(
@@ -65,7 +66,6 @@ def simulate_driven(
     q0 = initial_coordinates(body, zeros, heading_rad) if q0 is None else q0
     q0 = _checked_q0(body, q0, dtype)
     a0 = jnp.zeros(len(muscles.names), dtype)
-    n_save = int(round(duration_s / dt_s)) // save_every
     qs, acts = _integrate(body, medium, muscles, joint_map, activity, q0, a0, dt_s, save_every,
                           n_save)  # fmt: skip
     return DrivenTrajectory(
@@ -84,10 +84,5 @@ def _integrate(body, medium, muscles, joint_map, activity, q0, a0, dt_s, save_ev
         kappa = muscles.curvature(0.5 * (a + a_next), joint_map)
         return (body_step(q, kappa, dt_s), a_next, t + dt_s), None
 
-    def save(carry, _):
-        carry, _ = jax.lax.scan(step, carry, None, length=save_every)
-        return carry, carry[:2]
-
     start = (q0, a0, jnp.zeros((), q0.dtype))
-    _, (qs, acts) = jax.lax.scan(save, start, None, length=n_save)
-    return qs, acts
+    return _scan_saving(step, start, save_every, n_save, lambda c: c[:2])

@@ -23,6 +23,7 @@ measured gait (docs/body.md gives how far it is).
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import equinox as eqx
@@ -36,7 +37,8 @@ from ._rod import (
     Body,
     BodyTrajectory,
     Medium,
-    _check_times,
+    _n_saves,
+    _scan_saving,
     _stepper,
     initial_coordinates,
     trajectory,
@@ -61,6 +63,16 @@ class ReflexCircuit(eqx.Module):
         "architecture": "literature (Boyle, Berri & Cohen 2012)",
         "parameters": "assumed (chosen to oscillate, not fitted)",
     }
+
+    def __check_init__(self):
+        positive = ("field_body_lengths", "steepness", "tau_s")
+        for name in (*positive, "gain", "self_excitation"):
+            v = getattr(self, name)
+            if isinstance(v, jax.Array):
+                continue
+            if not math.isfinite(v) or (name in positive and v <= 0):
+                valid = "a number > 0" if name in positive else "a finite number"
+                raise DigiwormError(f"{name} must be {valid}; got {v}")
 
     def receptive_fields(self, body: Body) -> jax.Array:
         """Matrix ``(unit, joint)``: each unit's mean over its posterior receptive field."""
@@ -138,7 +150,7 @@ def simulate_reflex(
     The body starts bent in one travelling-wave shape of the given amplitude (wavelength 0.65
     body lengths) and the units in the matching phase; after that nothing is imposed.
     """
-    _check_times(duration_s, dt_s, save_every)
+    n_save = _n_saves(duration_s, dt_s, save_every)
     if not np.isfinite(initial_curvature_per_body_length):
         raise DigiwormError(
             f"initial_curvature_per_body_length must be finite; got "
@@ -152,7 +164,6 @@ def simulate_reflex(
     # dorsal units on (z > 0) where the start shape is about to bend dorsally
     z0 = jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
     a0 = jnp.zeros(len(muscles.names), dtype)
-    n_save = int(round(duration_s / dt_s)) // save_every
     fields = circuit.receptive_fields(body).astype(dtype)
     joint_map = muscles.joint_map(body).astype(dtype)
     qs, acts, zs = _integrate(body, medium, muscles, circuit, fields, joint_map, q0, a0, z0,
@@ -179,9 +190,4 @@ def _integrate(
         q = body_step(q, muscles.curvature(0.5 * (a + a_next), joint_map), dt_s)
         return (q, a_next, z), None
 
-    def save(carry, _):
-        carry, _ = jax.lax.scan(step, carry, None, length=save_every)
-        return carry, carry
-
-    _, (qs, acts, zs) = jax.lax.scan(save, (q0, a0, z0), None, length=n_save)
-    return qs, acts, zs
+    return _scan_saving(step, (q0, a0, z0), save_every, n_save, lambda c: c)

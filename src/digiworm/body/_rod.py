@@ -275,7 +275,7 @@ def simulate_body(
         with its centre of mass at the origin and the head towards ``heading_rad`` (the
         tangent, head to tail, points the other way).
     """
-    _check_times(duration_s, dt_s, save_every)
+    n_save = _n_saves(duration_s, dt_s, save_every)
     n = body.n_segments
     k0 = jnp.asarray(curvature(0.0))
     if k0.shape != (n - 1,):
@@ -284,16 +284,30 @@ def simulate_body(
         )
     q0 = initial_coordinates(body, k0, heading_rad) if q0 is None else q0
     q0 = _checked_q0(body, q0, k0.dtype)
-    n_save = int(round(duration_s / dt_s)) // save_every
     saved = _integrate(body, medium, curvature, q0, dt_s, save_every, n_save)
     return trajectory(body, q0, saved, save_every * dt_s)
 
 
-def _check_times(duration_s, dt_s, save_every):
+def _n_saves(duration_s, dt_s, save_every) -> int:
+    """Check a run's times; return how many samples it saves after the start."""
     if not (math.isfinite(duration_s) and duration_s > 0 and math.isfinite(dt_s) and dt_s > 0):
         raise DigiwormError(f"duration_s and dt_s must be > 0; got {duration_s}, {dt_s}")
     if save_every < 1:
         raise DigiwormError(f"save_every must be >= 1; got {save_every}")
+    return int(round(duration_s / dt_s)) // save_every
+
+
+def _scan_saving(step, carry, save_every: int, n_save: int, keep):
+    """Run the scan body ``step`` ``save_every × n_save`` times from ``carry``.
+
+    Returns ``keep(carry)`` after every ``save_every`` steps, stacked along a first axis.
+    """
+
+    def save(c, _):
+        c, _ = jax.lax.scan(step, c, None, length=save_every)
+        return c, keep(c)
+
+    return jax.lax.scan(save, carry, None, length=n_save)[1]
 
 
 def initial_coordinates(body: Body, kappa, heading_rad: float = 0.0):
@@ -349,9 +363,5 @@ def _integrate(body, medium, curvature, q0, dt_s, save_every, n_save):
         q, t = carry
         return (body_step(q, curvature(t + 0.5 * dt_s), dt_s), t + dt_s), None
 
-    def save(carry, _):
-        carry, _ = jax.lax.scan(step, carry, None, length=save_every)
-        return carry, carry[0]
-
-    _, saved = jax.lax.scan(save, (q0, jnp.zeros((), q0.dtype)), None, length=n_save)
-    return saved
+    start = (q0, jnp.zeros((), q0.dtype))
+    return _scan_saving(step, start, save_every, n_save, lambda c: c[0])
