@@ -156,3 +156,21 @@ def test_the_stretch_reflex_loop_makes_its_own_rhythm_and_it_adapts_to_the_mediu
         assert g["direction"] == "forward" and g["amplitude_per_body_length"] > 0.5
     assert gaits["water"]["frequency_hz"] > 1.4 * gaits["agar"]["frequency_hz"]
     assert still.std(axis=0).max() < 0.01 * traces["water"].std(axis=0).max()
+
+
+def test_bad_muscle_and_circuit_parameters_are_refused_by_name(atlas, muscles):
+    from digiworm.body import reflex_circuit
+
+    bad_muscles = (
+        (dict(tau_s=0.0), "tau_s"),
+        (dict(max_curvature_per_mm=-1.0), "max_curvature_per_mm"),
+        (dict(drive_gain=float("nan")), "drive_gain"),
+    )
+    for bad, name in bad_muscles:
+        with pytest.raises(DigiwormError, match=name):
+            muscles_from_atlas(atlas, **bad)
+    for bad, name in ((dict(tau_s=-0.1), "tau_s"), (dict(gain=float("inf")), "gain"),
+                      (dict(field_body_lengths=0.0), "field_body_lengths"),
+                      (dict(n_units=1), "n_units")):  # fmt: skip
+        with pytest.raises(DigiwormError, match=name):
+            reflex_circuit(muscles, **bad)

@@ -68,6 +68,12 @@ class Muscles(eqx.Module):
     def __check_init__(self):
         if not (math.isfinite(self.tau_s) and self.tau_s > 0):
             raise DigiwormError(f"tau_s must be a number of seconds > 0; got {self.tau_s}")
+        if not (math.isfinite(self.max_curvature_per_mm) and self.max_curvature_per_mm > 0):
+            raise DigiwormError(
+                f"max_curvature_per_mm must be a number > 0; got {self.max_curvature_per_mm}"
+            )
+        if not (math.isfinite(self.drive_gain) and self.drive_gain >= 0):
+            raise DigiwormError(f"drive_gain must be a number >= 0; got {self.drive_gain}")
 
     def drive(self, activity):
         """Signed drive of every muscle from neuron activities ``(neuron,)`` in [0, 1]."""
