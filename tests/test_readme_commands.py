@@ -88,7 +88,7 @@ def test_the_readme_parser_finds_the_documented_commands():
     commands = readme_commands()
     subcommands = {shlex.split(c)[1] for c in commands if c.startswith("digiworm ")}
     assert {"atlas", "neuron", "gene", "simulate", "validate", "fit", "reproduce", "design",
-            "export", "serve"} <= subcommands  # fmt: skip
+            "export", "serve", "behave"} <= subcommands  # fmt: skip
     # optional groups expand: every model kind of simulate, every criterion of design next
     for kind in ("graded", "linear", "kernel", "conductance", "FILE"):
         assert any(f"--model {kind}" in c and c.startswith("digiworm simulate") for c in commands)
@@ -122,6 +122,7 @@ SHRINK = {
         "--kernel-steps": "2",
     },  # fmt: skip
     "design next": {"--k": "3"},
+    "behave": {"--duration": "8"},
     # the fitted map (the default) is run on RMD by test_cell_validation's CLI test; here the
     # cheap ratio map keeps the README's variants fast
     "neuron --validate": {"--references": "RMD", "--map": "ratio"},
@@ -262,6 +263,26 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
         assert (path / option("--out")).read_bytes()[:4] == b"\x89PNG"
     elif argv[0] == "design" and argv[1] == "study":
         assert (path / (option("--out") or "digiworm-design") / "report.html").is_file()
+    elif argv[0] == "behave":
+        ds = xr.load_dataset(path / option("--out"), engine="h5netcdf")
+        assert ds["xy_mm"].dims == ("time", "segment", "xy") and ds.sizes["neuron"] == 302
+        assert np.isfinite(ds["xy_mm"].to_numpy()).all()
+        if option("--json"):
+            import json
+
+            summary = json.loads((path / option("--json")).read_text())
+            for key in (
+                "frequency_hz",
+                "wavelength_body_lengths",
+                "speed_mm_per_s",
+                "reversals_per_min",
+                "body_length_change",
+                "scores",
+                "evidence",
+            ):
+                assert key in summary, key
+        if option("--plot"):
+            assert (path / option("--plot")).read_bytes()[:4] == b"\x89PNG"
     elif argv[0] == "validate" and option("--json"):
         assert (path / option("--json")).is_file()
 

@@ -2,33 +2,55 @@
 
 :func:`simulate_body` moves a :class:`Body` in a :class:`Medium` under a preferred curvature
 (an imposed wave, :func:`travelling_wave`, or the muscles' output); :func:`gait` and
-:func:`eigenworm_variance` read the behaviour as trackers do.
+:func:`eigenworm_variance` read the behaviour as trackers do. :func:`simulate_worm` runs a
+whole :class:`Worm` (a brain model, the command switch, the motor circuits, the muscles and the
+body) and :func:`behaviour` reads its reversals, speeds and gait.
 """
 
+from ._behaviour import behaviour, motion_direction, plot_worm
 from ._drive import DrivenTrajectory, simulate_driven
 from ._muscles import Muscles, muscles_from_atlas
 from ._readouts import eigenworm_variance, gait, plot_gait
 from ._reflex import ReflexCircuit, ReflexTrajectory, reflex_circuit, simulate_reflex
 from ._rod import Body, BodyTrajectory, Medium, simulate_body, travelling_wave
 from ._targets import behaviour_targets, score_behaviour
+from ._worm import (
+    COMMAND_CLASSES,
+    TOUCH_NEURONS,
+    CommandSwitch,
+    Worm,
+    body_trajectory,
+    simulate_worm,
+    worm_from_atlas,
+)
 
 __all__ = [
+    "COMMAND_CLASSES",
+    "TOUCH_NEURONS",
     "Body",
     "BodyTrajectory",
+    "CommandSwitch",
     "DrivenTrajectory",
     "Medium",
     "Muscles",
     "ReflexCircuit",
     "ReflexTrajectory",
+    "Worm",
+    "behaviour",
     "behaviour_targets",
+    "body_trajectory",
     "eigenworm_variance",
     "gait",
+    "motion_direction",
     "muscles_from_atlas",
     "plot_gait",
+    "plot_worm",
     "reflex_circuit",
     "score_behaviour",
     "simulate_body",
     "simulate_driven",
     "simulate_reflex",
+    "simulate_worm",
     "travelling_wave",
+    "worm_from_atlas",
 ]

@@ -80,7 +80,7 @@ def eigenworm_variance(traj: BodyTrajectory, modes: int = 4, *, discard_s: float
     """Fraction of the tangent-angle variance in the first ``modes`` principal shapes.
 
     The tangent angles are taken relative to their mean along the body (rotation removed), as
-    Stephens et al. (2008) do.
+    Stephens et al. (2008) do. A body whose shape never changes has no posture variance: NaN.
     """
     keep = _window(traj, discard_s)
     psi = np.asarray(traj.q)[keep, 2:]
@@ -90,7 +90,7 @@ def eigenworm_variance(traj: BodyTrajectory, modes: int = 4, *, discard_s: float
     s = np.linalg.svd(psi, compute_uv=False) ** 2
     if modes < 1 or modes > s.size:
         raise DigiwormError(f"modes must be from 1 to {s.size}; got {modes}")
-    return float(s[:modes].sum() / s.sum())
+    return float(s[:modes].sum() / s.sum()) if s.sum() > 0 else float("nan")
 
 
 def plot_gait(runs: dict, length_mm: float, path) -> None:

@@ -46,12 +46,18 @@ from ._rod import (
 
 __all__ = ["ReflexCircuit", "ReflexTrajectory", "reflex_circuit", "simulate_reflex"]
 
+DIRECTIONS = ("forward", "backward")
+
 
 class ReflexCircuit(eqx.Module):
     """Stretch-driven B-type units (see the module docstring)."""
 
     unit_of: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...] = eqx.field(static=True)
-    """Per class (``DB``, ``VB``, ``DD``, ``VD``): its neurons' indices and their units."""
+    """Per class (``DB``, ``VB``, ``DD``, ``VD``; ``DA``, ``VA`` backward): its neurons'
+    indices and their units."""
+    direction: str = eqx.field(static=True, default="forward")
+    """``forward``: B-types, each unit pushed by the stretch posterior to it; ``backward``: the
+    mirror image, A-types pushed by the stretch anterior to them."""
     n_units: int = eqx.field(static=True, default=12)
     field_body_lengths: float = eqx.field(static=True, default=1 / 12)
     gain: float = 8.0
@@ -65,6 +71,10 @@ class ReflexCircuit(eqx.Module):
     }
 
     def __check_init__(self):
+        if self.direction not in DIRECTIONS:
+            raise DigiwormError(
+                f"direction must be one of {', '.join(DIRECTIONS)}; got {self.direction!r}"
+            )
         positive = ("field_body_lengths", "steepness", "tau_s")
         for name in (*positive, "gain", "self_excitation"):
             v = getattr(self, name)
@@ -75,13 +85,19 @@ class ReflexCircuit(eqx.Module):
                 raise DigiwormError(f"{name} must be {valid}; got {v}")
 
     def receptive_fields(self, body: Body) -> jax.Array:
-        """Matrix ``(unit, joint)``: each unit's mean over its posterior receptive field."""
+        """Matrix ``(unit, joint)``: each unit's mean over its receptive field.
+
+        The field lies posterior to the unit going forward, anterior to it going backward.
+        """
         u = body.joint_positions()
         centres = (np.arange(self.n_units) + 0.5) / self.n_units
         half_row = 0.5 / self.n_units
         out = np.zeros((self.n_units, u.size))
         for i, c in enumerate(centres):
-            sel = (u >= c - half_row) & (u <= c + self.field_body_lengths)
+            if self.direction == "forward":
+                sel = (u >= c - half_row) & (u <= c + self.field_body_lengths)
+            else:
+                sel = (u <= c + half_row) & (u >= c - self.field_body_lengths)
             out[i, sel] = 1.0 / max(sel.sum(), 1)
         return jnp.asarray(out)
 
@@ -95,16 +111,18 @@ class ReflexCircuit(eqx.Module):
         dorsal = jax.nn.sigmoid(self.steepness * z)
         ventral = jax.nn.sigmoid(-self.steepness * z)
         a = jnp.zeros(n_neurons, z.dtype)
-        side = {"DB": dorsal, "VB": ventral, "DD": ventral, "VD": dorsal}
+        side = {"DB": dorsal, "VB": ventral, "DA": dorsal, "VA": ventral, "DD": ventral,
+                "VD": dorsal}  # fmt: skip
         for cls, neurons, units in self.unit_of:
             a = a.at[jnp.asarray(neurons)].set(side[cls][jnp.asarray(units)])
         return a
 
 
-def reflex_circuit(muscles: Muscles, **params) -> ReflexCircuit:
+def reflex_circuit(muscles: Muscles, direction: str = "forward", **params) -> ReflexCircuit:
     """Place the DB, VB, DD and VD neurons in units by where their muscles are.
 
-    A neuron's position is the mean position of the muscles it synapses onto (``muscles``, from
+    The ``backward`` circuit has DA and VA instead of the B-types. A neuron's position is the
+    mean position of the muscles it synapses onto (``muscles``, from
     :func:`~digiworm.body.muscles_from_atlas`); ``params`` set the circuit's parameters.
     """
     n_units = int(params.get("n_units", 12))
@@ -116,12 +134,15 @@ def reflex_circuit(muscles: Muscles, **params) -> ReflexCircuit:
     pos = (row_pos[:, None] * counts).sum(axis=0) / np.maximum(total, 1e-12)
     names = list(muscles.neurons)
     unit_of = []
-    for cls in ("DB", "VB", "DD", "VD"):
+    if direction not in DIRECTIONS:
+        raise DigiwormError(f"direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
+    excitors = ("DB", "VB") if direction == "forward" else ("DA", "VA")
+    for cls in (*excitors, "DD", "VD"):
         idx = np.array([i for i, n in enumerate(names)
                         if n.startswith(cls) and n[2:].isdigit() and total[i] > 0])  # fmt: skip
         units = np.clip((pos[idx] * n_units).astype(int), 0, n_units - 1)
         unit_of.append((cls, tuple(int(i) for i in idx), tuple(int(k) for k in units)))
-    return ReflexCircuit(unit_of=tuple(unit_of), **params)
+    return ReflexCircuit(unit_of=tuple(unit_of), direction=direction, **params)
 
 
 class ReflexTrajectory(NamedTuple):

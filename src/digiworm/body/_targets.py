@@ -54,6 +54,7 @@ def score_behaviour(measured: dict, medium: str) -> pd.DataFrame:
             {
                 "id": tid,
                 "quantity": t["quantity"],
+                "key": t["key"],
                 "target": float(t["value"]),
                 "low": float(t["low"]),
                 "high": float(t["high"]),

@@ -1,0 +1,389 @@
+r"""The worm: brain, command switch, motor circuits, muscles and body in one compiled loop.
+
+What each layer does:
+
+* **Brain.** Any digiworm model (:class:`~digiworm.models.AbstractModel`: the fitted graded or
+  linear worm, the conductance network, …) receives the sensory input (a touch drives ALM and
+  AVM, or PLM) and is stepped at its own step (20 ms by default).
+* **Command switch.** The backward command interneurons (AVA, AVD, AVE) against the forward
+  ones (AVB, PVC) set one bistable, noisy state :math:`r` (backward when :math:`r > 0`):
+
+  .. math:: \tau \dot r = -r + \tanh\!\big(w r + g\,(\overline{\Delta x}_{back}
+            - \overline{\Delta x}_{fwd}) + b\big) + \sigma \xi(t),
+
+  where :math:`\Delta x` is each command neuron's output (activity or ΔF/F) minus its value at
+  rest, averaged over the neurons still alive, and :math:`b < 0` makes forward the preferred
+  state. Noise makes spontaneous reversals; the brain's command neurons bias them. This is the
+  two-state picture of Roberts et al. (2016, eLife 5:e12572), with *assumed* parameters.
+* **Motor circuits.** Two stretch-reflex circuits (:func:`~digiworm.body.reflex_circuit`):
+  B-types going forward, A-types going backward. Both always follow the body; the switch's
+  gate :math:`\sigma(k r)` picks whose output reaches the muscles. Each circuit's output is
+  scaled by the share of its command input still alive: the connectome's synapses and gap
+  junctions onto the B-types from AVB and PVC, onto the A-types from AVA, AVD and AVE (so
+  killing AVA, which makes most of the A-types' command input, weakens backward crawling).
+* **Muscles and body** as in :func:`~digiworm.body.simulate_reflex`, at 1 ms.
+
+Ablated neurons are removed from the brain (:class:`~digiworm.experiments.Ablate`), from the
+command averages and from the motor neurons' output.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from .._errors import DigiwormError
+from ._muscles import Muscles
+from ._reflex import ReflexCircuit, reflex_circuit
+from ._rod import Body, BodyTrajectory, Medium, _stepper, initial_coordinates
+
+__all__ = [
+    "COMMAND_CLASSES",
+    "TOUCH_NEURONS",
+    "CommandSwitch",
+    "Worm",
+    "simulate_worm",
+    "worm_from_atlas",
+]
+
+#: The command interneuron classes of each direction (Chalfie et al. 1985).
+COMMAND_CLASSES = {"backward": ("AVA", "AVD", "AVE"), "forward": ("AVB", "PVC")}
+#: The touch receptor neurons each touch drives (Chalfie et al. 1985).
+TOUCH_NEURONS = {"anterior": ("ALML", "ALMR", "AVM"), "posterior": ("PLML", "PLMR")}
+
+
+class CommandSwitch(eqx.Module):
+    """The bistable forward/backward state driven by the command neurons (module docstring)."""
+
+    backward: jax.Array
+    """Weights ``(neuron,)`` averaging the backward command neurons (sum 1, or all 0)."""
+    forward: jax.Array
+    """The same for the forward command neurons."""
+    rest: jax.Array
+    """The brain's output at rest ``(neuron,)``."""
+    gain: float = 10.0
+    self_excitation: float = 2.0
+    bias: float = -0.45
+    noise: float = 0.8
+    tau_s: float = 0.5
+    steepness: float = 6.0
+
+    evidence = {
+        "architecture": "literature (Chalfie et al. 1985; Roberts et al. 2016: a two-state switch)",
+        "parameters": "assumed (gain, self-excitation, bias, noise, time constant)",
+    }
+
+    def __check_init__(self):
+        positive = ("tau_s", "steepness")
+        for name in (*positive, "gain", "self_excitation", "bias", "noise"):
+            v = getattr(self, name)
+            if isinstance(v, jax.Array):
+                continue
+            if not math.isfinite(v) or (name in positive and v <= 0) or (name == "noise" and v < 0):
+                valid = "a number > 0" if name in positive else "a finite number"
+                raise DigiwormError(f"{name} must be {valid}; got {v}")
+
+    def drive(self, output):
+        """Return the command input: mean backward minus mean forward change from rest."""
+        delta = jnp.nan_to_num(output - self.rest)
+        return self.gain * ((self.backward - self.forward) @ delta)
+
+    def step(self, r, output, dt_s, xi):
+        """Advance ``r`` by ``dt_s`` (Euler–Maruyama; ``xi`` a standard normal draw)."""
+        target = jnp.tanh(self.self_excitation * r + self.drive(output) + self.bias)
+        return r + dt_s / self.tau_s * (target - r) + self.noise * jnp.sqrt(dt_s) * xi
+
+    def gate(self, r):
+        """How much the backward circuit drives the muscles, in [0, 1]."""
+        return jax.nn.sigmoid(self.steepness * r)
+
+
+class Worm(eqx.Module):
+    """Brain, command switch, motor circuits, muscles and body (see the module docstring)."""
+
+    brain: eqx.Module
+    switch: CommandSwitch
+    forward: ReflexCircuit
+    backward: ReflexCircuit
+    muscles: Muscles
+    body: Body
+    alive: jax.Array
+    """1 for a neuron present, 0 for an ablated one ``(neuron,)``."""
+    forward_share: jax.Array
+    """Each forward command neuron's share of the B-types' command input ``(neuron,)``."""
+    backward_share: jax.Array
+    """Each backward command neuron's share of the A-types' command input ``(neuron,)``."""
+    brain_dt_s: float = eqx.field(static=True, default=0.02)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.brain.names)
+
+    def ablate(self, neurons) -> Worm:
+        """Return this worm without ``neurons`` (canonical ids): brain, commands and motor."""
+        from ..experiments import Ablate
+
+        names = list(self.names)
+        unknown = [n for n in neurons if n not in names]
+        if unknown:
+            raise DigiwormError(f"cannot ablate {unknown}: not neurons of this worm")
+        keep = np.asarray(self.alive).copy()
+        keep[[names.index(n) for n in neurons]] = 0.0
+        brain = Ablate(tuple(neurons))(self.brain)
+        switch = eqx.tree_at(
+            lambda s: (s.backward, s.forward),
+            self.switch,
+            (_weights(self.switch.backward != 0, keep), _weights(self.switch.forward != 0, keep)),
+        )
+        return eqx.tree_at(lambda w: (w.brain, w.switch, w.alive), self,
+                           (brain, switch, jnp.asarray(keep)))  # fmt: skip
+
+    def command_shares(self) -> tuple[jax.Array, jax.Array]:
+        """Return the alive share of the forward and the backward circuit's command input."""
+        return self.forward_share @ self.alive, self.backward_share @ self.alive
+
+
+def _weights(members, alive) -> jax.Array:
+    w = np.asarray(members, float) * np.asarray(alive, float)
+    return jnp.asarray(w / w.sum() if w.sum() > 0 else w)
+
+
+def _class_members(names, classes) -> np.ndarray:
+    from ..atlas._names import neuron_class
+
+    return np.array([neuron_class(n, names) in classes for n in names])
+
+
+def worm_from_atlas(
+    atlas,
+    brain,
+    *,
+    connectome: str = "cook2019",
+    brain_dt_s: float = 0.02,
+    muscles: Muscles | None = None,
+    body: Body | None = None,
+    switch: dict | None = None,
+    circuit: dict | None = None,
+) -> Worm:
+    """Build a :class:`Worm` around ``brain`` (any model on the atlas's 302 neurons).
+
+    ``muscles`` default to :func:`~digiworm.body.muscles_from_atlas` with ``drive_gain`` 3;
+    ``switch`` and ``circuit`` set :class:`CommandSwitch` and
+    :class:`~digiworm.body.ReflexCircuit` parameters (both circuits share them).
+    """
+    from ..models._graded import connectome_arrays
+    from ..simulate import model_precision, rest_state
+    from ._muscles import muscles_from_atlas
+
+    names = tuple(brain.names)
+    if names != tuple(atlas.names):
+        raise DigiwormError(
+            "the brain must be a model of the atlas's neurons in the atlas's order "
+            f"({len(atlas.names)} neurons); got one of {len(names)}"
+        )
+    if not (math.isfinite(brain_dt_s) and 0 < brain_dt_s <= 0.1):
+        raise DigiwormError(f"brain_dt_s must be in (0, 0.1] s; got {brain_dt_s}")
+    muscles = muscles_from_atlas(atlas, drive_gain=3.0) if muscles is None else muscles
+    body = Body() if body is None else body
+    with model_precision(brain):
+        rest = jnp.nan_to_num(brain.readout(rest_state(brain, dt_s=brain_dt_s)))
+    alive = np.ones(len(names))
+    back = _class_members(names, COMMAND_CLASSES["backward"])
+    fwd = _class_members(names, COMMAND_CLASSES["forward"])
+    sw = CommandSwitch(backward=_weights(back, alive), forward=_weights(fwd, alive), rest=rest,
+                       **(switch or {}))  # fmt: skip
+    chem, gap, _ = connectome_arrays(atlas, connectome)
+    contacts = chem + gap  # [post, pre]
+
+    def share(targets, commands):
+        into = contacts[np.ix_(_class_members(names, targets), commands)].sum(axis=0)
+        out = np.zeros(len(names))
+        out[commands] = into / max(into.sum(), 1e-12)
+        return jnp.asarray(out)
+
+    return Worm(
+        brain=brain,
+        switch=sw,
+        forward=reflex_circuit(muscles, "forward", **(circuit or {})),
+        backward=reflex_circuit(muscles, "backward", **(circuit or {})),
+        muscles=muscles,
+        body=body,
+        alive=jnp.asarray(alive),
+        forward_share=share(("DB", "VB"), np.nonzero(fwd)[0]),
+        backward_share=share(("DA", "VA"), np.nonzero(back)[0]),
+        brain_dt_s=brain_dt_s,
+    )
+
+
+def _touch_input(worm: Worm, touch, n_steps: int, touch_s: float, amplitude: float):
+    """Return the brain's input ``(step, neuron)``: each touch drives its receptors."""
+    names = list(worm.names)
+    u = np.zeros((n_steps, len(names)))
+    t = np.arange(n_steps) * worm.brain_dt_s
+    for where, at_s in touch:
+        if where not in TOUCH_NEURONS:
+            raise DigiwormError(f"touch {where!r} is not one of {', '.join(TOUCH_NEURONS)}")
+        if not (math.isfinite(at_s) and 0 <= at_s < n_steps * worm.brain_dt_s):
+            raise DigiwormError(
+                f"touch time {at_s} s is outside the run [0, {n_steps * worm.brain_dt_s:g}) s"
+            )
+        on = (t >= at_s) & (t < at_s + touch_s)
+        for n in TOUCH_NEURONS[where]:
+            u[on, names.index(n)] += amplitude
+    return u
+
+
+def simulate_worm(
+    worm: Worm,
+    medium: Medium,
+    duration_s: float,
+    *,
+    key: jax.Array,
+    touch: tuple[tuple[str, float], ...] = (),
+    touch_s: float = 1.0,
+    touch_amplitude: float = 1.0,
+    dt_s: float = 1e-3,
+    initial_curvature_per_body_length: float = 1.0,
+) -> xr.Dataset:
+    """Run the worm in ``medium`` for ``duration_s`` seconds; return what it did.
+
+    ``touch`` lists ``(where, time_s)`` with ``where`` in :data:`TOUCH_NEURONS`: the touch
+    receptors get ``touch_amplitude`` (the brain's input unit) for ``touch_s``. ``key`` seeds
+    the command switch's noise. Samples are saved every brain step.
+
+    Returns a Dataset over ``time`` (s) with the brain's ``output`` ``(time, neuron)``,
+    ``muscle_activation`` ``(time, muscle)``, the body's ``xy_mm`` ``(time, segment, xy)``,
+    ``angle_rad`` ``(time, segment)`` and ``curvature_per_mm`` ``(time, joint)``, the
+    switch's ``command`` state and ``backward_gate`` ``(time,)``, and the ``touch`` input
+    ``(time,)`` (the number of receptors driven).
+    """
+    if not (math.isfinite(duration_s) and duration_s > 0):
+        raise DigiwormError(f"duration must be a number of seconds > 0; got {duration_s}")
+    if not (math.isfinite(touch_s) and touch_s > 0):
+        raise DigiwormError(f"touch_s must be a number of seconds > 0; got {touch_s}")
+    n_inner = round(worm.brain_dt_s / dt_s)
+    if n_inner < 1 or abs(n_inner * dt_s - worm.brain_dt_s) > 1e-9:
+        raise DigiwormError(
+            f"dt_s {dt_s} must divide the brain's step {worm.brain_dt_s} s into whole steps"
+        )
+    n_steps = int(round(duration_s / worm.brain_dt_s))
+    if n_steps < 1:
+        raise DigiwormError(f"duration {duration_s} s is shorter than one brain step")
+    from ..simulate import model_precision, rest_state
+
+    with model_precision(worm.brain):
+        y0 = rest_state(worm.brain, dt_s=worm.brain_dt_s)
+    dtype = jnp.asarray(0.0).dtype
+    u = jnp.asarray(_touch_input(worm, touch, n_steps, touch_s, touch_amplitude), dtype)
+    xi = jax.random.normal(key, (n_steps,), dtype)
+    body = worm.body
+    pos = body.joint_positions()
+    kappa0 = initial_curvature_per_body_length / body.length_mm * np.sin(2 * np.pi * pos / 0.65)
+    q0 = initial_coordinates(body, jnp.asarray(kappa0, dtype))
+    centres = (np.arange(worm.forward.n_units) + 0.5) / worm.forward.n_units
+    z0 = jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
+    a0 = jnp.zeros(len(worm.muscles.names), dtype)
+    r0 = jnp.asarray(-1.0, dtype)
+    maps = (worm.forward.receptive_fields(body).astype(dtype),
+            worm.backward.receptive_fields(body).astype(dtype),
+            worm.muscles.joint_map(body).astype(dtype))  # fmt: skip
+    saved = _run(worm, medium, maps, y0, r0, q0, a0, z0, z0, u, xi, dt_s, n_inner)
+    return _dataset(worm, medium, saved, u, touch)
+
+
+@eqx.filter_jit
+def _run(worm, medium, maps, y0, r0, q0, a0, zf0, zb0, u, xi, dt_s, n_inner):
+    body, muscles = worm.body, worm.muscles
+    f_fields, b_fields, joint_map = maps
+    brain_step = worm.brain.stepper(worm.brain_dt_s, worm.brain.methods[0])
+    body_step = _stepper(body, medium, q0.dtype)
+    brain_dtype = jax.tree_util.tree_leaves(y0)[0].dtype
+    n = len(worm.names)
+    share_f, share_b = worm.command_shares()
+
+    def body_loop(gate):
+        def step(carry, _):
+            q, a, zf, zb = carry
+            stretch = body.curvature(q) * body.length_mm
+            zf = worm.forward.step(zf, f_fields @ stretch, dt_s)
+            zb = worm.backward.step(zb, b_fields @ stretch, dt_s)
+            act = ((1 - gate) * share_f * worm.forward.activity(zf, n)
+                   + gate * share_b * worm.backward.activity(zb, n)) * worm.alive  # fmt: skip
+            a_next = muscles.step(a, act, dt_s)
+            q = body_step(q, muscles.curvature(0.5 * (a + a_next), joint_map), dt_s)
+            return (q, a_next, zf, zb), None
+
+        return step
+
+    def brain_loop(carry, inputs):
+        t, y, r, q, a, zf, zb = carry
+        u_t, xi_t = inputs
+        y_new = brain_step(t.astype(brain_dtype), y, u_t.astype(brain_dtype))
+        y = jax.tree_util.tree_map(lambda new, old: new.astype(old.dtype), y_new, y)
+        out = worm.brain.readout(y).astype(q0.dtype)
+        r = worm.switch.step(r, out, worm.brain_dt_s, xi_t)
+        gate = worm.switch.gate(r)
+        (q, a, zf, zb), _ = jax.lax.scan(body_loop(gate), (q, a, zf, zb), None, length=n_inner)
+        carry = (t + worm.brain_dt_s, y, r, q, a, zf, zb)
+        return carry, (out, r, gate, q, a)
+
+    start = (jnp.zeros((), q0.dtype), y0, r0, q0, a0, zf0, zb0)
+    return jax.lax.scan(brain_loop, start, (u, xi))[1]
+
+
+def _dataset(worm: Worm, medium: Medium, saved, u, touch) -> xr.Dataset:
+    out, r, gate, q, a = (np.asarray(x) for x in saved)
+    body = worm.body
+    t = (np.arange(out.shape[0]) + 1) * worm.brain_dt_s
+    xy = np.asarray(jax.vmap(body.centres)(jnp.asarray(q)))
+    kappa = np.asarray(jax.vmap(body.curvature)(jnp.asarray(q)))
+    output_name = getattr(worm.brain, "output", "activity")
+    ds = xr.Dataset(
+        {
+            "output": (("time", "neuron"), out),
+            "muscle_activation": (("time", "muscle"), a),
+            "xy_mm": (("time", "segment", "xy"), xy),
+            "angle_rad": (("time", "segment"), q[:, 2:]),
+            "curvature_per_mm": (("time", "joint"), kappa),
+            "command": ("time", r),
+            "backward_gate": ("time", gate),
+            "touch": ("time", (np.asarray(u) > 0).sum(axis=1)),
+        },
+        coords={
+            "time": t,
+            "neuron": list(worm.names),
+            "muscle": list(worm.muscles.names),
+            "segment": np.arange(body.n_segments),
+            "xy": ["x", "y"],
+            "joint": body.joint_positions(),
+        },
+        attrs={
+            "medium": medium.name,
+            "drag_normal_Ns_per_m2": float(medium.drag_normal_Ns_per_m2),
+            "drag_tangential_Ns_per_m2": float(medium.drag_tangential_Ns_per_m2),
+            "body_length_mm": float(body.length_mm),
+            "output_kind": output_name,
+            "touch": ";".join(f"{w}@{s:g}" for w, s in touch),
+            "ablated": ",".join(n for n, k in zip(worm.names, np.asarray(worm.alive)) if k == 0),
+        },
+    )
+    ds["output"].attrs["long_name"] = f"brain output ({output_name})"
+    ds["backward_gate"].attrs["long_name"] = "share of the muscles' drive from the backward circuit"
+    return ds
+
+
+def body_trajectory(ds: xr.Dataset) -> BodyTrajectory:
+    """Return the :class:`~digiworm.body.BodyTrajectory` of a :func:`simulate_worm` run."""
+    xy = ds["xy_mm"].values
+    q = np.concatenate([xy.mean(axis=1), ds["angle_rad"].values], axis=1)
+    return BodyTrajectory(
+        t_s=jnp.asarray(ds["time"].values),
+        q=jnp.asarray(q),
+        xy_mm=jnp.asarray(xy),
+        curvature_per_mm=jnp.asarray(ds["curvature_per_mm"].values),
+    )

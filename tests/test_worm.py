@@ -1,0 +1,205 @@
+"""The whole worm: brain, command switch, motor circuits, muscles and body; its read-outs."""
+
+from __future__ import annotations
+
+import json
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import xarray as xr
+from typer.testing import CliRunner
+
+from digiworm._errors import DigiwormError
+from digiworm.body import (
+    Body,
+    CommandSwitch,
+    Medium,
+    behaviour,
+    gait,
+    muscles_from_atlas,
+    reflex_circuit,
+    simulate_reflex,
+    simulate_worm,
+    worm_from_atlas,
+)
+from digiworm.body._behaviour import _epochs
+
+pytestmark = pytest.mark.usefixtures("x64")
+
+
+@pytest.fixture(scope="module")
+def worm(atlas):
+    from digiworm.models import fitted
+
+    return worm_from_atlas(atlas, fitted("graded"))
+
+
+def _forced(worm, bias):
+    """The worm with its switch held on one side (no noise, a strong bias)."""
+    return eqx.tree_at(lambda w: (w.switch.bias, w.switch.noise), worm, (bias, 0.0))
+
+
+def test_the_backward_circuit_crawls_backward_with_a_tail_to_head_wave(atlas):
+    """The A-type circuit is the B-type one mirrored: pushed by the stretch anterior to each
+    unit, it makes a tail-to-head wave and the worm crawls backward on agar."""
+    muscles = muscles_from_atlas(atlas, drive_gain=3.0)
+    circuit = reflex_circuit(muscles, "backward")
+    classes = {cls for cls, _, _ in circuit.unit_of}
+    assert classes == {"DA", "VA", "DD", "VD"}
+    run = simulate_reflex(Body(), Medium.agar(), muscles, circuit, 12.0)
+    g = gait(run.body, 1.0, discard_s=6.0)
+    assert g["direction"] == "backward" and g["wave_direction"] == "tail to head"
+    with pytest.raises(DigiwormError, match="direction"):
+        reflex_circuit(muscles, "sideways")
+
+
+def test_command_shares_come_from_the_connectome(worm):
+    """AVA makes most of the A-types' command input (Cook et al. 2019 synapses + gap
+    junctions), AVB most of the B-types'; ablating AVA leaves the rest's share."""
+    names = list(worm.names)
+    back = np.asarray(worm.backward_share)
+    fwd = np.asarray(worm.forward_share)
+    assert back.sum() == pytest.approx(1.0) and fwd.sum() == pytest.approx(1.0)
+    ava = back[[names.index("AVAL"), names.index("AVAR")]].sum()
+    avb = fwd[[names.index("AVBL"), names.index("AVBR")]].sum()
+    assert ava > 0.5 and avb > 0.5
+    ablated = worm.ablate(["AVAL", "AVAR"])
+    share_f, share_b = (float(x) for x in ablated.command_shares())
+    assert share_f == pytest.approx(1.0) and share_b == pytest.approx(1 - ava)
+    # the switch averages only the backward command neurons still alive
+    w = np.asarray(ablated.switch.backward)
+    assert w[names.index("AVAL")] == 0 and w.sum() == pytest.approx(1.0)
+    with pytest.raises(DigiwormError, match="not neurons"):
+        worm.ablate(["NOPE"])
+
+
+def test_the_switch_picks_the_direction_and_ablation_weakens_it(worm):
+    """Held forward the worm crawls forward; held backward it crawls backward; without AVA
+    (most of the A-types' command input) it reverses more slowly; without AVB and PVC it
+    cannot crawl forward."""
+    medium = Medium.agar()
+    key = jax.random.PRNGKey(0)
+    fwd = behaviour(simulate_worm(_forced(worm, -3.0), medium, 12.0, key=key))
+    back = behaviour(simulate_worm(_forced(worm, 3.0), medium, 12.0, key=key))
+    assert fwd["fraction_backward"] == 0 and fwd["speed_mm_per_s"] > 0.01
+    assert fwd["wave_direction"] == "head to tail" and fwd["reversals_per_min"] == 0
+    assert back["fraction_backward"] > 0.8 and back["reverse_speed_mm_per_s"] > 0.005
+    no_ava = _forced(worm.ablate(["AVAL", "AVAR"]), 3.0)
+    slow = behaviour(simulate_worm(no_ava, medium, 12.0, key=key))
+    assert (slow["reverse_speed_mm_per_s"] or 0.0) < 0.6 * back["reverse_speed_mm_per_s"]
+    no_fwd = _forced(worm.ablate(["AVBL", "AVBR", "PVCL", "PVCR"]), -3.0)
+    stuck = behaviour(simulate_worm(no_fwd, medium, 12.0, key=key))
+    assert stuck["speed_mm_per_s"] < 0.1 * fwd["speed_mm_per_s"]
+
+
+def test_the_switch_alone_reverses_at_the_calibrated_rate():
+    """With the command neurons at rest the switch's noise alone makes reversals: its
+    parameters were chosen so that they come about 2.3 times a minute and last about 1.9 s
+    (Roberts et al. 2016), so this checks the calibration, in sample."""
+    n = 1
+    sw = CommandSwitch(backward=jnp.zeros(n), forward=jnp.zeros(n), rest=jnp.zeros(n))
+    dt, steps = 0.02, 50_000  # 1000 s per walk
+
+    def walk(key):
+        xi = jax.random.normal(key, (steps,))
+        return jax.lax.scan(lambda r, x: (sw.step(r, jnp.zeros(n), dt, x),) * 2, -1.0, xi)[1]
+
+    r = np.asarray(jax.vmap(walk)(jax.random.split(jax.random.PRNGKey(7), 8)))
+    rates, lengths = [], []
+    for trace in r:  # backward once r passes +0.3, forward again below -0.3
+        state, on = False, np.zeros(trace.size, bool)
+        for i, x in enumerate(trace):
+            state = (x > 0.3) if not state else not (x < -0.3)
+            on[i] = state
+        starts = np.count_nonzero(np.diff(on.astype(int)) == 1)
+        rates.append(starts / (steps * dt / 60))
+        lengths.append(on.sum() * dt / max(starts, 1))
+    assert 1.6 <= np.mean(rates) <= 4.0
+    assert 1.0 <= np.mean(lengths) <= 3.0
+
+
+def test_touch_drives_its_receptors_and_is_checked(worm):
+    """An anterior touch drives ALM and AVM for its length; the brain's output of those
+    receptors rises then. Touches outside the run or elsewhere are refused by name."""
+    ds = simulate_worm(worm, Medium.agar(), 6.0, key=jax.random.PRNGKey(1),
+                       touch=(("anterior", 2.0),), touch_amplitude=10.0)  # fmt: skip
+    on = ds["touch"].values > 0
+    assert on.sum() == 50 and set(np.unique(ds["touch"].values[on])) == {3}
+    alm = ds["output"].sel(neuron="ALML").values
+    assert alm[on].mean() > alm[ds["time"].values < 2.0].mean() + 1e-3
+    assert ds["xy_mm"].dims == ("time", "segment", "xy")
+    with pytest.raises(DigiwormError, match="outside the run"):
+        simulate_worm(worm, Medium.agar(), 6.0, key=jax.random.PRNGKey(1),
+                      touch=(("anterior", 7.0),))  # fmt: skip
+    with pytest.raises(DigiwormError, match="dorsal"):
+        simulate_worm(worm, Medium.agar(), 6.0, key=jax.random.PRNGKey(1),
+                      touch=(("dorsal", 1.0),))  # fmt: skip
+
+
+def _track(velocity_mm_per_s: np.ndarray, dt: float = 0.02) -> xr.Dataset:
+    """A straight body pointing along +x whose centroid moves with the given velocity."""
+    n_seg = 8
+    x = np.concatenate([[0.0], np.cumsum(velocity_mm_per_s[1:] * dt)])
+    body_x = -np.linspace(0, 1, n_seg)
+    xy = np.zeros((x.size, n_seg, 2))
+    xy[:, :, 0] = x[:, None] + body_x[None, :] + 0.5
+    t = (np.arange(x.size) + 1) * dt
+    return xr.Dataset(
+        {
+            "xy_mm": (("time", "segment", "xy"), xy),
+            "angle_rad": (("time", "segment"), np.full((x.size, n_seg), np.pi)),
+            "curvature_per_mm": (("time", "joint"), np.zeros((x.size, n_seg - 1))),
+            "muscle_activation": (("time", "muscle"), np.zeros((x.size, 2))),
+        },
+        coords={"time": t, "muscle": ["MVL01", "MDL01"]},
+        attrs={"body_length_mm": 1.0, "touch": "anterior@5"},
+    )
+
+
+def test_reversals_are_read_from_the_motion():
+    """Forward 10 s, backward 3 s, a 0.2 s forward flicker, backward 1 s more, forward 6 s: one
+    reversal lasting 4.2 s (the flicker is shorter than an epoch), speeds as moved; the
+    touch at 5 s is not followed by backward motion within 3 s."""
+    dt = 0.02
+    pieces = [(10.0, 0.2), (3.0, -0.1), (0.2, 0.2), (1.0, -0.1), (6.0, 0.2)]
+    v = np.concatenate([np.full(int(round(d / dt)), s) for d, s in pieces])
+    out = behaviour(_track(v, dt), discard_s=0.0, smooth_s=0.1)
+    assert out["reversals_per_min"] == pytest.approx(60 / 20.2, rel=0.02)
+    assert out["reversal_s"] == pytest.approx(4.2, abs=0.15)
+    assert out["speed_mm_per_s"] == pytest.approx(0.2, rel=0.05)
+    assert out["reverse_speed_mm_per_s"] == pytest.approx(0.1 - 0.3 * 0.2 / 4.2, rel=0.1)
+    assert out["touch_reversals"] == [False]
+    assert _epochs(np.array([1, 1, 1, -1, 1, 1, -1, -1, -1]), 2) == [(0, 6, 1), (6, 9, -1)]
+
+
+def test_behave_cli_writes_the_run_and_refuses_bad_input(tmp_path, atlas):
+    from digiworm.cli import app
+
+    out, summary = tmp_path / "w.nc", tmp_path / "w.json"
+    argv = ["behave", "--duration", "8", "--medium", "water", "--touch", "posterior@3",
+            "--ablate", "AVAL", "--out", str(out), "--json", str(summary)]  # fmt: skip
+    result = CliRunner().invoke(app, argv)
+    assert result.exit_code == 0, result.output
+    s = json.loads(summary.read_text())
+    assert s["request"]["ablate"] == ["AVAL"] and s["request"]["touch"] == ["posterior@3"]
+    assert len(s["touch_reversals"]) == 1 and s["body_length_change"] is None
+    assert any(r["id"] == "swim_frequency" for r in s["scores"])
+    assert "assumed" in json.dumps(s["evidence"])
+    ds = xr.load_dataset(out, engine="h5netcdf")
+    assert ds.attrs["ablated"] == "AVAL" and ds.attrs["medium"] == "water"
+    bad = {
+        "honey": ["--medium", "honey"],
+        "-1": ["--medium", "-1"],
+        "sideways": ["--touch", "sideways@2"],
+        "outside the run": ["--touch", "anterior@70"],
+        "AVAX": ["--ablate", "AVAX"],
+        "conductance": ["--model", "conductance"],
+        "duration": ["--duration", "1"],
+    }
+    for needle, extra in bad.items():
+        result = CliRunner().invoke(app, ["behave", "--out", str(tmp_path / "x.nc"), *extra])
+        assert result.exit_code == 2, (extra, result.output)
+        assert needle in result.output, (extra, result.output)
