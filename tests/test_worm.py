@@ -185,7 +185,7 @@ def test_behave_cli_writes_the_run_and_refuses_bad_input(tmp_path, atlas):
     assert result.exit_code == 0, result.output
     s = json.loads(summary.read_text())
     assert s["request"]["ablate"] == ["AVAL"] and s["request"]["touch"] == ["posterior@3"]
-    assert len(s["touch_reversals"]) == 1 and s["body_length_change"] is None
+    assert len(s["touch_reversals"]) == 1 and s["body_length_change"] <= 0
     assert any(r["id"] == "swim_frequency" for r in s["scores"])
     assert "assumed" in json.dumps(s["evidence"])
     ds = xr.load_dataset(out, engine="h5netcdf")
@@ -203,3 +203,52 @@ def test_behave_cli_writes_the_run_and_refuses_bad_input(tmp_path, atlas):
         result = CliRunner().invoke(app, ["behave", "--out", str(tmp_path / "x.nc"), *extra])
         assert result.exit_code == 2, (extra, result.output)
         assert needle in result.output, (extra, result.output)
+
+
+def test_neuromuscular_rules_follow_the_genes_and_drugs(worm):
+    """GABA loss removes inhibition; each AChR class carries its (assumed) share of the
+    evoked drive; levamisole drives every muscle through the L-AChR only, so L-AChR mutants
+    resist it; aldicarb raises the evoked drive and adds tonic drive; genes and drugs without
+    a rule at the junction are said to act on the brain only."""
+    from digiworm.body import L_ACHR_SHARE, neuromuscular_perturbation
+
+    m = worm.muscles
+    gaba, _ = neuromuscular_perturbation(m, ("unc-25",))
+    assert gaba.inhibitory_gain == 0 and gaba.excitatory_gain == 1
+    l_lost, _ = neuromuscular_perturbation(m, ("unc-29",))
+    assert l_lost.excitatory_gain == pytest.approx(1 - L_ACHR_SHARE)
+    both, _ = neuromuscular_perturbation(m, ("unc-29", "acr-16"))
+    assert both.excitatory_gain == 0
+    lev, _ = neuromuscular_perturbation(m, (), (("levamisole", 500.0),))
+    assert lev.tonic == pytest.approx(0.5)  # at the table's (assumed) EC50
+    resistant, _ = neuromuscular_perturbation(m, ("lev-1",), (("levamisole", 500.0),))
+    assert resistant.tonic == 0
+    ald, effects = neuromuscular_perturbation(m, ("unc-31",), (("aldicarb", 1000.0),))
+    assert ald.excitatory_gain > 1 and ald.tonic > 0
+    assert effects[0] == {"perturbation": "unc-31", "at the junction": "no rule (brain only)"}
+    assert "assumed" in effects[1]["evidence"]
+    with pytest.raises(DigiwormError, match="dose"):
+        neuromuscular_perturbation(m, (), (("levamisole", -1.0),))
+
+
+def test_levamisole_contracts_both_sides_and_gaba_loss_co_contracts(worm):
+    """Crawling forward, levamisole raises the co-contraction of dorsal and ventral muscles
+    several-fold (the hypercontraction of the assay) and the body shortens; an unc-29 worm
+    is unaffected by it; losing GABA (unc-25) raises co-contraction too (the shrinker's
+    direction, McIntire et al. 1993)."""
+    from digiworm.body import neuromuscular_perturbation
+
+    forced = _forced(worm, -3.0)
+
+    def run(knockout=(), drugs=()):
+        m, _ = neuromuscular_perturbation(worm.muscles, knockout, drugs)
+        ds = simulate_worm(eqx.tree_at(lambda w: w.muscles, forced, m), Medium.agar(), 8.0,
+                           key=jax.random.PRNGKey(0))  # fmt: skip
+        return behaviour(ds, discard_s=3.0)
+
+    wt, lev = run(), run(drugs=(("levamisole", 1000.0),))
+    unc29, unc29_lev = run(("unc-29",)), run(("unc-29",), (("levamisole", 1000.0),))
+    assert lev["co_contraction"] > 4 * wt["co_contraction"]
+    assert lev["body_length_change"] < wt["body_length_change"] < 0
+    assert unc29_lev["co_contraction"] == pytest.approx(unc29["co_contraction"], rel=1e-6)
+    assert run(("unc-25",))["co_contraction"] > 2 * wt["co_contraction"]

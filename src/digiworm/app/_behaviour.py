@@ -107,9 +107,17 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     the cited targets where the medium has some (:func:`~digiworm.body.score_behaviour`), and
     the evidence of every assumed part.
     """
+    import equinox as eqx
     import jax
 
-    from ..body import behaviour, score_behaviour, simulate_worm, worm_from_atlas
+    from ..body import (
+        behaviour,
+        neuromuscular_perturbation,
+        score_behaviour,
+        simulate_worm,
+        worm_from_atlas,
+    )
+    from ..body._behaviour import AXIAL_SHORTENING
     from ._simulation import SimulationRequest, build_model, model_evidence
 
     brain_req = SimulationRequest(model=req.model, knockout=req.knockout, drugs=req.drugs)
@@ -117,6 +125,8 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     worm = worm_from_atlas(atlas, brain)
     if req.ablate:
         worm = worm.ablate(req.ablate)
+    muscles, junction = neuromuscular_perturbation(worm.muscles, req.knockout, req.drugs)
+    worm = eqx.tree_at(lambda w: w.muscles, worm, muscles)
     medium = parse_medium(req.medium)
     unit = 40.0 if req.model.endswith("uncalibrated") else 1.0
     ds = simulate_worm(
@@ -137,8 +147,9 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
         "muscles": dict(worm.muscles.evidence),
         "body": dict(worm.body.evidence),
         "touch": f"assumed: {TOUCH_UNITS:g} x the model's stimulation unit for 1 s",
-        "perturbations": "knockouts and drugs act on the brain model only; their effects at "
-        "the neuromuscular junction are not modelled yet",
+        "perturbations at the neuromuscular junction": junction,
+        "body length": f"assumed: full co-contraction shortens the body by "
+        f"{AXIAL_SHORTENING:.0%} (the rod is inextensible)",
     }
     summary = {
         "request": {

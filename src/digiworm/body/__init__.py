@@ -10,6 +10,7 @@ body) and :func:`behaviour` reads its reversals, speeds and gait.
 from ._behaviour import behaviour, motion_direction, plot_worm
 from ._drive import DrivenTrajectory, simulate_driven
 from ._muscles import Muscles, muscles_from_atlas
+from ._pharmacology import L_ACHR_SHARE, NMJ_GENES, neuromuscular_perturbation
 from ._readouts import eigenworm_variance, gait, plot_gait
 from ._reflex import ReflexCircuit, ReflexTrajectory, reflex_circuit, simulate_reflex
 from ._rod import Body, BodyTrajectory, Medium, simulate_body, travelling_wave
@@ -26,6 +27,8 @@ from ._worm import (
 
 __all__ = [
     "COMMAND_CLASSES",
+    "L_ACHR_SHARE",
+    "NMJ_GENES",
     "TOUCH_NEURONS",
     "Body",
     "BodyTrajectory",
@@ -43,6 +46,7 @@ __all__ = [
     "gait",
     "motion_direction",
     "muscles_from_atlas",
+    "neuromuscular_perturbation",
     "plot_gait",
     "plot_worm",
     "reflex_circuit",

@@ -22,7 +22,11 @@ import xarray as xr
 from .._errors import DigiwormError
 from ._readouts import eigenworm_variance, gait
 
-__all__ = ["behaviour", "motion_direction", "plot_worm"]
+__all__ = ["AXIAL_SHORTENING", "behaviour", "motion_direction", "plot_worm"]
+
+#: Fractional shortening of the body when every muscle contracts on both sides at once
+#: (*assumed*: the rod is inextensible, so shortening is read from co-contraction).
+AXIAL_SHORTENING = 0.1
 
 
 def _moving_average(x: np.ndarray, n: int) -> np.ndarray:
@@ -86,8 +90,10 @@ def behaviour(
     gait's ``frequency_hz``, ``wavelength_body_lengths``, ``amplitude_per_body_length``,
     ``wave_direction`` and ``gait_window_s`` (longest forward epoch), ``eigenworm_variance_4``,
     ``co_contraction`` (mean over rows and time of the smaller of the ventral and dorsal
-    activations), ``touch_reversals`` (one bool per touch) and ``body_length_change``
-    (``None``: the body is inextensible; co-contraction stands for shrinking).
+    activations), ``body_length_change`` (:data:`AXIAL_SHORTENING` × co-contraction: a
+    fraction of the length, *assumed* scale), ``touch_reversals`` (one bool per touch) and
+    ``touch_length_change`` (per touch: the length change over the 3 s after it minus the 2 s
+    before).
     """
     from ._worm import body_trajectory
 
@@ -140,14 +146,21 @@ def behaviour(
                 "wave_direction")  # fmt: skip
         out.update(dict.fromkeys(none), gait_window_s=0.0)
     out["eigenworm_variance_4"] = eigenworm_variance(traj, discard_s=discard_s)
-    out["co_contraction"] = _co_contraction(ds, keep)
+    cc = _co_contraction(ds)
+    out["co_contraction"] = float(cc[keep].mean())
+    out["body_length_change"] = -AXIAL_SHORTENING * out["co_contraction"]
     out["touch_reversals"] = _touch_reversals(ds, t, v)
-    out["body_length_change"] = None
+    out["touch_length_change"] = [
+        float(-AXIAL_SHORTENING * (cc[(t > at) & (t <= at + 3)].mean()
+                                   - cc[(t > at - 2) & (t <= at)].mean()))
+        for at in _touch_times(ds)
+    ]  # fmt: skip
     return out
 
 
-def _co_contraction(ds: xr.Dataset, keep: np.ndarray) -> float:
-    a = ds["muscle_activation"].values[keep]
+def _co_contraction(ds: xr.Dataset) -> np.ndarray:
+    """Return the co-contraction over time: the rows' mean of min(ventral, dorsal)."""
+    a = ds["muscle_activation"].values
     names = [str(m) for m in ds["muscle"].values]
     ventral = np.array([m.startswith("MV") for m in names])
     rows = np.array([int(m[3:]) for m in names])
@@ -156,18 +169,17 @@ def _co_contraction(ds: xr.Dataset, keep: np.ndarray) -> float:
         v = a[:, ventral & (rows == r)].mean(axis=1)
         d = a[:, ~ventral & (rows == r)].mean(axis=1)
         per_row.append(np.minimum(v, d))
-    return float(np.mean(per_row))
+    return np.mean(per_row, axis=0)
+
+
+def _touch_times(ds: xr.Dataset) -> list[float]:
+    spec = ds.attrs.get("touch", "")
+    return [float(item.partition("@")[2]) for item in filter(None, spec.split(";"))]
 
 
 def _touch_reversals(ds: xr.Dataset, t: np.ndarray, v: np.ndarray) -> list[bool]:
     """Return, for each touch onset, whether the worm moved backward within 3 s."""
-    spec = ds.attrs.get("touch", "")
-    out = []
-    for item in filter(None, spec.split(";")):
-        at = float(item.partition("@")[2])
-        window = (t > at) & (t <= at + 3.0)
-        out.append(bool((v[window] < 0).any()))
-    return out
+    return [bool((v[(t > at) & (t <= at + 3.0)] < 0).any()) for at in _touch_times(ds)]
 
 
 def plot_worm(ds: xr.Dataset, path, *, title: str | None = None) -> None:

@@ -9,7 +9,9 @@ excitatory synapses that are active,
 .. math:: d_m = \frac{\sum_n W^{+}_{mn} s_n - \sum_n W^{-}_{mn} s_n}{\sum_n W^{+}_{mn}},
 
 with neuron activities :math:`s_n \in [0, 1]`, and its activation follows with a time constant
-(0.1 s, Boyle, Berri & Cohen 2012): :math:`\tau \dot a_m = \mathrm{clip}(d_m, 0, 1) - a_m`.
+(0.1 s, Boyle, Berri & Cohen 2012): :math:`\tau \dot a_m = \mathrm{clip}(G d_m + T, 0, 1) - a_m`,
+with the drive gain :math:`G` and a tonic drive :math:`T` (0 unless a drug acts on the muscle;
+:func:`~digiworm.body.neuromuscular_perturbation`).
 Neurons of other transmitters (glutamate, dopamine, …) and the neuron–muscle gap junctions are
 not coupled yet; :attr:`Muscles.unsigned` lists the senders left out.
 
@@ -55,6 +57,12 @@ class Muscles(eqx.Module):
     drive_gain: float = 1.0
     """Multiplies the drive before it saturates at 1 (*assumed*; 1: all excitatory synapses
     of a muscle must be active to drive it fully)."""
+    excitatory_gain: float = 1.0
+    """Scales cholinergic transmission at the junctions (receptors lost, ACh persisting)."""
+    inhibitory_gain: float = 1.0
+    """Scales GABAergic transmission at the junctions (0: GABA or its receptor lost)."""
+    tonic: float = 0.0
+    """Drive added to every muscle whatever the neurons do (an agonist at the muscle)."""
 
     #: Evidence level of each parameter (DESIGN: assumed numbers say so).
     evidence = {
@@ -72,19 +80,21 @@ class Muscles(eqx.Module):
             raise DigiwormError(
                 f"max_curvature_per_mm must be a number > 0; got {self.max_curvature_per_mm}"
             )
-        if not (math.isfinite(self.drive_gain) and self.drive_gain >= 0):
-            raise DigiwormError(f"drive_gain must be a number >= 0; got {self.drive_gain}")
+        for name in ("drive_gain", "excitatory_gain", "inhibitory_gain", "tonic"):
+            v = getattr(self, name)
+            if not isinstance(v, jax.Array) and not (math.isfinite(v) and v >= 0):
+                raise DigiwormError(f"{name} must be a number >= 0; got {v}")
 
     def drive(self, activity):
         """Signed drive of every muscle from neuron activities ``(neuron,)`` in [0, 1]."""
-        exc = self.excitatory @ activity
-        inh = self.inhibitory @ activity
+        exc = self.excitatory_gain * (self.excitatory @ activity)
+        inh = self.inhibitory_gain * (self.inhibitory @ activity)
         total = jnp.maximum(self.excitatory.sum(axis=1), 1e-12)
         return (exc - inh) / total
 
     def step(self, activation, activity, dt_s):
         """Advance the activations ``(muscle,)`` by ``dt_s`` (exact for a held drive)."""
-        target = jnp.clip(self.drive_gain * self.drive(activity), 0.0, 1.0)
+        target = jnp.clip(self.drive_gain * self.drive(activity) + self.tonic, 0.0, 1.0)
         decay = jnp.exp(-dt_s / self.tau_s)
         return target + (activation - target) * decay
 

@@ -25,10 +25,14 @@ def behave_command(
     duration: float = typer.Option(60.0, "--duration", help="Simulated time, s (5 to 3600)."),
     ablate: list[str] = typer.Option([], "--ablate", help="Neurons to ablate, e.g. AVAL,AVAR."),
     knockout: list[str] = typer.Option(
-        [], "--knockout", help="Genes to knock out in the brain, e.g. unc-31."
+        [],
+        "--knockout",
+        help="Genes to knock out (brain, and muscles where a rule exists: unc-25, unc-29, ...).",
     ),
     drug: list[str] = typer.Option(
-        [], "--drug", help="NAME:DOSE_uM (brain only), e.g. aldicarb:1000."
+        [],
+        "--drug",
+        help="NAME:DOSE_uM (brain and, for aldicarb and levamisole, muscles), e.g. levamisole:500.",
     ),
     touch: list[str] = typer.Option(
         [], "--touch", help="WHERE@SECONDS, WHERE anterior or posterior, e.g. anterior@20."

@@ -1,0 +1,139 @@
+"""Genes and drugs at the neuromuscular junction: what they do to the muscles' drive.
+
+The brain model takes knockouts and drugs through :mod:`digiworm.experiments`; this module
+carries the same perturbations to the body-wall muscles, where most of the classic locomotion
+pharmacology acts. Each rule changes one of the three knobs of
+:class:`~digiworm.body.Muscles` (``excitatory_gain``, ``inhibitory_gain``, ``tonic``):
+
+* **GABA lost** (``unc-25``, GAD; ``unc-47``, the vesicular GABA transporter; ``unc-49``, the
+  muscle's GABA-A receptor): the D-types no longer inhibit: ``inhibitory_gain`` 0
+  (McIntire et al. 1993 Nature 364:334 and 1997 Nature 389:870; Jin et al. 1999 J Neurosci
+  19:539; Bamber et al. 1999 J Neurosci 19:5348).
+* **ACh lost** (``unc-17``, the vesicular ACh transporter; ``cha-1``, choline
+  acetyltransferase): ``excitatory_gain`` 0 (the null alleles are lethal; this is the limit the
+  viable hypomorphs approach).
+* **Receptors.** The junction has a levamisole-sensitive AChR (L-AChR: ``unc-29``, ``unc-38``,
+  ``unc-63``, ``lev-1``) and a nicotine-sensitive one (``acr-16``) (Richmond & Jorgensen 1999
+  Nat Neurosci 2:791; Touroutine et al. 2005 J Biol Chem 280:27013). Losing one removes its
+  share of the evoked drive; the L-AChR's share, :data:`L_ACHR_SHARE` = 0.5, is *assumed*.
+* **Levamisole**, an L-AChR agonist, drives every muscle tonically by
+  :data:`LEVAMISOLE_TONIC` × H(dose) × (L-AChR present): saturating levamisole contracts every
+  muscle, and L-AChR mutants are resistant (Lewis et al. 1980 Genetics 95:905).
+* **Aldicarb**, an acetylcholinesterase inhibitor, lets ACh persist: the evoked drive grows by
+  1 + E H(dose) (E, H: the brain model's aldicarb row of ``drugs.csv``) and a tonic drive
+  :data:`ALDICARB_TONIC` × H(dose) appears, both through the receptors present. The run is at
+  steady state: the minutes-long onset of aldicarb paralysis is not modelled.
+
+The citations name each gene's role as recalled from the literature (not re-read here).
+H(dose) is the Hill fraction of the drug's row in :func:`~digiworm.experiments.drug_table`
+(its EC50s are *assumed* there). Drugs without a rule here act on the brain only.
+"""
+
+from __future__ import annotations
+
+import math
+
+import equinox as eqx
+
+from .._errors import DigiwormError
+from ._muscles import Muscles
+
+__all__ = [
+    "ALDICARB_TONIC",
+    "L_ACHR_SHARE",
+    "LEVAMISOLE_TONIC",
+    "NMJ_GENES",
+    "neuromuscular_perturbation",
+]
+
+#: Share of the evoked junction current carried by the L-AChR (*assumed*).
+L_ACHR_SHARE = 0.5
+#: Tonic drive of saturating levamisole on a muscle with its L-AChR (*assumed*: full).
+LEVAMISOLE_TONIC = 1.0
+#: Tonic drive of saturating aldicarb through all receptors (*assumed*).
+ALDICARB_TONIC = 0.5
+
+#: Genes with a rule at the junction: what their loss removes, and the source.
+NMJ_GENES = {
+    "unc-25": ("gaba", "Jin et al. 1999 J Neurosci 19:539 (GAD); McIntire et al. 1993"),
+    "unc-47": ("gaba", "McIntire et al. 1997 Nature 389:870 (vesicular GABA transporter)"),
+    "unc-49": ("gaba", "Bamber et al. 1999 J Neurosci 19:5348 (muscle GABA-A receptor)"),
+    "unc-17": ("ach", "Alfonso et al. 1993 Science 261:617 (vesicular ACh transporter)"),
+    "cha-1": ("ach", "Rand & Russell 1984 Genetics 106:227 (choline acetyltransferase)"),
+    "unc-29": ("l_achr", "Richmond & Jorgensen 1999 Nat Neurosci 2:791 (L-AChR subunit)"),
+    "unc-38": ("l_achr", "Richmond & Jorgensen 1999 Nat Neurosci 2:791 (L-AChR subunit)"),
+    "unc-63": ("l_achr", "Culetto et al. 2004 J Biol Chem 279:42476 (L-AChR subunit)"),
+    "lev-1": ("l_achr", "Fleming et al. 1997 J Neurosci 17:5843 (L-AChR subunit)"),
+    "acr-16": ("n_achr", "Touroutine et al. 2005 J Biol Chem 280:27013 (N-AChR)"),
+}
+
+
+def _hill(name: str, dose_uM: float) -> tuple[str, float, float]:
+    from ..experiments import drug_table
+    from ..experiments._experiments import _drug_key
+
+    table = drug_table()
+    key = _drug_key(name, table)
+    if not (math.isfinite(dose_uM) and dose_uM >= 0):
+        raise DigiwormError(f"drug dose must be a finite concentration >= 0 uM; got {dose_uM}")
+    row = table.loc[key]
+    n = float(row["hill"])
+    h = dose_uM**n / (dose_uM**n + float(row["ec50_uM"]) ** n)
+    emax = float(row["emax"]) if math.isfinite(float(row["emax"] or "nan")) else 0.0
+    return key, h, emax
+
+
+def neuromuscular_perturbation(
+    muscles: Muscles, knockout=(), drugs=()
+) -> tuple[Muscles, list[dict]]:
+    """Return ``muscles`` under the knocked-out genes and drugs, and what each one did.
+
+    ``knockout``: canonical gene names; ``drugs``: ``(name, dose_uM)`` pairs. Genes and drugs
+    without a rule at the junction are listed as acting on the brain only. Each effect's
+    record names its rule, source and evidence.
+    """
+    l_achr, n_achr, gaba, ach = 1.0, 1.0, 1.0, 1.0
+    effects = []
+    for gene in knockout:
+        what = NMJ_GENES.get(gene)
+        if what is None:
+            effects.append({"perturbation": gene, "at the junction": "no rule (brain only)"})
+            continue
+        kind, source = what
+        l_achr = 0.0 if kind == "l_achr" else l_achr
+        n_achr = 0.0 if kind == "n_achr" else n_achr
+        gaba = 0.0 if kind == "gaba" else gaba
+        ach = 0.0 if kind == "ach" else ach
+        evidence = "measured (the gene's role)" + (
+            f"; the L-AChR's share {L_ACHR_SHARE:g} assumed" if kind.endswith("achr") else ""
+        )
+        effects.append({"perturbation": gene, "at the junction": f"{kind} lost",
+                        "source": source, "evidence": evidence})  # fmt: skip
+    receptors = L_ACHR_SHARE * l_achr + (1 - L_ACHR_SHARE) * n_achr
+    excitatory = ach * receptors
+    tonic = 0.0
+    for name, dose in drugs:
+        key, h, emax = _hill(name, dose)
+        if key == "levamisole":
+            tonic += LEVAMISOLE_TONIC * h * l_achr
+            effects.append({"perturbation": f"{key}:{dose:g}", "at the junction":
+                            f"tonic drive {LEVAMISOLE_TONIC * h * l_achr:.3g} (L-AChR agonist)",
+                            "source": "Lewis et al. 1980 Genetics 95:905",
+                            "evidence": "assumed (EC50 and tonic scale)"})  # fmt: skip
+        elif key == "aldicarb":
+            excitatory *= 1.0 + emax * h
+            tonic += ALDICARB_TONIC * h * receptors * ach
+            effects.append({"perturbation": f"{key}:{dose:g}", "at the junction":
+                            f"evoked drive x{1 + emax * h:.3g}, tonic "
+                            f"{ALDICARB_TONIC * h * receptors * ach:.3g} (ACh persists)",
+                            "source": "Mahoney et al. 2006 Nat Protoc 1:1772",
+                            "evidence": "assumed (EC50, gain, tonic; steady state)"})  # fmt: skip
+        else:
+            effects.append({"perturbation": f"{key}:{dose:g}",
+                            "at the junction": "no rule (brain only)"})  # fmt: skip
+    out = eqx.tree_at(
+        lambda m: (m.excitatory_gain, m.inhibitory_gain, m.tonic),
+        muscles,
+        (float(excitatory), float(gaba), float(tonic)),
+    )
+    return out, effects
