@@ -263,6 +263,14 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
         assert (path / option("--out")).read_bytes()[:4] == b"\x89PNG"
     elif argv[0] == "design" and argv[1] == "study":
         assert (path / (option("--out") or "digiworm-design") / "report.html").is_file()
+    elif argv[0] == "behave" and option("--report"):
+        import json
+
+        folder = path / option("--report")
+        assert (folder / "index.html").is_file() and (folder / "adaptation.png").is_file()
+        summary = json.loads((folder / "summary.json").read_text())
+        assert len(summary["perturbations"]) >= 9 and len(summary["adaptation"]) == 6
+        assert {p["met"] for p in summary["perturbations"]} <= {True, False, None}
     elif argv[0] == "behave":
         ds = xr.load_dataset(path / option("--out"), engine="h5netcdf")
         assert ds["xy_mm"].dims == ("time", "segment", "xy") and ds.sizes["neuron"] == 302
@@ -466,6 +474,7 @@ BENCH_ARGS: dict[str, list[str]] = {
     "serve_load.py": [],
     "conductance_atlas.py": [],
     "body_peers.py": [],
+    "worm_speed.py": [],
 }
 
 #: Optional peers (the ``bench`` extra) without which a benchmark cannot run at all.
@@ -558,6 +567,16 @@ def _check_body_peers(res: dict, stdout: str, out: Path) -> None:
                        peer["ratio_one_worm"], peer["ratio_batch_loop"])  # fmt: skip
 
 
+def _check_worm_speed(res: dict, stdout: str, out: Path) -> None:
+    one, batch, grad = (res["results"][k] for k in ("one_worm", "batched", "gradient"))
+    assert _finite(one["wall_per_sim_s"], one["body_and_motor_loop_wall_per_sim_s"],
+                   one["brain_alone_wall_per_sim_s"], batch["ratio_loop_over_batched"])  # fmt: skip
+    assert batch["worms"] == 2 and _finite(*batch["displacement_mm_range"])
+    # autodiff through brain, switch, motor loop, muscles and body agrees with a finite
+    # difference (loose: the muscles' saturation makes the loop only piecewise smooth)
+    assert all(d < 0.2 for d in grad["relative_difference"]), grad
+
+
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).
 BENCH_CHECKS = {
     "atlas_load.py": _check_atlas_load,
@@ -568,6 +587,7 @@ BENCH_CHECKS = {
     "serve_load.py": _check_serve_load,
     "conductance_atlas.py": _check_conductance_atlas,
     "body_peers.py": _check_body_peers,
+    "worm_speed.py": _check_worm_speed,
 }
 
 

@@ -128,7 +128,7 @@ def test_touch_drives_its_receptors_and_is_checked(worm):
                        touch=(("anterior", 2.0),), touch_amplitude=10.0)  # fmt: skip
     on = ds["touch"].values > 0
     assert on.sum() == 50 and set(np.unique(ds["touch"].values[on])) == {3}
-    alm = ds["output"].sel(neuron="ALML").values
+    alm = ds[ds.attrs["output_kind"]].sel(neuron="ALML").values
     assert alm[on].mean() > alm[ds["time"].values < 2.0].mean() + 1e-3
     assert ds["xy_mm"].dims == ("time", "segment", "xy")
     with pytest.raises(DigiwormError, match="outside the run"):
@@ -214,15 +214,15 @@ def test_neuromuscular_rules_follow_the_genes_and_drugs(worm):
 
     m = worm.muscles
     gaba, _ = neuromuscular_perturbation(m, ("unc-25",))
-    assert gaba.inhibitory_gain == 0 and gaba.excitatory_gain == 1
+    assert float(gaba.inhibitory_gain) == 0 and float(gaba.excitatory_gain) == 1
     l_lost, _ = neuromuscular_perturbation(m, ("unc-29",))
-    assert l_lost.excitatory_gain == pytest.approx(1 - L_ACHR_SHARE)
+    assert float(l_lost.excitatory_gain) == pytest.approx(1 - L_ACHR_SHARE)
     both, _ = neuromuscular_perturbation(m, ("unc-29", "acr-16"))
-    assert both.excitatory_gain == 0
+    assert float(both.excitatory_gain) == 0
     lev, _ = neuromuscular_perturbation(m, (), (("levamisole", 500.0),))
-    assert lev.tonic == pytest.approx(0.5)  # at the table's (assumed) EC50
+    assert float(lev.tonic) == pytest.approx(0.5)  # at the table's (assumed) EC50
     resistant, _ = neuromuscular_perturbation(m, ("lev-1",), (("levamisole", 500.0),))
-    assert resistant.tonic == 0
+    assert float(resistant.tonic) == 0
     ald, effects = neuromuscular_perturbation(m, ("unc-31",), (("aldicarb", 1000.0),))
     assert ald.excitatory_gain > 1 and ald.tonic > 0
     assert effects[0] == {"perturbation": "unc-31", "at the junction": "no rule (brain only)"}
@@ -252,3 +252,23 @@ def test_levamisole_contracts_both_sides_and_gaba_loss_co_contracts(worm):
     assert lev["body_length_change"] < wt["body_length_change"] < 0
     assert unc29_lev["co_contraction"] == pytest.approx(unc29["co_contraction"], rel=1e-6)
     assert run(("unc-25",))["co_contraction"] > 2 * wt["co_contraction"]
+
+
+def test_gait_adaptation_tabulates_the_loop_from_water_to_agar(atlas):
+    """The same loop swims faster than it crawls (the direction of gait adaptation); the
+    media run from water to agar by rising normal drag, and the table says whether its
+    frequency and wavelength fall monotonically."""
+    from digiworm.body import adaptation_media, gait_adaptation
+
+    media = adaptation_media(3)
+    assert media[0].name == Medium.between(0.0).name
+    assert media[0].drag_normal_Ns_per_m2 == pytest.approx(Medium.water().drag_normal_Ns_per_m2)
+    assert media[-1].drag_normal_Ns_per_m2 == pytest.approx(Medium.agar().drag_normal_Ns_per_m2)
+    muscles = muscles_from_atlas(atlas, drive_gain=3.0)
+    table = gait_adaptation(muscles, reflex_circuit(muscles), [media[-1], media[0]],
+                            duration_s=12.0, discard_s=6.0)  # fmt: skip
+    assert list(table["drag_normal_Ns_per_m2"]) == sorted(table["drag_normal_Ns_per_m2"])
+    assert table["frequency_hz"].iloc[0] > 1.2 * table["frequency_hz"].iloc[-1]
+    assert isinstance(table.attrs["monotonic"], bool)
+    with pytest.raises(DigiwormError, match="media"):
+        adaptation_media(1)

@@ -118,10 +118,9 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
         worm_from_atlas,
     )
     from ..body._behaviour import AXIAL_SHORTENING
-    from ._simulation import SimulationRequest, build_model, model_evidence
+    from ._simulation import model_evidence
 
-    brain_req = SimulationRequest(model=req.model, knockout=req.knockout, drugs=req.drugs)
-    brain = build_model(brain_req, atlas)
+    brain, brain_notes = _brain(req, atlas)
     worm = worm_from_atlas(atlas, brain)
     if req.ablate:
         worm = worm.ablate(req.ablate)
@@ -147,6 +146,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
         "muscles": dict(worm.muscles.evidence),
         "body": dict(worm.body.evidence),
         "touch": f"assumed: {TOUCH_UNITS:g} x the model's stimulation unit for 1 s",
+        "perturbations in the brain": brain_notes,
         "perturbations at the neuromuscular junction": junction,
         "body length": f"assumed: full co-contraction shortens the body by "
         f"{AXIAL_SHORTENING:.0%} (the rod is inextensible)",
@@ -171,6 +171,27 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     return ds, summary
 
 
+def _brain(req: BehaviourRequest, atlas):
+    """Build the perturbed brain; a gene with a rule only at the junction skips it, said so."""
+    from ..body import NMJ_GENES
+    from ..experiments import Knockout
+    from ..simulate import model_precision
+    from ._simulation import SimulationRequest, build_model
+
+    brain = build_model(SimulationRequest(model=req.model, drugs=req.drugs), atlas)
+    notes = []
+    with model_precision(brain):
+        for gene in req.knockout:
+            try:
+                brain = Knockout(gene, atlas)(brain)
+                notes.append(f"{gene}: knocked out in the brain model")
+            except DigiwormError as exc:
+                if gene not in NMJ_GENES:
+                    raise
+                notes.append(f"{gene}: no action in the brain model ({exc})")
+    return brain, notes
+
+
 def _records(scores) -> list[dict]:
     out = []
     for tid, row in scores.iterrows():
@@ -179,3 +200,205 @@ def _records(scores) -> list[dict]:
             rec[k] = None if isinstance(v, float) and math.isnan(v) else v
         out.append(rec)
     return out
+
+
+#: The perturbations of the behaviour report: label, ablated neurons, knockouts, drugs.
+SUITE = (
+    ("wild type", (), (), ()),
+    ("AVA ablated", ("AVAL", "AVAR"), (), ()),
+    ("AVA + AVD ablated", ("AVAL", "AVAR", "AVDL", "AVDR"), (), ()),
+    ("AVB + PVC ablated", ("AVBL", "AVBR", "PVCL", "PVCR"), (), ()),
+    ("unc-25 (GABA lost)", (), ("unc-25",), ()),
+    ("unc-31 (dense-core release lost)", (), ("unc-31",), ()),
+    ("levamisole 1 mM", (), (), (("levamisole", 1000.0),)),
+    ("unc-29 + levamisole 1 mM", (), ("unc-29",), (("levamisole", 1000.0),)),
+    ("aldicarb 1 mM", (), (), (("aldicarb", 1000.0),)),
+)
+#: Doses (µM) of the in-silico dose–response curves.
+DOSES_UM = (0.0, 100.0, 300.0, 1000.0, 3000.0)
+
+
+def _ratio(a, b):
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def _fmt(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
+
+
+def _expectations(runs: dict) -> list[dict]:
+    """Score each perturbation against what the papers saw (issue 17's targets 3-5)."""
+    wt = runs["wild type"]
+
+    def row(label, expected, source, measured, met):
+        return {
+            "perturbation": label,
+            "expected": expected,
+            "source": source,
+            "measured": measured,
+            "met": met,
+        }
+
+    out = []
+    ava = runs["AVA ablated"]
+    fr, rs = (
+        _ratio(ava["forward_run_s"], wt["forward_run_s"]),
+        _ratio(ava["reverse_speed_mm_per_s"], wt["reverse_speed_mm_per_s"]),
+    )
+    out.append(
+        row(
+            "AVA ablated",
+            "forward runs x0.47 (vs sham)",
+            "Roberts et al. 2016 eLife 5:e12572",
+            f"forward runs x{_fmt(fr)}",
+            None if fr is None else bool(fr < 1.0),
+        )
+    )
+    out.append(
+        row(
+            "AVA ablated",
+            "reverse speed x0.24",
+            "Roberts et al. 2016 eLife 5:e12572",
+            f"reverse speed x{_fmt(rs)}",
+            None if rs is None else bool(rs < 0.5),
+        )
+    )
+    both = runs["AVA + AVD ablated"]
+    wt_touch = wt["touch_reversals"][:1]
+    touched = both["touch_reversals"][:1]
+    testable = bool(wt_touch and wt_touch[0])
+    out.append(
+        row(
+            "AVA + AVD ablated",
+            "anterior touch no longer reverses; spontaneous "
+            "reversals strongly reduced; forward intact",
+            "Chalfie et al. 1985 J Neurosci 5:956",
+            f"anterior touch reversed: wild type {wt_touch}, ablated {touched}; "
+            f"reversals/min {wt['reversals_per_min']:.2f} -> "
+            f"{both['reversals_per_min']:.2f}",
+            None if not testable else bool(touched and not touched[0]),
+        )
+    )
+    fwd = runs["AVB + PVC ablated"]
+    sp = _ratio(fwd["speed_mm_per_s"], wt["speed_mm_per_s"])
+    out.append(
+        row(
+            "AVB + PVC ablated",
+            "forward locomotion defective",
+            "Chalfie et al. 1985",
+            f"forward speed x{_fmt(sp)}",
+            bool(sp is not None and sp < 0.5),
+        )
+    )
+    gaba = runs["unc-25 (GABA lost)"]
+    shrink = gaba["touch_length_change"][:1]
+    base = wt["touch_length_change"][:1]
+    out.append(
+        row(
+            "unc-25 (GABA lost)",
+            "head touch shortens the body (shrinker)",
+            "McIntire et al. 1993 Nature 364:337",
+            f"length change after the anterior touch {shrink} (wild type {base}); "
+            f"co-contraction x{_fmt(_ratio(gaba['co_contraction'], wt['co_contraction']))}",
+            None if not shrink else bool(shrink[0] < base[0] and shrink[0] < 0),
+        )
+    )
+    u31 = runs["unc-31 (dense-core release lost)"]
+    sp = _ratio(u31["speed_mm_per_s"], wt["speed_mm_per_s"])
+    out.append(
+        row(
+            "unc-31 (dense-core release lost)",
+            "reduced spontaneous locomotion",
+            "Avery et al. 1993 Genetics 134:455",
+            f"forward speed x{_fmt(sp)}",
+            bool(sp is not None and sp < 0.9),
+        )
+    )
+    for label in ("levamisole 1 mM", "aldicarb 1 mM"):
+        r = runs[label]
+        sp = _ratio(r["speed_mm_per_s"], wt["speed_mm_per_s"])
+        cc = _ratio(r["co_contraction"], wt["co_contraction"])
+        out.append(
+            row(
+                label,
+                "hypercontraction and paralysis",
+                "Lewis et al. 1980; Mahoney et al. 2006",
+                f"speed x{_fmt(sp)}, co-contraction x{_fmt(cc)}",
+                bool(sp is not None and sp < 0.2 and cc is not None and cc > 2),
+            )
+        )
+    res = runs["unc-29 + levamisole 1 mM"]
+    cc = _ratio(res["co_contraction"], wt["co_contraction"])
+    out.append(
+        row(
+            "unc-29 + levamisole 1 mM",
+            "resistant: no hypercontraction",
+            "Lewis et al. 1980 Genetics 95:905",
+            f"co-contraction x{_fmt(cc)}",
+            bool(cc is not None and cc < 1.5),
+        )
+    )
+    return out
+
+
+def behaviour_suite(
+    atlas, model: str = "graded", *, duration_s: float = 120.0, seed: int = 0, progress=None
+) -> dict:
+    """Run the behaviour report's experiments; return their read-outs and scores.
+
+    Wild type in water and on agar (touched anteriorly at a third of the run and posteriorly
+    at two thirds), every :data:`SUITE` perturbation on agar with the same seed and touches,
+    levamisole and aldicarb dose–response curves (:data:`DOSES_UM`, runs a quarter as long,
+    at least 5 s) and the forward loop across six media from water to agar
+    (:func:`~digiworm.body.gait_adaptation`). ``progress(done, total, label)`` is called
+    after each.
+    """
+    from ..body import adaptation_media, gait_adaptation, worm_motor
+
+    touches = (("anterior", round(duration_s / 3, 3)), ("posterior", round(2 * duration_s / 3, 3)))
+    plan = [("wild type, water", (), (), (), "water", (), duration_s)]
+    plan += [(label, ab, ko, dr, "agar", touches, duration_s) for label, ab, ko, dr in SUITE]
+    short = max(5.0, duration_s / 4)
+    plan += [
+        (f"{drug} {dose:g} uM", (), (), ((drug, dose),) if dose else (), "agar", (), short)
+        for drug in ("levamisole", "aldicarb")
+        for dose in DOSES_UM
+    ]
+    keep = ("wild type", "wild type, water", "unc-25 (GABA lost)", "levamisole 1 mM")
+    total = len(plan) + 1
+    runs, datasets = {}, {}
+    for done, (label, ab, ko, dr, medium, touch, seconds) in enumerate(plan, start=1):
+        req = BehaviourRequest(
+            model=model,
+            medium=medium,
+            duration_s=seconds,
+            ablate=ab,
+            knockout=ko,
+            drugs=dr,
+            touch=touch,
+            seed=seed,
+        )
+        ds, runs[label] = run_behaviour(req.check(atlas), atlas)
+        if label in keep:
+            datasets[label] = ds
+        if progress is not None:
+            progress(done, total, label)
+    muscles, forward = worm_motor(atlas)
+    table = gait_adaptation(
+        muscles,
+        forward,
+        adaptation_media(6),
+        duration_s=min(20.0, duration_s),
+        discard_s=min(8.0, duration_s / 2),
+    )
+    if progress is not None:
+        progress(total, total, "gait across media")
+    return {
+        "model": model,
+        "duration_s": duration_s,
+        "seed": seed,
+        "runs": runs,
+        "datasets": datasets,
+        "adaptation": table,
+        "perturbations": _expectations(runs),
+    }

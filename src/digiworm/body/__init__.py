@@ -7,7 +7,8 @@ whole :class:`Worm` (a brain model, the command switch, the motor circuits, the 
 body) and :func:`behaviour` reads its reversals, speeds and gait.
 """
 
-from ._behaviour import behaviour, motion_direction, plot_worm
+from ._adaptation import adaptation_media, gait_adaptation
+from ._behaviour import animate_worm, behaviour, motion_direction, plot_worm
 from ._drive import DrivenTrajectory, simulate_driven
 from ._muscles import Muscles, muscles_from_atlas
 from ._pharmacology import L_ACHR_SHARE, NMJ_GENES, neuromuscular_perturbation
@@ -23,6 +24,7 @@ from ._worm import (
     body_trajectory,
     simulate_worm,
     worm_from_atlas,
+    worm_motor,
 )
 
 __all__ = [
@@ -39,11 +41,14 @@ __all__ = [
     "ReflexCircuit",
     "ReflexTrajectory",
     "Worm",
+    "adaptation_media",
+    "animate_worm",
     "behaviour",
     "behaviour_targets",
     "body_trajectory",
     "eigenworm_variance",
     "gait",
+    "gait_adaptation",
     "motion_direction",
     "muscles_from_atlas",
     "neuromuscular_perturbation",
@@ -57,4 +62,5 @@ __all__ = [
     "simulate_worm",
     "travelling_wave",
     "worm_from_atlas",
+    "worm_motor",
 ]

@@ -22,7 +22,7 @@ import xarray as xr
 from .._errors import DigiwormError
 from ._readouts import eigenworm_variance, gait
 
-__all__ = ["AXIAL_SHORTENING", "behaviour", "motion_direction", "plot_worm"]
+__all__ = ["AXIAL_SHORTENING", "animate_worm", "behaviour", "motion_direction", "plot_worm"]
 
 #: Fractional shortening of the body when every muscle contracts on both sides at once
 #: (*assumed*: the rod is inextensible, so shortening is read from co-contraction).
@@ -237,3 +237,75 @@ def plot_worm(ds: xr.Dataset, path, *, title: str | None = None) -> None:
     fmt = path.suffix.lstrip(".").lower()
     write_with(path, lambda tmp: fig.savefig(tmp, format=fmt, dpi=110, bbox_inches="tight"))
     plt.close(fig)
+
+
+def animate_worm(ds: xr.Dataset, path, *, fps: int = 10, max_frames: int = 400) -> int:
+    """Write an animated GIF of a worm run; return the number of frames.
+
+    Each frame draws the body from the simulated coordinates, with every neuron a dot at its
+    place along the body coloured by its activity (or ΔF/F), the camera following the
+    centroid; the title gives the time, the direction and any touch. Frames are taken every
+    ``1/fps`` simulated seconds (real time), at most ``max_frames`` of them.
+    """
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    from .._io import atomic_path
+
+    path = Path(path)
+    if path.suffix.lower() != ".gif":
+        raise DigiwormError(f"video {str(path)!r} must end in .gif (mp4 would need ffmpeg)")
+    if fps < 1 or max_frames < 1:
+        raise DigiwormError(f"fps and max_frames must be >= 1; got {fps}, {max_frames}")
+    t = ds["time"].values
+    step = max(1, int(round(1.0 / (fps * (t[1] - t[0])))))
+    frames = np.arange(0, t.size, step)[:max_frames]
+    xy = ds["xy_mm"].values
+    kind = ds.attrs.get("output_kind", "activity")
+    out = np.nan_to_num(ds[kind].values)
+    pos = ds["neuron_position"].values
+    seg = np.clip(np.round(pos * (xy.shape[1] - 1)).astype(int), 0, xy.shape[1] - 1)
+    lo, hi = np.percentile(out, [1, 99])
+    v = motion_direction(ds).values
+    touches = _touch_times(ds)
+
+    fig, ax = plt.subplots(figsize=(5, 4.4), dpi=80)
+    (line,) = ax.plot([], [], color="0.75", lw=9, solid_capstyle="round", zorder=1)
+    dots = ax.scatter(xy[0, seg, 0], xy[0, seg, 1], c=out[0], cmap="magma", vmin=lo,
+                      vmax=hi if hi > lo else lo + 1, s=9, zorder=2)  # fmt: skip
+    (head,) = ax.plot([], [], "o", color="tab:green", ms=5, zorder=3)
+    fig.colorbar(dots, ax=ax, shrink=0.7, label=f"neuron {kind}")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (mm)")
+    ax.set_ylabel("y (mm)")
+
+    def draw(i):
+        body = xy[i]
+        c = body.mean(axis=0)
+        line.set_data(body[:, 0], body[:, 1])
+        dots.set_offsets(body[seg])
+        dots.set_array(out[i])
+        head.set_data([body[0, 0]], [body[0, 1]])
+        ax.set_xlim(c[0] - 0.7, c[0] + 0.7)
+        ax.set_ylim(c[1] - 0.7, c[1] + 0.7)
+        touched = [a for a in touches if a <= t[i] < a + 1.0]
+        ax.set_title(f"t = {t[i]:5.1f} s   {'backward' if v[i] < 0 else 'forward'}"
+                     + ("   touch" if touched else ""))  # fmt: skip
+        return line, dots, head
+
+    images = []
+    for i in frames:
+        draw(i)
+        fig.canvas.draw()
+        rgba = np.asarray(fig.canvas.buffer_rgba())
+        images.append(Image.fromarray(rgba[..., :3]).quantize(colors=128))
+    plt.close(fig)
+    with atomic_path(path) as tmp:
+        images[0].save(tmp, format="GIF", save_all=True, append_images=images[1:],
+                       duration=int(round(1000 / fps)), loop=0)  # fmt: skip
+    return int(frames.size)

@@ -34,6 +34,7 @@ from __future__ import annotations
 import math
 
 import equinox as eqx
+import jax.numpy as jnp
 
 from .._errors import DigiwormError
 from ._muscles import Muscles
@@ -134,6 +135,7 @@ def neuromuscular_perturbation(
     out = eqx.tree_at(
         lambda m: (m.excitatory_gain, m.inhibitory_gain, m.tonic),
         muscles,
-        (float(excitatory), float(gaba), float(tonic)),
+        # arrays, not floats: a compiled run serves every perturbation without recompiling
+        tuple(jnp.asarray(float(x)) for x in (excitatory, gaba, tonic)),
     )
     return out, effects

@@ -2,7 +2,8 @@
 
 * centroid speed and direction: the centre of mass's net displacement over the window, and
   its sign along the body's mean tail-to-head axis (forward > 0);
-* undulation frequency: the peak of the mid-body curvature's power spectrum;
+* undulation frequency: the peak of the mid-body curvature's power spectrum, placed between
+  the bins by the parabola through the peak and its neighbours;
 * wavelength: one over the slope of the curvature wave's phase along the body, at that
   frequency, over the middle of the body (0.1–0.9 body lengths), in body lengths;
 * achieved amplitude: the curvature's amplitude at that frequency, times the body length;
@@ -57,8 +58,14 @@ def gait(traj: BodyTrajectory, length_mm: float, *, discard_s: float = 0.0) -> d
     centred = kappa - kappa.mean(axis=0)
     power = np.abs(np.fft.rfft(centred[:, mid], axis=0)) ** 2
     freqs = np.fft.rfftfreq(t.size, dt)
-    peak = int(np.argmax(power[1:].sum(axis=1))) + 1
+    total = power.sum(axis=1)
+    peak = int(np.argmax(total[1:])) + 1
     f = float(freqs[peak])
+    if peak + 1 < total.size:  # between the bins: the parabola through the peak's neighbours
+        lo, mid_p, hi = total[peak - 1 : peak + 2]
+        curve = lo - 2 * mid_p + hi
+        if curve < 0:
+            f += float(0.5 * (lo - hi) / curve * (freqs[1] - freqs[0]))
     phasor = (centred * np.exp(2j * np.pi * f * t)[:, None]).mean(axis=0) * 2
     phase = np.unwrap(np.angle(phasor[mid]))
     slope = np.polyfit(u[mid], phase, 1)[0]  # rad per body length

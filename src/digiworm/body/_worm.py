@@ -118,6 +118,10 @@ class Worm(eqx.Module):
     """Each forward command neuron's share of the B-types' command input ``(neuron,)``."""
     backward_share: jax.Array
     """Each backward command neuron's share of the A-types' command input ``(neuron,)``."""
+    neuron_position: tuple[float, ...] = eqx.field(
+        static=True, converter=lambda x: tuple(float(v) for v in x)
+    )
+    """Each neuron's soma along the body, head 0 to tail 1 (the atlas's anatomy, scaled)."""
     brain_dt_s: float = eqx.field(static=True, default=0.02)
 
     @property
@@ -159,6 +163,23 @@ def _class_members(names, classes) -> np.ndarray:
     return np.array([neuron_class(n, names) in classes for n in names])
 
 
+#: The worm's motor defaults (*assumed*): the muscles' drive gain and maximal curvature and
+#: the reflex circuits' parameters.
+WORM_MUSCLES = {"drive_gain": 3.0}
+WORM_CIRCUIT: dict = {}
+
+
+def worm_motor(atlas) -> tuple[Muscles, ReflexCircuit]:
+    """Return the worm's default muscles and forward circuit.
+
+    Their parameters are :data:`WORM_MUSCLES` and :data:`WORM_CIRCUIT`.
+    """
+    from ._muscles import muscles_from_atlas
+
+    muscles = muscles_from_atlas(atlas, **WORM_MUSCLES)
+    return muscles, reflex_circuit(muscles, "forward", **WORM_CIRCUIT)
+
+
 def worm_from_atlas(
     atlas,
     brain,
@@ -172,13 +193,12 @@ def worm_from_atlas(
 ) -> Worm:
     """Build a :class:`Worm` around ``brain`` (any model on the atlas's 302 neurons).
 
-    ``muscles`` default to :func:`~digiworm.body.muscles_from_atlas` with ``drive_gain`` 3;
-    ``switch`` and ``circuit`` set :class:`CommandSwitch` and
-    :class:`~digiworm.body.ReflexCircuit` parameters (both circuits share them).
+    ``muscles`` default to :func:`worm_motor`'s; ``switch`` and ``circuit`` set
+    :class:`CommandSwitch` and :class:`~digiworm.body.ReflexCircuit` parameters (both
+    circuits share them; default :data:`WORM_CIRCUIT`).
     """
     from ..models._graded import connectome_arrays
     from ..simulate import model_precision, rest_state
-    from ._muscles import muscles_from_atlas
 
     names = tuple(brain.names)
     if names != tuple(atlas.names):
@@ -188,7 +208,8 @@ def worm_from_atlas(
         )
     if not (math.isfinite(brain_dt_s) and 0 < brain_dt_s <= 0.1):
         raise DigiwormError(f"brain_dt_s must be in (0, 0.1] s; got {brain_dt_s}")
-    muscles = muscles_from_atlas(atlas, drive_gain=3.0) if muscles is None else muscles
+    muscles = worm_motor(atlas)[0] if muscles is None else muscles
+    circuit = dict(WORM_CIRCUIT) if circuit is None else circuit
     body = Body() if body is None else body
     with model_precision(brain):
         rest = jnp.nan_to_num(brain.readout(rest_state(brain, dt_s=brain_dt_s)))
@@ -209,15 +230,21 @@ def worm_from_atlas(
     return Worm(
         brain=brain,
         switch=sw,
-        forward=reflex_circuit(muscles, "forward", **(circuit or {})),
-        backward=reflex_circuit(muscles, "backward", **(circuit or {})),
+        forward=reflex_circuit(muscles, "forward", **circuit),
+        backward=reflex_circuit(muscles, "backward", **circuit),
         muscles=muscles,
         body=body,
         alive=jnp.asarray(alive),
         forward_share=share(("DB", "VB"), np.nonzero(fwd)[0]),
         backward_share=share(("DA", "VA"), np.nonzero(back)[0]),
+        neuron_position=_positions(atlas, names),
         brain_dt_s=brain_dt_s,
     )
+
+
+def _positions(atlas, names) -> np.ndarray:
+    y = atlas.neurons.loc[list(names), "y"].to_numpy(dtype=float)
+    return (y - np.nanmin(y)) / (np.nanmax(y) - np.nanmin(y))
 
 
 def _touch_input(worm: Worm, touch, n_steps: int, touch_s: float, amplitude: float):
@@ -256,7 +283,8 @@ def simulate_worm(
     receptors get ``touch_amplitude`` (the brain's input unit) for ``touch_s``. ``key`` seeds
     the command switch's noise. Samples are saved every brain step.
 
-    Returns a Dataset over ``time`` (s) with the brain's ``output`` ``(time, neuron)``,
+    Returns a Dataset over ``time`` (s) with the brain's output ``(time, neuron)`` (named
+    ``dff`` or ``activity`` by the brain's ``output``; its kind is in ``attrs["output_kind"]``),
     ``muscle_activation`` ``(time, muscle)``, the body's ``xy_mm`` ``(time, segment, xy)``,
     ``angle_rad`` ``(time, segment)`` and ``curvature_per_mm`` ``(time, joint)``, the
     switch's ``command`` state and ``backward_gate`` ``(time,)``, and the ``touch`` input
@@ -345,7 +373,7 @@ def _dataset(worm: Worm, medium: Medium, saved, u, touch) -> xr.Dataset:
     output_name = getattr(worm.brain, "output", "activity")
     ds = xr.Dataset(
         {
-            "output": (("time", "neuron"), out),
+            output_name: (("time", "neuron"), out),
             "muscle_activation": (("time", "muscle"), a),
             "xy_mm": (("time", "segment", "xy"), xy),
             "angle_rad": (("time", "segment"), q[:, 2:]),
@@ -357,6 +385,7 @@ def _dataset(worm: Worm, medium: Medium, saved, u, touch) -> xr.Dataset:
         coords={
             "time": t,
             "neuron": list(worm.names),
+            "neuron_position": ("neuron", np.asarray(worm.neuron_position, float)),
             "muscle": list(worm.muscles.names),
             "segment": np.arange(body.n_segments),
             "xy": ["x", "y"],
@@ -372,7 +401,7 @@ def _dataset(worm: Worm, medium: Medium, saved, u, touch) -> xr.Dataset:
             "ablated": ",".join(n for n, k in zip(worm.names, np.asarray(worm.alive)) if k == 0),
         },
     )
-    ds["output"].attrs["long_name"] = f"brain output ({output_name})"
+    ds[output_name].attrs["long_name"] = f"the brain's output ({output_name})"
     ds["backward_gate"].attrs["long_name"] = "share of the muscles' drive from the backward circuit"
     return ds
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from .._errors import DigiwormError
 from ._common import _atlas, _user_errors, app, console
 from ._simulate import _split
 
@@ -38,23 +39,39 @@ def behave_command(
         [], "--touch", help="WHERE@SECONDS, WHERE anterior or posterior, e.g. anterior@20."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the command switch's noise."),
-    out: Path = typer.Option(..., "--out", help="Output NetCDF file (.nc)."),
+    out: Path | None = typer.Option(None, "--out", help="Output NetCDF file (.nc)."),
     json_out: Path | None = typer.Option(None, "--json", help="Also write the summary (.json)."),
     plot: Path | None = typer.Option(
         None, "--plot", help="Also draw the kymograph, path and direction (.png or .svg)."
+    ),
+    video: Path | None = typer.Option(
+        None, "--video", help="Also write the moving worm, neurons coloured (.gif)."
+    ),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help="Instead of one run: the behaviour report in DIR (wild type in water and on "
+        "agar, ablations, mutants, drugs, gait across media, dose-response).",
     ),
 ):
     """Run a brain in a body: gait, reversals and touch responses, scored against the papers."""
     from .._io import atomic_write_json
     from ..app import check_output_path, parse_drug, write_netcdf
     from ..app._behaviour import BehaviourRequest, parse_touch, run_behaviour
-    from ..body import plot_worm
+    from ..body import animate_worm, plot_worm
 
+    if report is not None:
+        _report(model, duration, seed, report, bool(ablate or knockout or drug or touch))
+        return
+    if out is None:
+        raise DigiwormError("give --out RUN.nc (one run) or --report DIR (the report)")
     out = check_output_path(out, (".nc",))
     if json_out is not None:
         json_out = check_output_path(json_out, (".json",))
     if plot is not None:
         plot = check_output_path(plot, (".png", ".svg"))
+    if video is not None:
+        video = check_output_path(video, (".gif",))
     req = BehaviourRequest(
         model=model, medium=medium, duration_s=duration, ablate=_split(ablate),
         knockout=_split(knockout), drugs=tuple(parse_drug(d) for d in _split(drug)),
@@ -73,6 +90,40 @@ def behave_command(
     if plot is not None:
         plot_worm(ds, plot)
         console.print(f"figure [bold]{plot}[/]")
+    if video is not None:
+        with console.status("drawing the video…"):
+            frames = animate_worm(ds, video)
+        console.print(f"video [bold]{video}[/] ({frames} frames)")
+
+
+def _report(model: str, duration: float, seed: int, folder: Path, perturbed: bool) -> None:
+    from rich.progress import Progress
+
+    from ..app._behaviour import BehaviourRequest, behaviour_suite
+    from ..report import write_behaviour_report
+
+    if perturbed:
+        raise DigiwormError(
+            "--report runs its own set of ablations, mutants, drugs and touches; drop --ablate, "
+            "--knockout, --drug and --touch"
+        )
+    if folder.exists() and not folder.is_dir():
+        raise DigiwormError(f"--report {str(folder)!r} is a file, not a folder")
+    atl = _atlas()
+    BehaviourRequest(model=model, duration_s=duration, seed=seed).check(atl)
+    with Progress(console=console) as bar:
+        task = bar.add_task("behaviour report", total=None)
+
+        def progress(done, total, label):
+            bar.update(task, completed=done, total=total, description=f"behaviour: {label}")
+
+        suite = behaviour_suite(atl, model, duration_s=duration, seed=seed, progress=progress)
+    index = write_behaviour_report(suite, folder)
+    met = [p["met"] for p in suite["perturbations"]]
+    console.print(
+        f"wrote [bold]{index}[/]: perturbations met {sum(m is True for m in met)}, missed "
+        f"{sum(m is False for m in met)}, not testable {sum(m is None for m in met)}"
+    )
 
 
 def _print_summary(summary: dict) -> None:
