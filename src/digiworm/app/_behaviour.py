@@ -118,6 +118,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
         worm_from_atlas,
     )
     from ..body._behaviour import AXIAL_SHORTENING
+    from ..body._worm import WORM_MOTOR_EVIDENCE
     from ._simulation import model_evidence
 
     brain, brain_notes = _brain(req, atlas)
@@ -142,7 +143,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     evidence = {
         "brain": model_evidence(req.model),
         "command switch": dict(worm.switch.evidence),
-        "motor circuits": dict(worm.forward.evidence),
+        "motor circuits": {**worm.forward.evidence, "parameters": WORM_MOTOR_EVIDENCE},
         "muscles": dict(worm.muscles.evidence),
         "body": dict(worm.body.evidence),
         "touch": f"assumed: {TOUCH_UNITS:g} x the model's stimulation unit for 1 s",

@@ -163,10 +163,18 @@ def _class_members(names, classes) -> np.ndarray:
     return np.array([neuron_class(n, names) in classes for n in names])
 
 
-#: The worm's motor defaults (*assumed*): the muscles' drive gain and maximal curvature and
-#: the reflex circuits' parameters.
-WORM_MUSCLES = {"drive_gain": 3.0}
-WORM_CIRCUIT: dict = {}
+#: The worm's motor defaults: the muscles' drive gain and maximal curvature and the reflex
+#: circuits' parameters. *Chosen in sample*: the best of a quasi-random scan (192 points, then
+#: 64 more about the best) scored on the crawling frequency, speed and wavelength and the
+#: swimming frequency and speed of :func:`~digiworm.body.behaviour_targets` (docs/body.md).
+WORM_MUSCLES = {"drive_gain": 8.1, "max_curvature_per_mm": 15.1}
+WORM_CIRCUIT = {"field_body_lengths": 0.25, "tau_s": 0.056, "gain": 5.7, "self_excitation": 1.77}
+#: How the worm's motor defaults were obtained (carried into every behaviour summary).
+WORM_MOTOR_EVIDENCE = (
+    "chosen in sample: a quasi-random scan against the crawling frequency, speed and "
+    "wavelength and the swimming frequency and speed targets (those scores are not "
+    "independent tests)"
+)
 
 
 def worm_motor(atlas) -> tuple[Muscles, ReflexCircuit]:
