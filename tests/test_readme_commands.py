@@ -291,6 +291,8 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
                 assert key in summary, key
         if option("--plot"):
             assert (path / option("--plot")).read_bytes()[:4] == b"\x89PNG"
+        if option("--video"):
+            assert (path / option("--video")).read_bytes()[:4] == b"GIF8"
     elif argv[0] == "validate" and option("--json"):
         assert (path / option("--json")).is_file()
 

@@ -23,14 +23,12 @@ the curvature of a body bent by one side's full activation, is an *assumed* para
 
 from __future__ import annotations
 
-import math
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._errors import DigiwormError
+from ._params import check_parameters
 from ._rod import Body
 
 __all__ = ["Muscles", "muscles_from_atlas"]
@@ -74,16 +72,11 @@ class Muscles(eqx.Module):
     }
 
     def __check_init__(self):
-        if not (math.isfinite(self.tau_s) and self.tau_s > 0):
-            raise DigiwormError(f"tau_s must be a number of seconds > 0; got {self.tau_s}")
-        if not (math.isfinite(self.max_curvature_per_mm) and self.max_curvature_per_mm > 0):
-            raise DigiwormError(
-                f"max_curvature_per_mm must be a number > 0; got {self.max_curvature_per_mm}"
-            )
-        for name in ("drive_gain", "excitatory_gain", "inhibitory_gain", "tonic"):
-            v = getattr(self, name)
-            if not isinstance(v, jax.Array) and not (math.isfinite(v) and v >= 0):
-                raise DigiwormError(f"{name} must be a number >= 0; got {v}")
+        check_parameters(
+            self,
+            positive=("tau_s", "max_curvature_per_mm"),
+            nonnegative=("drive_gain", "excitatory_gain", "inhibitory_gain", "tonic"),
+        )
 
     def drive(self, activity):
         """Signed drive of every muscle from neuron activities ``(neuron,)`` in [0, 1]."""

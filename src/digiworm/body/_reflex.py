@@ -23,7 +23,6 @@ measured gait (docs/body.md gives how far it is).
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import equinox as eqx
@@ -33,6 +32,7 @@ import numpy as np
 
 from .._errors import DigiwormError
 from ._muscles import ROWS, Muscles
+from ._params import check_parameters
 from ._rod import (
     Body,
     BodyTrajectory,
@@ -75,14 +75,11 @@ class ReflexCircuit(eqx.Module):
             raise DigiwormError(
                 f"direction must be one of {', '.join(DIRECTIONS)}; got {self.direction!r}"
             )
-        positive = ("field_body_lengths", "steepness", "tau_s")
-        for name in (*positive, "gain", "self_excitation"):
-            v = getattr(self, name)
-            if isinstance(v, jax.Array):
-                continue
-            if not math.isfinite(v) or (name in positive and v <= 0):
-                valid = "a number > 0" if name in positive else "a finite number"
-                raise DigiwormError(f"{name} must be {valid}; got {v}")
+        check_parameters(
+            self,
+            positive=("field_body_lengths", "steepness", "tau_s"),
+            finite=("gain", "self_excitation"),
+        )
 
     def receptive_fields(self, body: Body) -> jax.Array:
         """Matrix ``(unit, joint)``: each unit's mean over its receptive field.

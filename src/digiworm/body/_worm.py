@@ -39,6 +39,7 @@ import xarray as xr
 
 from .._errors import DigiwormError
 from ._muscles import Muscles
+from ._params import check_parameters
 from ._reflex import ReflexCircuit, reflex_circuit
 from ._rod import Body, BodyTrajectory, Medium, _stepper, initial_coordinates
 
@@ -79,14 +80,12 @@ class CommandSwitch(eqx.Module):
     }
 
     def __check_init__(self):
-        positive = ("tau_s", "steepness")
-        for name in (*positive, "gain", "self_excitation", "bias", "noise"):
-            v = getattr(self, name)
-            if isinstance(v, jax.Array):
-                continue
-            if not math.isfinite(v) or (name in positive and v <= 0) or (name == "noise" and v < 0):
-                valid = "a number > 0" if name in positive else "a finite number"
-                raise DigiwormError(f"{name} must be {valid}; got {v}")
+        check_parameters(
+            self,
+            positive=("tau_s", "steepness"),
+            nonnegative=("noise",),
+            finite=("gain", "self_excitation", "bias"),
+        )
 
     def drive(self, output):
         """Return the command input: mean backward minus mean forward change from rest."""
