@@ -272,3 +272,14 @@ def test_gait_adaptation_tabulates_the_loop_from_water_to_agar(atlas):
     assert isinstance(table.attrs["monotonic"], bool)
     with pytest.raises(DigiwormError, match="media"):
         adaptation_media(1)
+
+
+def test_behave_drives_touch_in_the_unit_simulate_uses(atlas):
+    """The touch's drive is the brain's stimulation unit (the one `digiworm simulate` uses):
+    1 for the identified worm and for a linear model, 40 mV for an unidentified graded one."""
+    from digiworm.app._simulation import stimulation_unit
+    from digiworm.models import fitted, graded_from_atlas, linear_from_atlas
+
+    assert stimulation_unit(fitted("graded")) == 1.0
+    assert stimulation_unit(linear_from_atlas(atlas)) == 1.0
+    assert stimulation_unit(graded_from_atlas(atlas)) == 40.0

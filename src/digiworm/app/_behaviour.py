@@ -119,7 +119,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     )
     from ..body._behaviour import AXIAL_SHORTENING
     from ..body._worm import WORM_MOTOR_EVIDENCE
-    from ._simulation import model_evidence
+    from ._simulation import model_evidence, stimulation_unit
 
     brain, brain_notes = _brain(req, atlas)
     worm = worm_from_atlas(atlas, brain)
@@ -128,10 +128,9 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     muscles, junction = neuromuscular_perturbation(worm.muscles, req.knockout, req.drugs)
     worm = eqx.tree_at(lambda w: w.muscles, worm, muscles)
     medium = parse_medium(req.medium)
-    unit = 40.0 if req.model.endswith("uncalibrated") else 1.0
     ds = simulate_worm(
         worm, medium, req.duration_s, key=jax.random.PRNGKey(req.seed), touch=req.touch,
-        touch_amplitude=TOUCH_UNITS * unit,
+        touch_amplitude=TOUCH_UNITS * stimulation_unit(brain),
     )  # fmt: skip
     readouts = behaviour(ds)
     target_medium = {"water": "water", "agar": "agar"}.get(str(req.medium).strip().lower())

@@ -295,9 +295,8 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
 
         per_neuron = np.asarray(depolarising_current(model.cells, 20.0))
         amplitude = "20 mV above each neuron's rest"
-    elif amplitude is None:  # an identified model's unit (graded: 1 mV); else the model's scale
-        identified = getattr(model, "dff_per_activity", None) is not None
-        amplitude = 40.0 if model.output == "activity" and not identified else 1.0
+    elif amplitude is None:
+        amplitude = stimulation_unit(model)
     if req.atlas_mode:
         amps = amplitude if per_neuron is None else dict(zip(model.names, per_neuron))
         ds = insilico_atlas(
@@ -342,6 +341,16 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
         evidence=model_evidence(req.model),
     )
     return ds
+
+
+def stimulation_unit(model) -> float:
+    """Return the default drive of a (non-conductance) model's stimulated neuron.
+
+    An identified model's unit (1; graded: 1 mV); an unidentified activity model's scale,
+    40 (mV).
+    """
+    identified = getattr(model, "dff_per_activity", None) is not None
+    return 40.0 if model.output == "activity" and not identified else 1.0
 
 
 def model_evidence(model: str) -> str:
