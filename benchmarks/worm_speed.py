@@ -67,7 +67,7 @@ def main():
     jax.config.update("jax_enable_x64", True)
     from digiworm import atlas as atlas_mod
     from digiworm.body import Body, Medium, simulate_reflex, simulate_worm, worm_from_atlas
-    from digiworm.body._worm import _run
+    from digiworm.body._worm import _prepare, _run
     from digiworm.models import fitted
     from digiworm.simulate import model_precision, rest_state
 
@@ -111,32 +111,18 @@ def main():
     print("one worm", json.dumps(rows["one_worm"], indent=1))
 
     # -- batched ----------------------------------------------------------------------------
-    dtype = jnp.float64
-    maps = (worm.forward.receptive_fields(worm.body).astype(dtype),
-            worm.backward.receptive_fields(worm.body).astype(dtype),
-            worm.muscles.joint_map(worm.body).astype(dtype))  # fmt: skip
-    with model_precision(brain):
-        y0 = rest_state(brain, dt_s=worm.brain_dt_s)
-    from digiworm.body._rod import initial_coordinates
-
-    pos = worm.body.joint_positions()
-    q0 = initial_coordinates(worm.body, jnp.asarray(np.sin(2 * np.pi * pos / 0.65), dtype))
-    centres = (np.arange(worm.forward.n_units) + 0.5) / worm.forward.n_units
-    z0 = jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
-    a0 = jnp.zeros(len(worm.muscles.names), dtype)
-    nb = int(round(a.batch_duration / worm.brain_dt_s))
-    ub = jnp.zeros((nb, len(brain.names)), dtype)
+    maps, start, ub, _, n_inner = _prepare(worm, a.batch_duration, key, (), 1.0, 1.0, 1e-3, 1.0)
+    nb = ub.shape[0]
 
     def displacement(w, xi):
-        saved = _run(w, agar, maps, y0, jnp.asarray(-1.0), q0, a0, z0, z0, ub, xi, 1e-3, 20)
-        q = saved[3]
+        q = _run(w, agar, maps, start, ub, xi, 1e-3, n_inner)[3]
         return q[-1, 0] - q[0, 0]
 
     def perturbed(tonic):
         return eqx.tree_at(lambda w: w.muscles.tonic, worm, tonic)
 
     tonics = jnp.linspace(0.0, 0.3, a.batch)
-    noise = jax.random.normal(key, (a.batch, nb), dtype)
+    noise = jax.random.normal(key, (a.batch, nb), ub.dtype)
     batched = jax.jit(jax.vmap(lambda t, xi: displacement(perturbed(t), xi)))
     single = jax.jit(lambda t, xi: displacement(perturbed(t), xi))
     out_b, bfirst, bbest = _timed(lambda: np.asarray(batched(tonics, noise)), a.repeat)
@@ -159,16 +145,15 @@ def main():
     print("batched", json.dumps(rows["batched"], indent=1))
 
     # -- gradient ---------------------------------------------------------------------------
-    ng = int(round(a.grad_duration / worm.brain_dt_s))
-    ug = jnp.zeros((ng, len(brain.names)), dtype)
-    xig = jnp.zeros(ng, dtype)
+    _, _, ug, xig, _ = _prepare(worm, a.grad_duration, key, (), 1.0, 1.0, 1e-3, 1.0)
+    xig = jnp.zeros_like(xig)  # no switch noise: a deterministic function to differentiate
 
     def forward_of(params):
         kmax, gain = params
         w = eqx.tree_at(lambda w: (w.muscles.max_curvature_per_mm, w.forward.gain),
                         worm, (kmax, gain))  # fmt: skip
-        saved = _run(w, agar, maps, y0, jnp.asarray(-1.0), q0, a0, z0, z0, ug, xig, 1e-3, 20)
-        return saved[3][-1, 0] - saved[3][0, 0]
+        q = _run(w, agar, maps, start, ug, xig, 1e-3, n_inner)[3]
+        return q[-1, 0] - q[0, 0]
 
     p0 = jnp.asarray([float(worm.muscles.max_curvature_per_mm), float(worm.forward.gain)])
     value = jax.jit(forward_of)

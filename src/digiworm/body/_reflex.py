@@ -122,6 +122,8 @@ def reflex_circuit(muscles: Muscles, direction: str = "forward", **params) -> Re
     mean position of the muscles it synapses onto (``muscles``, from
     :func:`~digiworm.body.muscles_from_atlas`); ``params`` set the circuit's parameters.
     """
+    if direction not in DIRECTIONS:
+        raise DigiwormError(f"direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
     n_units = int(params.get("n_units", 12))
     if n_units < 2:
         raise DigiwormError(f"n_units must be >= 2; got {n_units}")
@@ -131,8 +133,6 @@ def reflex_circuit(muscles: Muscles, direction: str = "forward", **params) -> Re
     pos = (row_pos[:, None] * counts).sum(axis=0) / np.maximum(total, 1e-12)
     names = list(muscles.neurons)
     unit_of = []
-    if direction not in DIRECTIONS:
-        raise DigiwormError(f"direction must be one of {', '.join(DIRECTIONS)}; got {direction!r}")
     excitors = ("DB", "VB") if direction == "forward" else ("DA", "VA")
     for cls in (*excitors, "DD", "VD"):
         idx = np.array([i for i, n in enumerate(names)
@@ -140,6 +140,24 @@ def reflex_circuit(muscles: Muscles, direction: str = "forward", **params) -> Re
         units = np.clip((pos[idx] * n_units).astype(int), 0, n_units - 1)
         unit_of.append((cls, tuple(int(i) for i in idx), tuple(int(k) for k in units)))
     return ReflexCircuit(unit_of=tuple(unit_of), direction=direction, **params)
+
+
+def start_state(body: Body, n_units: int, curvature_per_body_length: float, dtype):
+    """Return the loop's start: the body bent in one travelling-wave shape, and unit states.
+
+    The shape has the given amplitude (κL) and a wavelength of 0.65 body lengths; the units
+    are in the matching phase (dorsal units on, ``z > 0``, where the shape is about to bend
+    dorsally).
+    """
+    if not np.isfinite(curvature_per_body_length):
+        raise DigiwormError(
+            f"initial_curvature_per_body_length must be finite; got {curvature_per_body_length}"
+        )
+    u = body.joint_positions()
+    kappa0 = curvature_per_body_length / body.length_mm * np.sin(2 * np.pi * u / 0.65)
+    q0 = initial_coordinates(body, jnp.asarray(kappa0, dtype))
+    centres = (np.arange(n_units) + 0.5) / n_units
+    return q0, jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
 
 
 class ReflexTrajectory(NamedTuple):
@@ -169,18 +187,8 @@ def simulate_reflex(
     body lengths) and the units in the matching phase; after that nothing is imposed.
     """
     n_save = _n_saves(duration_s, dt_s, save_every)
-    if not np.isfinite(initial_curvature_per_body_length):
-        raise DigiwormError(
-            f"initial_curvature_per_body_length must be finite; got "
-            f"{initial_curvature_per_body_length}"
-        )
     dtype = jnp.asarray(0.0).dtype
-    u = body.joint_positions()
-    kappa0 = initial_curvature_per_body_length / body.length_mm * np.sin(2 * np.pi * u / 0.65)
-    q0 = initial_coordinates(body, jnp.asarray(kappa0, dtype))
-    centres = (np.arange(circuit.n_units) + 0.5) / circuit.n_units
-    # dorsal units on (z > 0) where the start shape is about to bend dorsally
-    z0 = jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
+    q0, z0 = start_state(body, circuit.n_units, initial_curvature_per_body_length, dtype)
     a0 = jnp.zeros(len(muscles.names), dtype)
     fields = circuit.receptive_fields(body).astype(dtype)
     joint_map = muscles.joint_map(body).astype(dtype)

@@ -40,8 +40,8 @@ import xarray as xr
 from .._errors import DigiwormError
 from ._muscles import Muscles
 from ._params import check_parameters
-from ._reflex import ReflexCircuit, reflex_circuit
-from ._rod import Body, BodyTrajectory, Medium, _stepper, initial_coordinates
+from ._reflex import ReflexCircuit, reflex_circuit, start_state
+from ._rod import Body, BodyTrajectory, Medium, _stepper
 
 __all__ = [
     "COMMAND_CLASSES",
@@ -297,6 +297,23 @@ def simulate_worm(
     switch's ``command`` state and ``backward_gate`` ``(time,)``, and the ``touch`` input
     ``(time,)`` (the number of receptors driven).
     """
+    maps, start, u, xi, n_inner = _prepare(
+        worm, duration_s, key, touch, touch_s, touch_amplitude, dt_s,
+        initial_curvature_per_body_length,
+    )  # fmt: skip
+    saved = _run(worm, medium, maps, start, u, xi, dt_s, n_inner)
+    return _dataset(worm, medium, saved, u, touch)
+
+
+def _prepare(worm, duration_s, key, touch, touch_s, touch_amplitude, dt_s, curvature):
+    """Check a run's times; return :func:`_run`'s inputs.
+
+    They are the circuits' receptive fields and the joint map, the start ``(brain at rest,
+    switch forward, body, activations, forward and backward units)``, the brain's input, the
+    switch's noise and the body steps per brain step.
+    """
+    from ..simulate import model_precision, rest_state
+
     if not (math.isfinite(duration_s) and duration_s > 0):
         raise DigiwormError(f"duration must be a number of seconds > 0; got {duration_s}")
     if not (math.isfinite(touch_s) and touch_s > 0):
@@ -309,31 +326,25 @@ def simulate_worm(
     n_steps = int(round(duration_s / worm.brain_dt_s))
     if n_steps < 1:
         raise DigiwormError(f"duration {duration_s} s is shorter than one brain step")
-    from ..simulate import model_precision, rest_state
-
     with model_precision(worm.brain):
         y0 = rest_state(worm.brain, dt_s=worm.brain_dt_s)
     dtype = jnp.asarray(0.0).dtype
     u = jnp.asarray(_touch_input(worm, touch, n_steps, touch_s, touch_amplitude), dtype)
     xi = jax.random.normal(key, (n_steps,), dtype)
     body = worm.body
-    pos = body.joint_positions()
-    kappa0 = initial_curvature_per_body_length / body.length_mm * np.sin(2 * np.pi * pos / 0.65)
-    q0 = initial_coordinates(body, jnp.asarray(kappa0, dtype))
-    centres = (np.arange(worm.forward.n_units) + 0.5) / worm.forward.n_units
-    z0 = jnp.asarray(0.5 * np.cos(2 * np.pi * centres / 0.65), dtype)
+    q0, z0 = start_state(body, worm.forward.n_units, curvature, dtype)
     a0 = jnp.zeros(len(worm.muscles.names), dtype)
-    r0 = jnp.asarray(-1.0, dtype)
+    start = (y0, jnp.asarray(-1.0, dtype), q0, a0, z0, z0)
     maps = (worm.forward.receptive_fields(body).astype(dtype),
             worm.backward.receptive_fields(body).astype(dtype),
             worm.muscles.joint_map(body).astype(dtype))  # fmt: skip
-    saved = _run(worm, medium, maps, y0, r0, q0, a0, z0, z0, u, xi, dt_s, n_inner)
-    return _dataset(worm, medium, saved, u, touch)
+    return maps, start, u, xi, n_inner
 
 
 @eqx.filter_jit
-def _run(worm, medium, maps, y0, r0, q0, a0, zf0, zb0, u, xi, dt_s, n_inner):
+def _run(worm, medium, maps, start, u, xi, dt_s, n_inner):
     body, muscles = worm.body, worm.muscles
+    y0, r0, q0, a0, zf0, zb0 = start
     f_fields, b_fields, joint_map = maps
     brain_step = worm.brain.stepper(worm.brain_dt_s, worm.brain.methods[0])
     body_step = _stepper(body, medium, q0.dtype)
@@ -367,8 +378,8 @@ def _run(worm, medium, maps, y0, r0, q0, a0, zf0, zb0, u, xi, dt_s, n_inner):
         carry = (t + worm.brain_dt_s, y, r, q, a, zf, zb)
         return carry, (out, r, gate, q, a)
 
-    start = (jnp.zeros((), q0.dtype), y0, r0, q0, a0, zf0, zb0)
-    return jax.lax.scan(brain_loop, start, (u, xi))[1]
+    carry0 = (jnp.zeros((), q0.dtype), y0, r0, q0, a0, zf0, zb0)
+    return jax.lax.scan(brain_loop, carry0, (u, xi))[1]
 
 
 def _dataset(worm: Worm, medium: Medium, saved, u, touch) -> xr.Dataset:
