@@ -192,6 +192,21 @@ def _centre_weights(n: int, seg: float) -> np.ndarray:
     return m - m.mean(axis=0, keepdims=True)
 
 
+def _drag_coefficients(medium: Medium):
+    """Return the normal and tangential drag per unit length in internal units."""
+    return (medium.drag_normal_Ns_per_m2 * _NS_PER_M2_TO_INTERNAL,
+            medium.drag_tangential_Ns_per_m2 * _NS_PER_M2_TO_INTERNAL)  # fmt: skip
+
+
+def _rotational_and_internal(body: Body, c_n, dtype):
+    """Return the rotational drag of each segment plus the internal viscosity's matrix."""
+    n, seg = body.n_segments, body.segment_mm
+    diff = _difference(n, dtype)
+    eta = body.internal_viscosity_Nm2s * _NM2_TO_INTERNAL / seg
+    rotational = jnp.zeros((n + 2,), dtype).at[2:].set(c_n * seg**3 / 12.0)
+    return jnp.diag(rotational) + eta * diff.T @ diff
+
+
 def _drag_matrix(body: Body, medium: Medium, q):
     r"""Return A(q) (module docstring), assembled in closed form from :func:`_centre_weights`.
 
@@ -202,8 +217,7 @@ def _drag_matrix(body: Body, medium: Medium, q):
     assembly to rounding (a test checks) and 2–3× cheaper.
     """
     n, seg = body.n_segments, body.segment_mm
-    c_n = medium.drag_normal_Ns_per_m2 * _NS_PER_M2_TO_INTERNAL
-    c_t = medium.drag_tangential_Ns_per_m2 * _NS_PER_M2_TO_INTERNAL
+    c_n, c_t = _drag_coefficients(medium)
     w = jnp.asarray(_centre_weights(n, seg), q.dtype)
     psi = q[2:]
     t = jnp.stack([jnp.cos(psi), jnp.sin(psi)], axis=-1)
@@ -214,17 +228,13 @@ def _drag_matrix(body: Body, medium: Medium, q):
     centre = seg * (c_n * n * jnp.eye(2, dtype=q.dtype) + (c_t - c_n) * t.T @ t)
     mixed = seg * (c_n * (w.sum(axis=0)[:, None] * normal).T + (c_t - c_n) * t.T @ s)
     translational = jnp.block([[centre, mixed], [mixed.T, angles]])
-    diff = _difference(n, q.dtype)
-    eta = body.internal_viscosity_Nm2s * _NM2_TO_INTERNAL / seg
-    rotational = jnp.zeros((n + 2,), q.dtype).at[2:].set(c_n * seg**3 / 12.0)
-    return translational + jnp.diag(rotational) + eta * diff.T @ diff
+    return translational + _rotational_and_internal(body, c_n, q.dtype)
 
 
 def _drag_matrix_autodiff(body: Body, medium: Medium, q):
     """Return A(q) assembled from ``jax.jacfwd`` of the centres (the reference for tests)."""
-    n, seg = body.n_segments, body.segment_mm
-    c_n = medium.drag_normal_Ns_per_m2 * _NS_PER_M2_TO_INTERNAL
-    c_t = medium.drag_tangential_Ns_per_m2 * _NS_PER_M2_TO_INTERNAL
+    seg = body.segment_mm
+    c_n, c_t = _drag_coefficients(medium)
     jac = jax.jacfwd(body.centres)(q)  # (segment, 2, coordinate)
     psi = q[2:]
     t = jnp.stack([jnp.cos(psi), jnp.sin(psi)], axis=-1)
@@ -232,10 +242,7 @@ def _drag_matrix_autodiff(body: Body, medium: Medium, q):
     translational = seg * (
         c_n * jnp.einsum("sac,sad->cd", jac, jac) + (c_t - c_n) * jnp.einsum("sc,sd->cd", jt, jt)
     )
-    diff = _difference(n, q.dtype)
-    eta = body.internal_viscosity_Nm2s * _NM2_TO_INTERNAL / seg
-    rotational = jnp.zeros((n + 2,), q.dtype).at[2:].set(c_n * seg**3 / 12.0)
-    return translational + jnp.diag(rotational) + eta * diff.T @ diff
+    return translational + _rotational_and_internal(body, c_n, q.dtype)
 
 
 def _difference(n: int, dtype):
