@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import equinox as eqx
 import jax
@@ -74,6 +75,29 @@ def test_command_shares_come_from_the_connectome(worm):
     assert w[names.index("AVAL")] == 0 and w.sum() == pytest.approx(1.0)
     with pytest.raises(DigiwormError, match="not neurons"):
         worm.ablate(["NOPE"])
+
+
+def test_a_perturbed_brain_is_seen_against_the_wild_types_rest(worm, atlas):
+    """with_brain keeps the switch's rest, so a knockout's shift of the command neurons at
+    rest reaches the switch (built around the knocked-out brain it would be subtracted away);
+    ablations already made stay made; a brain of other neurons is refused."""
+    from digiworm.experiments import Knockout
+    from digiworm.simulate import rest_state
+
+    knocked = Knockout(atlas.gene("unc-31"), atlas)(worm.brain)
+    at_rest = knocked.readout(rest_state(knocked, dt_s=worm.brain_dt_s))
+    perturbed = worm.with_brain(knocked)
+    assert eqx.tree_equal(perturbed.brain, knocked)
+    assert np.array_equal(np.asarray(perturbed.switch.rest), np.asarray(worm.switch.rest))
+    assert abs(float(perturbed.switch.drive(at_rest))) > 1e-3
+    rebuilt = worm_from_atlas(atlas, knocked)
+    assert abs(float(rebuilt.switch.drive(at_rest))) < 1e-9
+    no_ava = worm.ablate(["AVAL", "AVAR"]).with_brain(knocked)
+    ava = list(worm.names).index("AVAL")
+    assert float(no_ava.alive[ava]) == 0
+    assert np.isnan(float(no_ava.brain.readout(rest_state(no_ava.brain, dt_s=0.02))[ava]))
+    with pytest.raises(DigiwormError, match="302 neurons"):
+        worm.with_brain(SimpleNamespace(names=("AVAL", "AVAR")))
 
 
 def test_the_switch_picks_the_direction_and_ablation_weakens_it(worm):

@@ -121,8 +121,9 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     from ..body._worm import WORM_MOTOR_EVIDENCE
     from ._simulation import model_evidence, stimulation_unit
 
-    brain, brain_notes = _brain(req, atlas)
-    worm = worm_from_atlas(atlas, brain)
+    reference, brain, brain_notes = _brain(req, atlas)
+    # The switch's rest is the unperturbed brain's, so knockouts and drugs reach it.
+    worm = worm_from_atlas(atlas, reference).with_brain(brain)
     if req.ablate:
         worm = worm.ablate(req.ablate)
     muscles, junction = neuromuscular_perturbation(worm.muscles, req.knockout, req.drugs)
@@ -172,13 +173,21 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
 
 
 def _brain(req: BehaviourRequest, atlas):
-    """Build the perturbed brain; a gene with a rule only at the junction skips it, said so."""
+    """Return the unperturbed brain, the perturbed one and notes on the perturbations.
+
+    A gene with a rule only at the neuromuscular junction leaves the brain alone, said so.
+    """
     from ..body import NMJ_GENES
     from ..experiments import Knockout
     from ..simulate import model_precision
     from ._simulation import SimulationRequest, build_model
 
-    brain = build_model(SimulationRequest(model=req.model, drugs=req.drugs), atlas)
+    reference = build_model(SimulationRequest(model=req.model), atlas)
+    brain = (
+        build_model(SimulationRequest(model=req.model, drugs=req.drugs), atlas, base=reference)
+        if req.drugs
+        else reference
+    )
     notes = []
     with model_precision(brain):
         for gene in req.knockout:
@@ -189,7 +198,7 @@ def _brain(req: BehaviourRequest, atlas):
                 if gene not in NMJ_GENES:
                     raise
                 notes.append(f"{gene}: no action in the brain model ({exc})")
-    return brain, notes
+    return reference, brain, notes
 
 
 def _records(scores) -> list[dict]:

@@ -146,6 +146,25 @@ class Worm(eqx.Module):
         return eqx.tree_at(lambda w: (w.brain, w.switch, w.alive), self,
                            (brain, switch, jnp.asarray(keep)))  # fmt: skip
 
+    def with_brain(self, brain) -> Worm:
+        """Return this worm with ``brain`` (a perturbed copy of its own) in its place.
+
+        The command switch keeps the rest it was built with, so a knockout's or a drug's shift
+        of the command neurons from the unperturbed rest reaches it. Ablations already made
+        stay: ablated neurons are ablated in ``brain`` too.
+        """
+        from ..experiments import Ablate
+
+        if tuple(brain.names) != self.names:
+            raise DigiwormError(
+                f"the new brain must be a model of this worm's {len(self.names)} neurons in "
+                f"its order; got one of {len(tuple(brain.names))}"
+            )
+        dead = tuple(n for n, a in zip(self.names, np.asarray(self.alive)) if a == 0)
+        if dead:
+            brain = Ablate(dead)(brain)
+        return eqx.tree_at(lambda w: w.brain, self, brain)
+
     def command_shares(self) -> tuple[jax.Array, jax.Array]:
         """Return the alive share of the forward and the backward circuit's command input."""
         return self.forward_share @ self.alive, self.backward_share @ self.alive
