@@ -217,6 +217,7 @@ def test_behave_cli_writes_the_run_and_refuses_bad_input(tmp_path, atlas):
     bad = {
         "honey": ["--medium", "honey"],
         "-1": ["--medium", "-1"],
+        "blend:1.5": ["--medium", "blend:1.5"],
         "sideways": ["--touch", "sideways@2"],
         "outside the run": ["--touch", "anterior@70"],
         "AVAX": ["--ablate", "AVAX"],
@@ -307,3 +308,38 @@ def test_behave_drives_touch_in_the_unit_simulate_uses(atlas):
     assert stimulation_unit(fitted("graded")) == 1.0
     assert stimulation_unit(linear_from_atlas(atlas)) == 1.0
     assert stimulation_unit(graded_from_atlas(atlas)) == 40.0
+
+
+def test_simulate_is_the_one_entry_point_for_a_worm(worm):
+    """digiworm.simulate runs a worm once per protocol condition (vmapped, paired noise): the
+    unstimulated condition is simulate_worm's run; driving AVA turns the worm backward for
+    the pulse (ChR2 in AVA starts reversals: Guo et al. 2009 Nat Methods 6:891), driving AVB
+    does not; what a worm does not take is refused by name."""
+    from digiworm.simulate import Protocol, simulate
+
+    key = jax.random.PRNGKey(0)
+    protocol = Protocol.single(
+        worm.names, [[], ["AVAL", "AVAR"], ["AVBL", "AVBR"]], amplitude=100.0, onset_s=2.0,
+        duration_s=4.0, labels=["none", "AVA", "AVB"],
+    )  # fmt: skip
+    ds = simulate(worm, protocol, 8.0, medium=Medium.agar(), key=key)
+    assert list(ds["condition"].values) == ["none", "AVA", "AVB"]
+    assert ds["xy_mm"].dims == ("condition", "time", "segment", "xy")
+    alone = simulate_worm(worm, Medium.agar(), 8.0, key=key)
+    np.testing.assert_allclose(
+        ds["xy_mm"].sel(condition="none").values, alone["xy_mm"].values, atol=1e-6
+    )
+    gate = ds["backward_gate"].sel(time=slice(3.0, 6.0)).mean("time")
+    assert float(gate.sel(condition="AVA")) > 0.7
+    assert float(gate.sel(condition="AVB")) < 0.1 and float(gate.sel(condition="none")) < 0.3
+    stim = ds["stimulus"].sel(condition="AVA", neuron="AVAL")
+    assert float(stim.sel(time=3.0)) == pytest.approx(100.0) and float(stim.sel(time=7.0)) == 0
+    with pytest.raises(DigiwormError, match="needs a medium"):
+        simulate(worm, protocol, 8.0, key=key)
+    with pytest.raises(DigiwormError, match="PRNGKey"):
+        simulate(worm, protocol, 8.0, medium=Medium.agar())
+    with pytest.raises(DigiwormError, match="takes no save_dt_s, noise"):
+        simulate(worm, protocol, 8.0, medium=Medium.agar(), key=key, save_dt_s=0.5,
+                 noise=object())  # fmt: skip
+    with pytest.raises(DigiwormError, match="no body"):
+        simulate(worm.brain, protocol, 8.0, medium=Medium.agar())

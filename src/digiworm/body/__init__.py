@@ -23,6 +23,7 @@ from ._worm import (
     Worm,
     body_trajectory,
     simulate_worm,
+    simulate_worm_protocol,
     worm_from_atlas,
     worm_motor,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "simulate_driven",
     "simulate_reflex",
     "simulate_worm",
+    "simulate_worm_protocol",
     "travelling_wave",
     "worm_from_atlas",
     "worm_motor",

@@ -49,6 +49,7 @@ __all__ = [
     "CommandSwitch",
     "Worm",
     "simulate_worm",
+    "simulate_worm_protocol",
     "worm_from_atlas",
 ]
 
@@ -358,6 +359,56 @@ def _prepare(worm, duration_s, key, touch, touch_s, touch_amplitude, dt_s, curva
             worm.backward.receptive_fields(body).astype(dtype),
             worm.muscles.joint_map(body).astype(dtype))  # fmt: skip
     return maps, start, u, xi, n_inner
+
+
+def simulate_worm_protocol(
+    worm: Worm,
+    protocol,
+    duration_s: float,
+    medium: Medium,
+    *,
+    key: jax.Array,
+    dt_s: float = 1e-3,
+    initial_curvature_per_body_length: float = 1.0,
+) -> xr.Dataset:
+    """Run the worm once per condition of ``protocol`` (vmapped); return what each did.
+
+    ``protocol`` (:class:`~digiworm.simulate.Protocol`) drives the brain's neurons in the
+    brain's input unit, as :func:`~digiworm.simulate.simulate` does for a brain alone. Every
+    condition shares ``key``, so the command switch's noise is the same in each (paired
+    conditions: differences come from the stimulation). This is what
+    ``digiworm.simulate(worm, protocol, ...)`` calls.
+
+    Returns the Dataset of :func:`simulate_worm` with a leading ``condition`` dimension
+    (labelled by the protocol) and the brain's input ``stimulus`` ``(condition, time,
+    neuron)`` in place of ``touch``; :func:`~digiworm.body.behaviour` reads one condition
+    (``ds.isel(condition=c)``).
+    """
+    if tuple(np.asarray(protocol.amplitude).shape[1:]) != (len(worm.names),):
+        raise DigiwormError(
+            f"the protocol drives {np.asarray(protocol.amplitude).shape[1]} neurons; this "
+            f"worm has {len(worm.names)}"
+        )
+    maps, start, u0, xi, n_inner = _prepare(
+        worm, duration_s, key, (), 1.0, 0.0, dt_s, initial_curvature_per_body_length
+    )
+    t0 = jnp.arange(u0.shape[0], dtype=u0.dtype) * worm.brain_dt_s
+    drive = jax.vmap(  # condition, then step: the pulse averaged over each brain step
+        lambda a, on, d: jax.vmap(lambda t: protocol.drive(a, on, d, t, worm.brain_dt_s))(t0)
+    )
+    u = drive(protocol.amplitude, protocol.onset_s, protocol.duration_s).astype(u0.dtype)
+    run = eqx.filter_vmap(_run, in_axes=(None, None, None, None, 0, None, None, None))
+    saved = run(worm, medium, maps, start, u, xi, dt_s, n_inner)
+    runs = [
+        _dataset(worm, medium, tuple(x[c] for x in saved), u[c], ())
+        .drop_vars("touch")
+        .assign(stimulus=(("time", "neuron"), np.asarray(u[c])))
+        for c in range(protocol.n_conditions)
+    ]
+    ds = xr.concat(runs, dim="condition", combine_attrs="override")
+    ds = ds.assign_coords(condition=list(protocol.labels))
+    ds["stimulus"].attrs["long_name"] = "the brain's input (the protocol, per brain step)"
+    return ds
 
 
 @eqx.filter_jit

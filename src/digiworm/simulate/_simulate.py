@@ -361,34 +361,40 @@ def simulate_arrays(
     )  # fmt: skip
 
 
-@_in_model_precision
 def simulate(
-    model: AbstractModel,
+    model,
     protocol: Protocol,
     duration_s: float,
-    dt_s: float = 0.01,
+    dt_s: float | None = None,
     *,
-    save_dt_s: float = 0.5,
+    save_dt_s: float | None = None,
     method: str | None = None,
     indicator: CalciumIndicator | str | None = "auto",
     noise: Noise | None = None,
     key: jax.Array | None = None,
     settle_s: float = 5.0,
+    medium=None,
 ) -> xr.Dataset:
     """Simulate ``model`` under every condition of ``protocol``.
 
+    The one entry point for a brain alone and for a brain in a body: given a
+    :class:`~digiworm.body.Worm`, it runs the worm once per condition in ``medium`` (see
+    :func:`~digiworm.body.simulate_worm_protocol`; ``dt_s`` is then the body's step, default
+    1 ms, the output is saved every brain step, and ``key`` seeds the command switch).
+
     Parameters
     ----------
-    model : AbstractModel
-        Graded network, linear or kernel model (one unbatched model).
+    model : AbstractModel or Worm
+        Graded network, linear or kernel model (one unbatched model), or a worm.
     protocol : Protocol
         Conditions to run (vmapped).
     duration_s : float
         Simulated time after rest, s.
-    dt_s : float
-        Integration step, s (must divide ``save_dt_s``).
-    save_dt_s : float
-        Sampling interval of the output, s (default 0.5 s, the atlas's imaging volume period).
+    dt_s : float, optional
+        Integration step, s (must divide ``save_dt_s``; default 0.01 s; a worm's body: 1 ms).
+    save_dt_s : float, optional
+        Sampling interval of the output, s (default 0.5 s, the atlas's imaging volume period;
+        a worm saves every brain step and takes none).
     method : {"heun", "euler", "rk4", "exponential"}, optional
         Fixed-step method: explicit Runge–Kutta for the graded network (default Heun),
         exponential Euler for conductance networks (their only method); linear models step
@@ -402,6 +408,8 @@ def simulate(
     settle_s : float
         Time run without input before ``t = 0``, then polished to the exact rest by Newton
         iterations (activity models; see :func:`rest_state`).
+    medium : digiworm.body.Medium
+        A worm's medium (required for a worm; brains alone take none).
 
     Returns
     -------
@@ -415,6 +423,64 @@ def simulate(
         For a non-positive or non-finite duration/dt, dt >= duration, a dt the model cannot
         integrate stably, NaN parameters, or noise without a key.
     """
+    from ..body._worm import Worm
+
+    if isinstance(model, Worm):
+        return _simulate_worm(
+            model, protocol, duration_s, dt_s, save_dt_s, method, indicator, noise, key, medium
+        )
+    if medium is not None:
+        raise DigiwormError("medium is for a worm (digiworm.body.Worm); a brain alone has no body")
+    return _simulate_brain(
+        model, protocol, duration_s, 0.01 if dt_s is None else dt_s,
+        save_dt_s=0.5 if save_dt_s is None else save_dt_s, method=method,
+        indicator=indicator, noise=noise, key=key, settle_s=settle_s,
+    )  # fmt: skip
+
+
+def _simulate_worm(worm, protocol, duration_s, dt_s, save_dt_s, method, indicator, noise, key,
+                   medium) -> xr.Dataset:  # fmt: skip
+    """:func:`simulate` for a worm: refuse what a worm does not take, then run it."""
+    from ..body import Medium
+    from ..body._worm import simulate_worm_protocol
+
+    unused = {
+        "save_dt_s": save_dt_s is not None, "method": method is not None,
+        "indicator": indicator != "auto", "noise": noise is not None,
+    }  # fmt: skip
+    if any(unused.values()):
+        names = ", ".join(k for k, v in unused.items() if v)
+        raise DigiwormError(
+            f"a worm takes no {names}: it saves every brain step ({worm.brain_dt_s:g} s), "
+            "steps its brain with the brain's own method, and its noise is the command "
+            "switch's (seeded by key)"
+        )
+    if not isinstance(medium, Medium):
+        raise DigiwormError(
+            f"a worm needs a medium, e.g. medium=Medium.agar() or Medium.water(); got {medium!r}"
+        )
+    if key is None:
+        raise DigiwormError("a worm's command switch is noisy: pass key=jax.random.PRNGKey(seed)")
+    return simulate_worm_protocol(
+        worm, protocol, duration_s, medium, key=key, dt_s=1e-3 if dt_s is None else dt_s
+    )
+
+
+@_in_model_precision
+def _simulate_brain(
+    model: AbstractModel,
+    protocol: Protocol,
+    duration_s: float,
+    dt_s: float,
+    *,
+    save_dt_s: float,
+    method: str | None,
+    indicator,
+    noise: Noise | None,
+    key: jax.Array | None,
+    settle_s: float,
+) -> xr.Dataset:
+    """:func:`simulate` for a brain alone."""
     method, n_save, indicator = _prepare(
         model, protocol, duration_s, dt_s, save_dt_s, method, indicator
     )
