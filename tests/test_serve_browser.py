@@ -451,6 +451,62 @@ def test_the_guided_tour_runs_on_a_fitted_model_and_restores_the_settings(page):
     page.select_option("#model", "graded")
 
 
+def test_the_moving_worms_run_side_by_side_with_a_touch(page, shots):
+    """The wild type and an unc-25 worm on agar are drawn moving, a head touch reruns both with
+    the touch, the read-outs table has both columns, a bad name names the form's field."""
+    page.select_option("#behave-duration", "10")
+    page.fill("#behave-knockout", "unc-25")
+    assert page.inner_text("#medium-label") == "agar"
+    page.fill("#medium", "5")  # the slider halfway: a blend, said in words
+    page.dispatch_event("#medium", "input")
+    assert "50 %" in page.inner_text("#medium-label")
+    page.fill("#medium", "10")
+    page.dispatch_event("#medium", "input")
+
+    def wait():
+        page.wait_for_function(
+            "!document.querySelector('#behave-run').disabled"
+            " && (document.querySelector('#behave-status').textContent.startsWith('done')"
+            " || !document.querySelector('#error').hidden)",
+            timeout=180_000,
+        )
+
+    page.click("#behave-run")
+    wait()
+    assert page.is_hidden("#error"), page.inner_text("#error")
+    assert page.is_visible("#worm-a") and page.is_visible("#worm-b")
+    assert "unc-25" in page.inner_text("#caption-b")
+    page.click("#touch-head")
+    page.wait_for_function(
+        "document.querySelector('#touch-list').textContent.includes('head at 2 s')"
+    )
+    wait()
+    page.wait_for_timeout(1500)  # it plays from a second before the touch
+    frame = int(page.eval_on_selector("#behave-scrub", "el => Number(el.value)"))
+    assert frame > 0  # playing
+    # the canvases hold a drawn body (tan pixels), not a blank
+    tan = page.evaluate(
+        "() => { const c = document.getElementById('worm-b'), d = c.getContext('2d')"
+        ".getImageData(0, 0, c.width, c.height).data; let n = 0;"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] === 227 && d[i+1] === 214) n++;"
+        " return n; }"
+    )
+    assert tan > 200
+    table = page.inner_text("#behave-table")
+    assert "wild type" in table and "perturbed" in table and "co-contraction" in table
+    assert "--knockout unc-25" in page.inner_text("#behave-command")
+    assert "--touch anterior@2" in page.inner_text("#behave-command")
+    page.locator("#behave-panel").screenshot(path=str(shots / "moving_worms.png"))
+    page.click("#behave-play")  # pause
+    page.fill("#behave-ablate", "AVAX")
+    page.click("#behave-run")
+    wait()
+    assert page.inner_text("#error").startswith("The moving worm, Ablate: unknown neuron 'AVAX'")
+    assert page.get_attribute("#behave-ablate", "aria-invalid") == "true"
+    page.fill("#behave-ablate", "")
+    page.fill("#behave-knockout", "")
+
+
 def test_no_javascript_errors_on_a_fresh_page(page, server):
     pg = page.context.browser.new_page(viewport={"width": 1200, "height": 900})
     try:

@@ -3,10 +3,18 @@
 A run is a :class:`SimulationRequest` (what ``digiworm simulate`` and the explorer's forms ask
 for), checked against the atlas before any compute, built into a perturbed model
 (:func:`build_model`) and run (:func:`run_request`: one condition, spontaneous activity or the
-whole in-silico atlas with progress and cancellation). ``digiworm.cli`` and
+whole in-silico atlas with progress and cancellation); a :class:`BehaviourRequest` is a brain
+in a body (``digiworm behave``), run by :func:`run_behaviour`. ``digiworm.cli`` and
 ``digiworm.serve`` call these; neither calls the other.
 """
 
+from ._behaviour import (
+    BEHAVE_KINDS,
+    BehaviourRequest,
+    parse_medium,
+    parse_touch,
+    run_behaviour,
+)
 from ._plot import plot_traces
 from ._simulation import (
     CONDUCTANCE_MAX_DT_S,
@@ -26,11 +34,13 @@ from ._simulation import (
 )
 
 __all__ = [
+    "BEHAVE_KINDS",
     "CONDUCTANCE_MAX_DT_S",
     "DEFAULT_ONSET_S",
     "FITTED_KINDS",
     "MODEL_KINDS",
     "UNCALIBRATED_KINDS",
+    "BehaviourRequest",
     "SimulationRequest",
     "build_model",
     "check_output_path",
@@ -38,7 +48,10 @@ __all__ = [
     "default_onset_s",
     "model_evidence",
     "parse_drug",
+    "parse_medium",
+    "parse_touch",
     "plot_traces",
+    "run_behaviour",
     "run_request",
     "write_netcdf",
 ]

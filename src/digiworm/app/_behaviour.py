@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import xarray as xr
 
 from .._errors import DigiwormError, UnknownNameError
@@ -26,7 +27,11 @@ TOUCH_UNITS = 10.0
 
 
 def parse_medium(spec: str):
-    """``water``, ``agar`` or a Newtonian viscosity in Pa·s (e.g. ``0.05``) → a Medium."""
+    """Return the Medium of ``spec``.
+
+    ``water``, ``agar``, ``blend:F`` (water blended into agar, ``F`` from 0 to 1:
+    :meth:`~digiworm.body.Medium.between`) or a Newtonian viscosity in Pa·s (e.g. ``0.05``).
+    """
     from ..body import Medium
 
     text = str(spec).strip().lower()
@@ -34,11 +39,23 @@ def parse_medium(spec: str):
         return Medium.water()
     if text == "agar":
         return Medium.agar()
+    if text.startswith("blend:"):
+        try:
+            fraction = float(text.removeprefix("blend:"))
+        except ValueError:
+            fraction = math.nan
+        if not (math.isfinite(fraction) and 0.0 <= fraction <= 1.0):
+            raise DigiwormError(
+                f"medium {spec!r}: the blend must be a fraction from 0 (water) to 1 (agar), "
+                "e.g. blend:0.5"
+            )
+        return Medium.between(fraction)
     try:
         value = float(text)
     except ValueError:
         raise DigiwormError(
-            f"medium {spec!r} is not water, agar or a viscosity in Pa s (e.g. 0.05)"
+            f"medium {spec!r} is not water, agar, blend:F (0 water to 1 agar) or a viscosity "
+            "in Pa s (e.g. 0.05)"
         ) from None
     if not (math.isfinite(value) and value > 0):
         raise DigiwormError(f"medium viscosity must be a number of Pa s > 0; got {spec!r}")
@@ -97,6 +114,10 @@ class BehaviourRequest:
                 )
         self.ablate = tuple(atlas.neuron_list(list(self.ablate)))
         self.knockout = tuple(atlas.gene(g) for g in self.knockout)
+        from ..experiments import Drug
+
+        for name, dose in self.drugs:  # a bad name or dose fails here, before any compute
+            Drug(name, dose, atlas)
         return self
 
 
@@ -167,6 +188,10 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
         "scores": [] if scores is None or scores.empty else _records(scores),
         "evidence": evidence,
     }
+    ds["rest"] = ("neuron", np.asarray(worm.switch.rest))
+    ds["rest"].attrs["long_name"] = (
+        "the unperturbed brain's output at rest (the switch's reference)"
+    )
     ds.attrs["evidence"] = str(evidence)
     ds.attrs["model"] = req.model
     return ds, summary

@@ -21,7 +21,9 @@ def behave_command(
         "linear-uncalibrated | path of a saved model.",
     ),
     medium: str = typer.Option(
-        "agar", "--medium", help="water | agar | a Newtonian viscosity in Pa s, e.g. 0.05."
+        "agar",
+        "--medium",
+        help="water | agar | blend:F (0 water to 1 agar) | a Newtonian viscosity in Pa s (0.05).",
     ),
     duration: float = typer.Option(60.0, "--duration", help="Simulated time, s (5 to 3600)."),
     ablate: list[str] = typer.Option([], "--ablate", help="Neurons to ablate, e.g. AVAL,AVAR."),

@@ -40,9 +40,9 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
 from .._errors import DigiwormError, InvalidParameterError, UnknownNameError
-from ..app import MODEL_KINDS
+from ..app import BEHAVE_KINDS, MODEL_KINDS
 
-__all__ = ["Limits", "SimulateBody", "create_app"]
+__all__ = ["BehaveBody", "Limits", "SimulateBody", "create_app"]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +98,9 @@ class Limits:
     max_connections : int
         Open connections and tasks the server takes at once (``uvicorn`` ``limit_concurrency``;
         more are answered 503).
+    behave_durations_s : tuple of float
+        The moving worm's run lengths, s (one compiled program each; a run of the two worms
+        takes a few seconds per 10 s after the first compile).
     """
 
     max_duration_s: float = 120.0
@@ -114,6 +117,7 @@ class Limits:
     max_kept_jobs: int = 16
     job_ttl_s: float = 900.0
     max_connections: int = 100
+    behave_durations_s: tuple[float, ...] = (10.0, 20.0, 30.0)
 
 
 class DrugDose(BaseModel):
@@ -162,6 +166,36 @@ class AtlasBody(BaseModel):
     )
     drugs: list[DrugDose] = Field(default_factory=list, max_length=5)
     connectome: str = Field("cook2019", max_length=40)
+
+
+class TouchAt(BaseModel):
+    """A touch of the moving worm: where, and when in the run."""
+
+    model_config = ConfigDict(extra="forbid")
+    where: Literal["anterior", "posterior"]
+    at_s: float = Field(ge=0.0, allow_inf_nan=False)
+
+
+class BehaveBody(BaseModel):
+    """The moving worm (the fields of ``digiworm behave``): a wild type and a perturbed worm.
+
+    Both get the medium, the run length, the touches and the seed; the perturbed worm gets the
+    ablations, knockouts and drugs (none: only the wild type runs).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field("graded", pattern=rf"^({'|'.join(BEHAVE_KINDS)})$")
+    medium: str = Field("agar", min_length=1, max_length=24)
+    duration_s: float = Field(20.0, gt=0.0, allow_inf_nan=False)
+    ablate: list[Annotated[str, Field(max_length=20)]] = Field(
+        default_factory=list, max_length=MAX_LIST_ITEMS
+    )
+    knockout: list[Annotated[str, Field(max_length=30)]] = Field(
+        default_factory=list, max_length=MAX_LIST_ITEMS
+    )
+    drugs: list[DrugDose] = Field(default_factory=list, max_length=5)
+    touch: list[TouchAt] = Field(default_factory=list, max_length=4)
+    seed: int = Field(0, ge=0, le=2**31 - 1)
 
 
 class CompareBody(BaseModel):
@@ -309,6 +343,12 @@ def create_app(
             raise DigiwormError("the two conditions must share duration and sampling")
         ablated = sorted(set(a["ablated"]) | set(b["ablated"]))
         return {"a": a, "b": b, "most_changed": _most_changed(a, b), "ablated": ablated}
+
+    @app.post("/api/behave")
+    async def behave(body: BehaveBody):
+        from ._behave import behave_view
+
+        return await run_in_threadpool(behave_view, body, state.atlas, limits)
 
     @app.post("/api/jobs", status_code=202)
     def start_job(body: AtlasBody):

@@ -731,6 +731,7 @@ async function start() {
     $("model").append(...options.models.filter((m) => !known.has(m)).map((m) => Object.assign(document.createElement("option"), { value: m, textContent: m.replace("fitted:", "fitted: ") })));
     $("drug").append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: `${d.name} (typical ${d.typical_dose_uM} µM)` })));
     drawWorm();
+    initBehave(options);  // the moving worm (behave.js)
   } catch (e) { showError(`could not load the atlas: ${e.message}`); }
   $("search-form").onsubmit = (e) => { e.preventDefault(); select($("search").value); };
   $("experiment").onsubmit = run;
