@@ -211,3 +211,36 @@ def test_the_closed_form_drag_matrix_equals_the_automatic_jacobians():
                 fast, ref = _drag_matrix(body, medium, q), _drag_matrix_autodiff(body, medium, q)
                 scale = float(jnp.abs(ref).max())
                 np.testing.assert_allclose(np.asarray(fast), np.asarray(ref), atol=1e-13 * scale)
+
+
+def test_tone_stiffens_each_joint_to_the_analytic_equilibrium():
+    """A held preferred curvature κ with tone σ per joint: the bending energy
+    ½k[(b − lκ)² + σb²] is least at b = lκ/(1 + σ), so the body settles to curvature
+    κ/(1 + σ) joint by joint; no tone is the passive body's κ."""
+    from digiworm.body._rod import _stepper, initial_coordinates
+
+    body = Body(n_segments=12)
+    with jax.enable_x64(True):
+        kappa = jnp.asarray(3.0 * np.cos(2 * np.pi * body.joint_positions()))
+        tone = jnp.asarray(np.linspace(0.0, 4.0, 11))
+        step = jax.jit(_stepper(body, Medium.water(), jnp.float64))
+        for sigma, expected in ((None, kappa), (tone, kappa / (1.0 + tone))):
+            q = initial_coordinates(body, jnp.zeros(11))
+
+            def run(q, _, sigma=sigma):
+                return step(q, kappa, 1e-3, sigma), None
+
+            q, _ = jax.lax.scan(run, q, None, length=20_000)
+            np.testing.assert_allclose(np.asarray(body.curvature(q)), np.asarray(expected),
+                                       rtol=1e-6, atol=1e-9)  # fmt: skip
+
+
+def test_a_still_body_has_no_frequency_or_wavelength():
+    """A body that does not undulate gives NaN frequency and wavelength and no wave
+    direction, rather than the spectrum's noise or an infinite wavelength."""
+    body = Body(n_segments=24)
+    with jax.enable_x64(True):
+        traj = simulate_body(body, Medium.agar(), lambda t: jnp.zeros(23), 3.0)
+    g = gait(traj, body.length_mm)
+    assert np.isnan(g["frequency_hz"]) and np.isnan(g["wavelength_body_lengths"])
+    assert g["wave_direction"] == "none" and g["amplitude_per_body_length"] < 0.1

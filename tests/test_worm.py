@@ -258,9 +258,9 @@ def test_neuromuscular_rules_follow_the_genes_and_drugs(worm):
 
 def test_levamisole_contracts_both_sides_and_gaba_loss_co_contracts(worm):
     """Crawling forward, levamisole raises the co-contraction of dorsal and ventral muscles
-    several-fold (the hypercontraction of the assay) and the body shortens; an unc-29 worm
-    is unaffected by it; losing GABA (unc-25) raises co-contraction too (the shrinker's
-    direction, McIntire et al. 1993)."""
+    several-fold (the hypercontraction of the assay), the body shortens and the worm stops;
+    an unc-29 worm is unaffected by it and keeps moving; losing GABA (unc-25) raises
+    co-contraction too (the shrinker's direction, McIntire et al. 1993)."""
     from digiworm.body import neuromuscular_perturbation
 
     forced = _forced(worm, -3.0)
@@ -276,6 +276,8 @@ def test_levamisole_contracts_both_sides_and_gaba_loss_co_contracts(worm):
     assert lev["co_contraction"] > 4 * wt["co_contraction"]
     assert lev["body_length_change"] < wt["body_length_change"] < 0
     assert unc29_lev["co_contraction"] == pytest.approx(unc29["co_contraction"], rel=1e-6)
+    assert lev["speed_mm_per_s"] < 0.1 * wt["speed_mm_per_s"]
+    assert unc29_lev["speed_mm_per_s"] > 0.3 * wt["speed_mm_per_s"]
     assert run(("unc-25",))["co_contraction"] > 2 * wt["co_contraction"]
 
 

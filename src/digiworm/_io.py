@@ -74,12 +74,12 @@ def write_with(path: str | os.PathLike[str], writer: Callable[[Path], object]) -
         writer(tmp)
 
 
-def _json_safe(value):
+def json_safe(value):
     """NaN and infinities become null (strict JSON has no NaN); numpy scalars become Python."""
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and not isinstance(value, (str, bytes)):
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -89,4 +89,4 @@ def _json_safe(value):
 
 def atomic_write_json(path: str | os.PathLike[str], data) -> None:
     """Write ``data`` as strict JSON (NaN → null), atomically."""
-    atomic_write_text(path, json.dumps(_json_safe(data), indent=2, allow_nan=False))
+    atomic_write_text(path, json.dumps(json_safe(data), indent=2, allow_nan=False))

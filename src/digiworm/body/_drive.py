@@ -61,12 +61,12 @@ def simulate_driven(
             f"got {s0.shape}"
         )
     dtype = s0.dtype
-    joint_map = muscles.joint_map(body).astype(dtype)
+    side_maps = muscles.side_maps(body).astype(dtype)
     zeros = jnp.zeros(body.n_segments - 1, dtype)
     q0 = initial_coordinates(body, zeros, heading_rad) if q0 is None else q0
     q0 = _checked_q0(body, q0, dtype)
     a0 = jnp.zeros(len(muscles.names), dtype)
-    qs, acts = _integrate(body, medium, muscles, joint_map, activity, q0, a0, dt_s, save_every,
+    qs, acts = _integrate(body, medium, muscles, side_maps, activity, q0, a0, dt_s, save_every,
                           n_save)  # fmt: skip
     return DrivenTrajectory(
         body=trajectory(body, q0, qs, save_every * dt_s),
@@ -75,14 +75,14 @@ def simulate_driven(
 
 
 @eqx.filter_jit
-def _integrate(body, medium, muscles, joint_map, activity, q0, a0, dt_s, save_every, n_save):
+def _integrate(body, medium, muscles, side_maps, activity, q0, a0, dt_s, save_every, n_save):
     body_step = _stepper(body, medium, q0.dtype)
 
     def step(carry, _):
         q, a, t = carry
         a_next = muscles.step(a, activity(t + 0.5 * dt_s), dt_s)
-        kappa = muscles.curvature(0.5 * (a + a_next), joint_map)
-        return (body_step(q, kappa, dt_s), a_next, t + dt_s), None
+        kappa, tone = muscles.bending(0.5 * (a + a_next), side_maps)
+        return (body_step(q, kappa, dt_s, tone), a_next, t + dt_s), None
 
     start = (q0, a0, jnp.zeros((), q0.dtype))
     return _scan_saving(step, start, save_every, n_save, lambda c: c[:2])

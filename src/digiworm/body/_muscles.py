@@ -9,8 +9,9 @@ excitatory synapses that are active,
 .. math:: d_m = \frac{\sum_n W^{+}_{mn} s_n - \sum_n W^{-}_{mn} s_n}{\sum_n W^{+}_{mn}},
 
 with neuron activities :math:`s_n \in [0, 1]`, and its activation follows with a time constant
-(0.1 s, Boyle, Berri & Cohen 2012): :math:`\tau \dot a_m = \mathrm{clip}(G d_m + T, 0, 1) - a_m`,
-with the drive gain :math:`G` and a tonic drive :math:`T` (0 unless a drug acts on the muscle;
+(0.1 s, Boyle, Berri & Cohen 2012): :math:`\tau \dot a_m = \mathrm{clip}(G (d_m + T), 0, 1) - a_m`,
+with the drive gain :math:`G` and a tonic drive :math:`T` in the drive's units (1: as if every
+excitatory synapse of the muscle were active; 0 unless a drug acts on the muscle:
 :func:`~digiworm.body.neuromuscular_perturbation`).
 Neurons of other transmitters (glutamate, dopamine, …) and the neuron–muscle gap junctions are
 not coupled yet; :attr:`Muscles.unsigned` lists the senders left out.
@@ -18,7 +19,12 @@ not coupled yet; :attr:`Muscles.unsigned` lists the senders left out.
 The muscles of one row (head 0 to tail 1, 24 rows) bend the joints in that row: the preferred
 curvature is :math:`\kappa^0 = \kappa_{max}\,(\bar a_{ventral} - \bar a_{dorsal})`, each side's
 mean over its left and right muscle (ventral bending counted positive). :math:`\kappa_{max}`,
-the curvature of a body bent by one side's full activation, is an *assumed* parameter.
+the curvature of a body bent by one side's full activation, is an *assumed* parameter. The
+two sides' shared activation :math:`c = \min(\bar a_{ventral}, \bar a_{dorsal})` (their
+co-contraction) stiffens the joint: its bending stiffness is :math:`1 + s\,c` times the
+passive one, so a co-contracted body holds itself straight (muscle tone sets the body's
+stiffness: Petzold et al. 2011 Biophys J 100:1977). :math:`s` (``tone_stiffening``) is
+*assumed*.
 """
 
 from __future__ import annotations
@@ -60,7 +66,12 @@ class Muscles(eqx.Module):
     inhibitory_gain: float = 1.0
     """Scales GABAergic transmission at the junctions (0: GABA or its receptor lost)."""
     tonic: float = 0.0
-    """Drive added to every muscle whatever the neurons do (an agonist at the muscle)."""
+    """Drive added to every muscle's drive whatever the neurons do (an agonist at the muscle), in
+    the drive's units: 1 is as much as all its excitatory synapses active."""
+    tone_stiffening: float = 0.0
+    """How much full co-contraction stiffens a joint: its bending stiffness becomes
+    ``1 + tone_stiffening × min(ventral, dorsal activation)`` times the passive one (0: off;
+    the worm's value is *assumed*, :data:`~digiworm.body.WORM_MUSCLES`)."""
 
     #: Evidence level of each parameter (DESIGN: assumed numbers say so).
     evidence = {
@@ -69,13 +80,21 @@ class Muscles(eqx.Module):
         "tau_s": "literature (Boyle, Berri & Cohen 2012: 0.1 s)",
         "max_curvature_per_mm": "assumed (12/mm: full one-sided contraction)",
         "drive_gain": "assumed (1)",
+        "tonic": "a drug's (neuromuscular_perturbation gives its evidence)",
+        "tone_stiffening": "assumed (direction: Petzold et al. 2011; no measured scale)",
     }
 
     def __check_init__(self):
         check_parameters(
             self,
             positive=("tau_s", "max_curvature_per_mm"),
-            nonnegative=("drive_gain", "excitatory_gain", "inhibitory_gain", "tonic"),
+            nonnegative=(
+                "drive_gain",
+                "excitatory_gain",
+                "inhibitory_gain",
+                "tonic",
+                "tone_stiffening",
+            ),  # fmt: skip
         )
 
     def drive(self, activity):
@@ -87,25 +106,40 @@ class Muscles(eqx.Module):
 
     def step(self, activation, activity, dt_s):
         """Advance the activations ``(muscle,)`` by ``dt_s`` (exact for a held drive)."""
-        target = jnp.clip(self.drive_gain * self.drive(activity) + self.tonic, 0.0, 1.0)
+        target = jnp.clip(self.drive_gain * (self.drive(activity) + self.tonic), 0.0, 1.0)
         decay = jnp.exp(-dt_s / self.tau_s)
         return target + (activation - target) * decay
 
-    def joint_map(self, body: Body) -> jax.Array:
-        """Matrix ``(joint, muscle)``: each joint's ventral-minus-dorsal mean of its row."""
+    def side_maps(self, body: Body) -> jax.Array:
+        """Array ``(2, joint, muscle)``: each joint's ventral, then dorsal, mean of its row."""
         u = body.joint_positions()
         rows = np.clip(np.floor(u * ROWS).astype(int) + 1, 1, ROWS)
         row, side = np.asarray(self.row), np.asarray(self.side)
-        out = np.zeros((u.size, row.size))
+        out = np.zeros((2, u.size, row.size))
         for j, r in enumerate(rows):
-            for s in (1.0, -1.0):
+            for k, s in enumerate((1.0, -1.0)):
                 members = np.nonzero((row == r) & (side == s))[0]
-                out[j, members] = s / max(members.size, 1)
+                out[k, j, members] = 1.0 / max(members.size, 1)
         return jnp.asarray(out)
+
+    def joint_map(self, body: Body) -> jax.Array:
+        """Matrix ``(joint, muscle)``: each joint's ventral-minus-dorsal mean of its row."""
+        ventral, dorsal = self.side_maps(body)
+        return ventral - dorsal
 
     def curvature(self, activation, joint_map):
         """Preferred curvature at every joint (1/mm) from the activations ``(muscle,)``."""
         return self.max_curvature_per_mm * (joint_map @ activation)
+
+    def bending(self, activation, side_maps):
+        """Return the preferred curvature (1/mm) and the tone's stiffening at every joint.
+
+        ``side_maps`` is :meth:`side_maps`'s; the stiffening is what the body's step takes
+        as ``tone`` (``tone_stiffening`` × the smaller of the two sides' activations).
+        """
+        ventral, dorsal = side_maps @ activation
+        tone = self.tone_stiffening * jnp.minimum(ventral, dorsal)
+        return self.max_curvature_per_mm * (ventral - dorsal), tone
 
 
 def muscles_from_atlas(atlas, **params) -> Muscles:

@@ -17,8 +17,10 @@ pharmacology acts. Each rule changes one of the three knobs of
   Nat Neurosci 2:791; Touroutine et al. 2005 J Biol Chem 280:27013). Losing one removes its
   share of the evoked drive; the L-AChR's share, :data:`L_ACHR_SHARE` = 0.5, is *assumed*.
 * **Levamisole**, an L-AChR agonist, drives every muscle tonically by
-  :data:`LEVAMISOLE_TONIC` × H(dose) × (L-AChR present): saturating levamisole contracts every
-  muscle, and L-AChR mutants are resistant (Lewis et al. 1980 Genetics 95:905).
+  :data:`LEVAMISOLE_TONIC` × H(dose) × (L-AChR present), in the drive's units (1: as much as
+  all the muscle's excitatory synapses active): saturating levamisole contracts every muscle
+  and the worm is paralysed, and L-AChR mutants are resistant (Lewis et al. 1980 Genetics
+  95:905). The paralysis follows from that assumed scale: a consistency check, not a test.
 * **Aldicarb**, an acetylcholinesterase inhibitor, lets ACh persist: the evoked drive grows by
   1 + E H(dose) (E, H: the brain model's aldicarb row of ``drugs.csv``) and a tonic drive
   :data:`ALDICARB_TONIC` × H(dose) appears, both through the receptors present. The run is at
@@ -49,9 +51,10 @@ __all__ = [
 
 #: Share of the evoked junction current carried by the L-AChR (*assumed*).
 L_ACHR_SHARE = 0.5
-#: Tonic drive of saturating levamisole on a muscle with its L-AChR (*assumed*: full).
+#: Tonic drive of saturating levamisole on a muscle with its L-AChR, in the drive's units
+#: (*assumed*: as much as all its excitatory synapses active).
 LEVAMISOLE_TONIC = 1.0
-#: Tonic drive of saturating aldicarb through all receptors (*assumed*).
+#: Tonic drive of saturating aldicarb through all receptors, in the drive's units (*assumed*).
 ALDICARB_TONIC = 0.5
 
 #: Genes with a rule at the junction: what their loss removes, and the source.

@@ -6,7 +6,8 @@
   the bins by the parabola through the peak and its neighbours;
 * wavelength: one over the slope of the curvature wave's phase along the body, at that
   frequency, over the middle of the body (0.1–0.9 body lengths), in body lengths;
-* achieved amplitude: the curvature's amplitude at that frequency, times the body length;
+* achieved amplitude: the curvature's amplitude at that frequency, times the body length
+  (below :data:`STILL_AMPLITUDE` the body is still: no frequency, wavelength or direction);
 * eigenworms: the fraction of the tangent-angle variance that the first four principal
   shapes hold (≈ 95 % on real worms; Stephens et al. 2008, PLoS Comput Biol 4:e1000028).
 """
@@ -18,7 +19,12 @@ import numpy as np
 from .._errors import DigiwormError
 from ._rod import BodyTrajectory
 
-__all__ = ["eigenworm_variance", "gait", "plot_gait"]
+__all__ = ["STILL_AMPLITUDE", "eigenworm_variance", "gait", "plot_gait"]
+
+#: Below this mid-body curvature amplitude (per body length) the body does not undulate: its
+#: frequency and wavelength are NaN and its wave direction "none". Crawling and swimming worms
+#: reach 5–10 (Fang-Yen et al. 2010); this is 1–2 % of that.
+STILL_AMPLITUDE = 0.1
 
 
 def _window(traj: BodyTrajectory, discard_s: float):
@@ -70,15 +76,16 @@ def gait(traj: BodyTrajectory, length_mm: float, *, discard_s: float = 0.0) -> d
     phase = np.unwrap(np.angle(phasor[mid]))
     slope = np.polyfit(u[mid], phase, 1)[0]  # rad per body length
     # e^{+i2πft} picks the phase of cos(2π(u/λ − ft)) as +2πu/λ: a head-to-tail wave has slope > 0
-    wavelength = float(2 * np.pi / abs(slope)) if slope != 0 else float("inf")
+    amplitude = float(np.abs(phasor[mid]).mean() * length_mm)
+    still = amplitude < STILL_AMPLITUDE or slope == 0
     return {
         "speed_mm_per_s": float(np.linalg.norm(disp) / span),
         "forward_mm_per_s": forward,
         "direction": "forward" if forward > 0 else "backward",
-        "frequency_hz": f,
-        "wavelength_body_lengths": wavelength,
-        "wave_direction": "head to tail" if slope > 0 else "tail to head",
-        "amplitude_per_body_length": float(np.abs(phasor[mid]).mean() * length_mm),
+        "frequency_hz": float("nan") if still else f,
+        "wavelength_body_lengths": float("nan") if still else float(2 * np.pi / abs(slope)),
+        "wave_direction": "none" if still else "head to tail" if slope > 0 else "tail to head",
+        "amplitude_per_body_length": amplitude,
         "window_s": float(span),
     }
 

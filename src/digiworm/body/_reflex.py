@@ -191,8 +191,8 @@ def simulate_reflex(
     q0, z0 = start_state(body, circuit.n_units, initial_curvature_per_body_length, dtype)
     a0 = jnp.zeros(len(muscles.names), dtype)
     fields = circuit.receptive_fields(body).astype(dtype)
-    joint_map = muscles.joint_map(body).astype(dtype)
-    qs, acts, zs = _integrate(body, medium, muscles, circuit, fields, joint_map, q0, a0, z0,
+    side_maps = muscles.side_maps(body).astype(dtype)
+    qs, acts, zs = _integrate(body, medium, muscles, circuit, fields, side_maps, q0, a0, z0,
                               dt_s, save_every, n_save)  # fmt: skip
     return ReflexTrajectory(
         body=trajectory(body, q0, qs, save_every * dt_s),
@@ -203,7 +203,7 @@ def simulate_reflex(
 
 @eqx.filter_jit
 def _integrate(
-    body, medium, muscles, circuit, fields, joint_map, q0, a0, z0, dt_s, save_every, n_save
+    body, medium, muscles, circuit, fields, side_maps, q0, a0, z0, dt_s, save_every, n_save
 ):
     body_step = _stepper(body, medium, q0.dtype)
     n_neurons = len(muscles.neurons)
@@ -213,7 +213,8 @@ def _integrate(
         stretch = fields @ (body.curvature(q) * body.length_mm)
         z = circuit.step(z, stretch, dt_s)
         a_next = muscles.step(a, circuit.activity(z, n_neurons), dt_s)
-        q = body_step(q, muscles.curvature(0.5 * (a + a_next), joint_map), dt_s)
+        kappa, tone = muscles.bending(0.5 * (a + a_next), side_maps)
+        q = body_step(q, kappa, dt_s, tone)
         return (q, a_next, z), None
 
     return _scan_saving(step, (q0, a0, z0), save_every, n_save, lambda c: c)

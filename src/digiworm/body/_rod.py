@@ -385,16 +385,22 @@ def trajectory(body: Body, q0, saved, every_s: float) -> BodyTrajectory:
 
 
 def _stepper(body: Body, medium: Medium, dtype):
-    """Return ``step(q, kappa, dt_s)``, one linearly implicit step.
+    r"""Return ``step(q, kappa, dt_s, tone=None)``, one linearly implicit step.
 
-    ``kappa`` is the preferred curvature (1/mm per joint) at the step's middle.
+    ``kappa`` is the preferred curvature (1/mm per joint) at the step's middle. ``tone``
+    (per joint, ≥ 0, default 0) stiffens each joint towards straight: the bending energy is
+    :math:`\tfrac{k}{2}\sum_j [(b_j - l\kappa_j)^2 + \sigma_j b_j^2]` with the bends
+    :math:`b_j`, so a held curvature :math:`\kappa_j` bends the joint only to
+    :math:`\kappa_j / (1 + \sigma_j)` (antagonist muscles' shared tone: co-contraction).
     """
     diff = _difference(body.n_segments, dtype)
     k = body.bending_stiffness_Nm2 * _NM2_TO_INTERNAL / body.segment_mm
-    hessian = k * diff.T @ diff
 
-    def step(q, kappa, dt_s):
-        force = -k * diff.T @ (diff @ q - body.segment_mm * kappa)
+    def step(q, kappa, dt_s, tone=None):
+        stiff = 1.0 if tone is None else 1.0 + tone
+        bends = diff @ q
+        force = -k * diff.T @ (stiff * bends - body.segment_mm * kappa)
+        hessian = k * diff.T @ (jnp.broadcast_to(stiff, bends.shape)[:, None] * diff)
         a = _drag_matrix(body, medium, q) + 0.5 * dt_s * hessian  # symmetric positive definite
         return q + jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a), dt_s * force)
 

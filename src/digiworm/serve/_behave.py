@@ -18,6 +18,7 @@ import threading
 import numpy as np
 
 from .._errors import DigiwormError
+from .._io import json_safe
 
 __all__ = ["behave_view"]
 
@@ -59,20 +60,22 @@ def behave_view(body, atlas, limits) -> dict:
     rest = runs["wild_type"][2]
     scale = _scale([ds for ds, _, _ in runs.values()], rest)
     first = runs["wild_type"][0]
-    return {
-        "medium": medium.name,
-        "duration_s": float(body.duration_s),
-        "frame_s": float(first["time"].values[FRAME_EVERY - 1]),
-        "time_s": [
-            round(float(t), 3) for t in first["time"].values[FRAME_EVERY - 1 :: FRAME_EVERY]
-        ],
-        "body_length_mm": float(first.attrs["body_length_mm"]),
-        "neurons": _neuron_places(atlas, first),
-        "activity_scale": {"value": scale, "units": first.attrs["output_kind"], "levels": Q},
-        "touch": [{"where": w, "at_s": a} for w, a in common["touch"]],
-        "runs": {k: _frames(ds, summary, rest, scale) for k, (ds, summary, _) in runs.items()},
-        "evidence": runs["wild_type"][1]["evidence"],
-    }
+    return json_safe(
+        {  # strict JSON: a NaN read-out (nothing to read) becomes null
+            "medium": medium.name,
+            "duration_s": float(body.duration_s),
+            "frame_s": float(first["time"].values[FRAME_EVERY - 1]),
+            "time_s": [
+                round(float(t), 3) for t in first["time"].values[FRAME_EVERY - 1 :: FRAME_EVERY]
+            ],
+            "body_length_mm": float(first.attrs["body_length_mm"]),
+            "neurons": _neuron_places(atlas, first),
+            "activity_scale": {"value": scale, "units": first.attrs["output_kind"], "levels": Q},
+            "touch": [{"where": w, "at_s": a} for w, a in common["touch"]],
+            "runs": {k: _frames(ds, summary, rest, scale) for k, (ds, summary, _) in runs.items()},
+            "evidence": runs["wild_type"][1]["evidence"],
+        }
+    )
 
 
 def _run(req, atlas):
@@ -104,7 +107,7 @@ def _frames(ds, summary, rest, scale) -> dict:
         "backward_gate": np.round(
             ds["backward_gate"].values[FRAME_EVERY - 1 :: FRAME_EVERY], 3
         ).tolist(),
-        "readouts": {k: _plain(summary.get(k)) for k in keep},
+        "readouts": {k: _round(summary.get(k)) for k in keep},
         "scores": [
             {k: s.get(k) for k in ("quantity", "target", "units", "simulated", "in_range")}
             for s in summary.get("scores", [])
@@ -114,10 +117,8 @@ def _frames(ds, summary, rest, scale) -> dict:
     }
 
 
-def _plain(v):
-    if isinstance(v, float):
-        return None if math.isnan(v) else round(v, 4)
-    return v
+def _round(v):
+    return round(v, 4) if isinstance(v, float) and math.isfinite(v) else v
 
 
 def _command(request: dict) -> str:
