@@ -7,16 +7,32 @@ The worm is :func:`digiworm.body.worm_from_atlas` around the shipped fitted grad
   reported apart): wall seconds per simulated second, and the same for its parts run alone
   (the body with its motor loop, :func:`~digiworm.body.simulate_reflex`; the brain alone,
   stepped 20 ms at a time in a compiled scan), to show where the time goes.
+* **24 segments**: the same worm with a 24-segment body (one segment per muscle row), its
+  wall time and how far its read-outs (forward speed, frequency, wavelength on agar) move from
+  the 48-segment worm's.
 * **Batched**: ``--batch`` worms (64) of ``--batch-duration`` s (10), each with its own switch
-  noise and its own tonic muscle drive (0 to 0.3), in one ``jax.vmap`` call, against the same
-  worms run one after another (a Python loop over the compiled single-worm call). The ratio is
-  loop time over batched time.
+  noise and its own tonic muscle drive (0 to 0.037 in the drive's units: 0 to 0.3 after the
+  drive gain), in one ``jax.vmap`` call, against the same worms run one after another (a Python
+  loop over the compiled single-worm call). The ratio is loop time over batched time.
+* **Peers and limits**: the brain's equations in NumPy (``graded_peers.NumpyGraded``) solved
+  by scipy ``solve_ivp`` RK45 at two tolerances, against the worm's own brain stepping (Heun,
+  20 ms, a compiled scan), both scored against a Radau reference (rtol 1e-10) on an AVAL pulse
+  (40 units, 0.5 s at 1 s; activity at 0.5 s samples), over ``--peer-duration`` s (20). The
+  floors: the brain's dense matrix–vector products alone (four 302 × 302 per right-hand side,
+  two per Heun step) and the body's dense Cholesky solves alone (one 50 × 50 per 1 ms step),
+  each a compiled chain of the same length: how close each part runs to what its dense
+  algorithm costs on this machine. The body's numpy peer is ElegansBot
+  (``benchmarks/body_peers.py``).
 * **Gradient**: the derivative of the centroid's forward displacement over ``--grad-duration``
   s (3) with respect to the muscles' maximal curvature and the reflex gain, by ``jax.grad``
   through the whole loop, against a central finite difference (relative step 1e-4), and its
   cost relative to one forward run.
 
-    python benchmarks/worm_speed.py [--duration 60] [--batch 64] [--out FILE]
+    python benchmarks/worm_speed.py [--duration 60] [--batch 64] [--parts one,segments,batch,
+        grad,peers] [--out FILE]
+
+``--parts batch --batch 1000`` measures the thousand-worm batch alone (about 7 minutes on 2
+cores).
 
 ``--smoke`` runs every part once at tiny sizes (2 s, a batch of 2, no repeats): a check that
 it works, not a measurement.
@@ -54,22 +70,24 @@ def main():
     ap.add_argument("--grad-duration", type=float, default=3.0)
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "worm_speed.json"))
+    ap.add_argument("--peer-duration", type=float, default=20.0)
+    ap.add_argument("--parts", default="one,segments,batch,grad,peers")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
     if a.smoke:
         a.duration, a.batch, a.batch_duration, a.grad_duration, a.repeat = 2.0, 2, 2.0, 1.0, 0
+        a.peer_duration = 2.0
+    parts = set(a.parts.split(","))
+    unknown = parts - {"one", "segments", "batch", "grad", "peers"}
+    if unknown:
+        ap.error(f"unknown parts {sorted(unknown)}; choose from one, segments, batch, grad, peers")
 
-    import equinox as eqx
     import jax
-    import jax.numpy as jnp
-    import numpy as np
 
     jax.config.update("jax_enable_x64", True)
     from digiworm import atlas as atlas_mod
-    from digiworm.body import Body, Medium, simulate_reflex, simulate_worm, worm_from_atlas
-    from digiworm.body._worm import _prepare, _run
+    from digiworm.body import Medium, worm_from_atlas
     from digiworm.models import fitted
-    from digiworm.simulate import model_precision, rest_state
 
     atl = atlas_mod.load()
     brain = fitted("graded")
@@ -79,6 +97,35 @@ def main():
     rows = {}
 
     # -- one worm, and its parts ------------------------------------------------------------
+    if "one" in parts:
+        rows["one_worm"] = _one_worm(a, worm, brain, agar, key)
+    if "segments" in parts:
+        rows["segments_24"] = _segments(a, atl, brain, worm, agar, key)
+    if "batch" in parts:
+        rows["batched"] = _batched(a, worm, agar, key)
+    if "grad" in parts:
+        rows["gradient"] = _gradient(a, worm, agar, key)
+    if "peers" in parts:
+        rows["peers_and_limits"] = _peers(a, brain, worm)
+    out = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "jax": jax.__version__,
+        "device": str(jax.devices()[0]),
+        "smoke": a.smoke,
+        "parts": sorted(parts),
+        "results": rows,
+    }
+    Path(a.out).write_text(json.dumps(out, indent=1))
+    print(f"written {a.out}")
+
+
+def _one_worm(a, worm, brain, agar, key):
+    import jax
+    import jax.numpy as jnp
+
+    from digiworm.body import Body, simulate_reflex, simulate_worm
+    from digiworm.simulate import model_precision, rest_state
+
     def one():
         ds = simulate_worm(worm, agar, a.duration, key=key)
         return float(ds["xy_mm"].values[-1].mean(axis=0)[0])
@@ -99,7 +146,7 @@ def main():
             lambda y: jax.lax.scan(lambda c, ui: (step(0.0, c, ui), None), y, u)[0]
         )
         _, brain_first, brain_best = _timed(lambda: jax.block_until_ready(brain_scan(y0)), a.repeat)
-    rows["one_worm"] = {
+    row = {
         "simulated_s": a.duration,
         "first_call_s": first,
         "wall_per_sim_s": best / a.duration,
@@ -108,9 +155,47 @@ def main():
         "goal_wall_per_60_sim_s": 1.0,
         "wall_per_60_sim_s": 60 * best / a.duration,
     }
-    print("one worm", json.dumps(rows["one_worm"], indent=1))
+    print("one worm", json.dumps(row, indent=1))
+    return row
 
-    # -- batched ----------------------------------------------------------------------------
+
+def _segments(a, atl, brain, worm, agar, key):
+    from digiworm.body import Body, behaviour, simulate_worm, worm_from_atlas
+
+    coarse = worm_from_atlas(atl, brain, body=Body(n_segments=24))
+    runs = {}
+    for label, w in (("48", worm), ("24", coarse)):
+
+        def go(w=w):
+            return simulate_worm(w, agar, a.duration, key=key)
+
+        ds, first, best = _timed(go, a.repeat)
+        runs[label] = (behaviour(ds, discard_s=min(2.0, a.duration / 4)), first, best)
+    keys = ("speed_mm_per_s", "frequency_hz", "wavelength_body_lengths", "reversals_per_min")
+    fine, coarse_b = runs["48"][0], runs["24"][0]
+    row = {
+        "simulated_s": a.duration,
+        "wall_per_60_sim_s_48": 60 * runs["48"][2] / a.duration,
+        "wall_per_60_sim_s_24": 60 * runs["24"][2] / a.duration,
+        "first_call_s_24": runs["24"][1],
+        "readouts_48": {k: fine[k] for k in keys},
+        "readouts_24": {k: coarse_b[k] for k in keys},
+        "relative_change_24_vs_48": {
+            k: (coarse_b[k] - fine[k]) / fine[k] if fine[k] else None for k in keys
+        },
+    }
+    print("24 segments", json.dumps(row, indent=1))
+    return row
+
+
+def _batched(a, worm, agar, key):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from digiworm.body._worm import _prepare, _run
+
     maps, start, ub, _, n_inner = _prepare(worm, a.batch_duration, key, (), 1.0, 1.0, 1e-3, 1.0)
     nb = ub.shape[0]
 
@@ -121,7 +206,7 @@ def main():
     def perturbed(tonic):
         return eqx.tree_at(lambda w: w.muscles.tonic, worm, tonic)
 
-    tonics = jnp.linspace(0.0, 0.3, a.batch)
+    tonics = jnp.linspace(0.0, 0.3 / float(worm.muscles.drive_gain), a.batch)
     noise = jax.random.normal(key, (a.batch, nb), ub.dtype)
     batched = jax.jit(jax.vmap(lambda t, xi: displacement(perturbed(t), xi)))
     single = jax.jit(lambda t, xi: displacement(perturbed(t), xi))
@@ -131,7 +216,7 @@ def main():
         lambda: [float(single(tonics[i], noise[i])) for i in range(loop_n)], a.repeat
     )
     loop_per_worm = lbest / loop_n
-    rows["batched"] = {
+    row = {
         "worms": a.batch,
         "simulated_s_each": a.batch_duration,
         "batched_first_call_s": bfirst,
@@ -142,10 +227,19 @@ def main():
         "ratio_loop_over_batched": loop_per_worm * a.batch / bbest,
         "displacement_mm_range": [float(out_b.min()), float(out_b.max())],
     }
-    print("batched", json.dumps(rows["batched"], indent=1))
+    print("batched", json.dumps(row, indent=1))
+    return row
 
-    # -- gradient ---------------------------------------------------------------------------
-    _, _, ug, xig, _ = _prepare(worm, a.grad_duration, key, (), 1.0, 1.0, 1e-3, 1.0)
+
+def _gradient(a, worm, agar, key):
+    import equinox as eqx
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from digiworm.body._worm import _prepare, _run
+
+    maps, start, ug, xig, n_inner = _prepare(worm, a.grad_duration, key, (), 1.0, 1.0, 1e-3, 1.0)
     xig = jnp.zeros_like(xig)  # no switch noise: a deterministic function to differentiate
 
     def forward_of(params):
@@ -165,7 +259,7 @@ def main():
         h = 1e-4 * float(p0[i])
         e = jnp.zeros(2).at[i].set(h)
         fd.append((float(value(p0 + e)) - float(value(p0 - e))) / (2 * h))
-    rows["gradient"] = {
+    row = {
         "simulated_s": a.grad_duration,
         "parameters": ["max_curvature_per_mm", "reflex gain"],
         "autodiff": [float(x) for x in g],
@@ -176,16 +270,103 @@ def main():
         "gradient_over_forward": gbest / vbest,
         "gradient_first_call_s": gfirst,
     }
-    print("gradient", json.dumps(rows["gradient"], indent=1))
-    out = {
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-        "jax": jax.__version__,
-        "device": str(jax.devices()[0]),
-        "smoke": a.smoke,
-        "results": rows,
+    print("gradient", json.dumps(row, indent=1))
+    return row
+
+
+def _peers(a, brain, worm):
+    """The brain against scipy at matched accuracy, and both parts against their floors."""
+    import sys
+
+    import jax
+    import jax.numpy as jnp
+    import numpy as np
+
+    from digiworm.simulate import Protocol, model_precision, rest_state
+
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from graded_peers import NumpyGraded, solve_piecewise
+
+    duration = a.peer_duration
+    net = NumpyGraded(brain)
+    y_rest, _, _ = net.rest()
+    u = np.zeros(net.n)
+    u[list(brain.names).index("AVAL")] = 40.0
+    ref, _ = solve_piecewise(net, y_rest, u, duration, "Radau", 1e-10, 1e-12, jac=True)
+    ref_act = net.activity(ref)
+    rows = []
+    for rtol in (1e-4, 1e-6):
+
+        def sp(rtol=rtol):
+            return solve_piecewise(net, y_rest, u, duration, "RK45", rtol, rtol * 1e-2)
+
+        (ys, _), _, best = _timed(sp, a.repeat)
+        rows.append({"tool": f"scipy RK45 rtol {rtol:g}", "error": float(np.abs(
+            net.activity(ys) - ref_act).max()), "wall_per_sim_s": best / duration})  # fmt: skip
+    dt = worm.brain_dt_s
+    with model_precision(brain):
+        y0 = rest_state(brain, dt_s=dt)
+        step = brain.stepper(dt, brain.methods[0])
+        n = int(round(duration / dt))
+        protocol = Protocol.single(brain.names, ["AVAL"], amplitude=40.0, onset_s=1.0,
+                                   duration_s=0.5)  # fmt: skip
+        t0 = jnp.arange(n) * dt
+        drive = jax.vmap(lambda t: protocol.drive(protocol.amplitude[0], protocol.onset_s[0],
+                                                  protocol.duration_s[0], t, dt))(t0)  # fmt: skip
+        drive = drive.astype(jnp.asarray(y0.v_mV).dtype)
+        every = int(round(0.5 / dt))
+
+        @jax.jit
+        def scan(y):
+            def body(c, ui):
+                c = step(0.0, c, ui)
+                return c, c.v_mV
+
+            return jax.lax.scan(body, y, drive)[1]
+
+        v, _, best = _timed(lambda: np.asarray(jax.block_until_ready(scan(y0))), a.repeat)
+    v = np.concatenate([np.asarray(y0.v_mV)[None], v[every - 1 :: every]])
+    err = float(np.abs(net.phi(v.astype(float)) - ref_act).max())
+    rows.append({"tool": "digiworm, the worm's brain step (Heun 20 ms, compiled scan)",
+                 "error": err, "wall_per_sim_s": best / duration})  # fmt: skip
+    # floors: the dense work alone, as a compiled chain of the same length per simulated second
+    nv = len(brain.names)
+    g = jnp.asarray(np.random.default_rng(0).normal(size=(4, nv, nv)) / nv, y0.v_mV.dtype)
+    n_mv = int(round(1 / dt)) * 2  # right-hand sides per simulated second (Heun)
+
+    @jax.jit
+    def matvec_chain(x):
+        def body(c, _):
+            return jnp.tanh(jnp.einsum("kij,j->i", g, c)), None
+
+        return jax.lax.scan(body, x, None, length=n_mv)[0]
+
+    x0 = jnp.ones(nv, g.dtype)
+    _, _, mv_best = _timed(lambda: jax.block_until_ready(matvec_chain(x0)), max(a.repeat, 1))
+    nb = worm.body.n_segments + 2
+    m = np.random.default_rng(1).normal(size=(nb, nb))
+    spd = jnp.asarray(m @ m.T + nb * np.eye(nb), jnp.float64 if jax.config.jax_enable_x64
+                      else jnp.float32)  # fmt: skip
+
+    @jax.jit
+    def solve_chain(b):
+        def body(c, _):
+            a_ = spd + jnp.diag(c * 1e-3)  # a new matrix each step, as the body's is
+            return jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a_), c), None
+
+        return jax.lax.scan(body, b, None, length=1000)[0]
+
+    b0 = jnp.ones(nb, spd.dtype)
+    _, _, solve_best = _timed(lambda: jax.block_until_ready(solve_chain(b0)), max(a.repeat, 1))
+    row = {
+        "simulated_s": duration,
+        "brain": rows,
+        "brain_floor_dense_matvecs_per_sim_s": mv_best,
+        "brain_macs_per_sim_s": 4 * nv * nv * n_mv,
+        "body_floor_dense_cholesky_per_sim_s": solve_best,
     }
-    Path(a.out).write_text(json.dumps(out, indent=1))
-    print(f"written {a.out}")
+    print("peers and limits", json.dumps(row, indent=1))
+    return row
 
 
 if __name__ == "__main__":

@@ -277,7 +277,9 @@ def test_levamisole_contracts_both_sides_and_gaba_loss_co_contracts(worm):
     assert lev["body_length_change"] < wt["body_length_change"] < 0
     assert unc29_lev["co_contraction"] == pytest.approx(unc29["co_contraction"], rel=1e-6)
     assert lev["speed_mm_per_s"] < 0.1 * wt["speed_mm_per_s"]
-    assert unc29_lev["speed_mm_per_s"] > 0.3 * wt["speed_mm_per_s"]
+    # unc-29 crawls (slower: half its evoked drive is gone), with levamisole or without
+    assert unc29_lev["speed_mm_per_s"] == pytest.approx(unc29["speed_mm_per_s"], rel=1e-6)
+    assert unc29_lev["speed_mm_per_s"] > 0.1 * wt["speed_mm_per_s"]
     assert run(("unc-25",))["co_contraction"] > 2 * wt["co_contraction"]
 
 
