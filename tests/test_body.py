@@ -244,3 +244,25 @@ def test_a_still_body_has_no_frequency_or_wavelength():
     g = gait(traj, body.length_mm)
     assert np.isnan(g["frequency_hz"]) and np.isnan(g["wavelength_body_lengths"])
     assert g["wave_direction"] == "none" and g["amplitude_per_body_length"] < 0.1
+
+
+def test_the_stiffened_hessian_is_the_product_it_replaces():
+    """The tone's Hessian, assembled as a tridiagonal block, equals k Dᵀ diag(1 + σ) D."""
+    from digiworm.body._rod import _NM2_TO_INTERNAL, _difference, _stepper
+
+    body = Body(n_segments=7)
+    with jax.enable_x64(True):
+        step = _stepper(body, Medium.water(), jnp.float64)
+        q = jnp.asarray(np.random.default_rng(0).normal(size=9))
+        kappa = jnp.asarray(np.random.default_rng(1).normal(size=6))
+        tone = jnp.asarray(np.linspace(0.5, 2.0, 6))
+        d = _difference(7, jnp.float64)
+        k = body.bending_stiffness_Nm2 * _NM2_TO_INTERNAL / body.segment_mm
+        h = k * d.T @ ((1.0 + tone)[:, None] * d)
+        force = -k * d.T @ ((1.0 + tone) * (d @ q) - body.segment_mm * kappa)
+        from digiworm.body._rod import _drag_matrix
+
+        a = _drag_matrix(body, Medium.water(), q) + 0.5 * 1e-3 * h
+        expected = q + jnp.linalg.solve(a, 1e-3 * force)
+        np.testing.assert_allclose(np.asarray(step(q, kappa, 1e-3, tone)), np.asarray(expected),
+                                   rtol=1e-12, atol=1e-14)  # fmt: skip

@@ -577,6 +577,13 @@ def _check_worm_speed(res: dict, stdout: str, out: Path) -> None:
     # autodiff through brain, switch, motor loop, muscles and body agrees with a finite
     # difference (loose: the muscles' saturation makes the loop only piecewise smooth)
     assert all(d < 0.2 for d in grad["relative_difference"]), grad
+    seg, peers = res["results"]["segments_24"], res["results"]["peers_and_limits"]
+    assert _finite(seg["wall_per_60_sim_s_24"], seg["wall_per_60_sim_s_48"])
+    # the worm's brain step and scipy's RK45 both track the Radau reference
+    assert [r["tool"].split()[0] for r in peers["brain"]] == ["scipy", "scipy", "digiworm,"]
+    assert all(r["error"] < 1e-2 and _finite(r["wall_per_sim_s"]) for r in peers["brain"])
+    assert _finite(peers["brain_floor_dense_matvecs_per_sim_s"],
+                   peers["body_floor_dense_cholesky_per_sim_s"])  # fmt: skip
 
 
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).

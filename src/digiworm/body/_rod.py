@@ -393,15 +393,26 @@ def _stepper(body: Body, medium: Medium, dtype):
     :math:`b_j`, so a held curvature :math:`\kappa_j` bends the joint only to
     :math:`\kappa_j / (1 + \sigma_j)` (antagonist muscles' shared tone: co-contraction).
     """
-    diff = _difference(body.n_segments, dtype)
+    n = body.n_segments
+    diff = _difference(n, dtype)
     k = body.bending_stiffness_Nm2 * _NM2_TO_INTERNAL / body.segment_mm
+    passive = k * diff.T @ diff
+
+    joint = np.arange(n - 1) + 2  # the angle of the segment before each joint, in q
 
     def step(q, kappa, dt_s, tone=None):
-        stiff = 1.0 if tone is None else 1.0 + tone
         bends = diff @ q
-        force = -k * diff.T @ (stiff * bends - body.segment_mm * kappa)
-        hessian = k * diff.T @ (jnp.broadcast_to(stiff, bends.shape)[:, None] * diff)
-        a = _drag_matrix(body, medium, q) + 0.5 * dt_s * hessian  # symmetric positive definite
+        a = _drag_matrix(body, medium, q) + 0.5 * dt_s * passive  # symmetric positive definite
+        if tone is None:
+            force = -k * diff.T @ (bends - body.segment_mm * kappa)
+        else:
+            # the tone's extra stiffness k Dᵀ diag(σ) D is tridiagonal in the angles: added
+            # entry by entry, not as a product of matrices
+            sigma = jnp.broadcast_to(tone, bends.shape)
+            force = -k * diff.T @ ((1.0 + sigma) * bends - body.segment_mm * kappa)
+            c = 0.5 * dt_s * k * sigma
+            a = (a.at[joint, joint].add(c).at[joint + 1, joint + 1].add(c)
+                 .at[joint, joint + 1].add(-c).at[joint + 1, joint].add(-c))  # fmt: skip
         return q + jax.scipy.linalg.cho_solve(jax.scipy.linalg.cho_factor(a), dt_s * force)
 
     return step
