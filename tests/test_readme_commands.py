@@ -123,6 +123,7 @@ SHRINK = {
     },  # fmt: skip
     "design next": {"--k": "3"},
     "behave": {"--duration": "8"},
+    "screen": {"--duration": "10"},
     # the fitted map (the default) is run on RMD by test_cell_validation's CLI test; here the
     # cheap ratio map keeps the README's variants fast
     "neuron --validate": {"--references": "RMD", "--map": "ratio"},
@@ -293,6 +294,13 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
             assert (path / option("--plot")).read_bytes()[:4] == b"\x89PNG"
         if option("--video"):
             assert (path / option("--video")).read_bytes()[:4] == b"GIF8"
+    elif argv[0] == "screen":
+        import pandas as pd
+
+        folder = path / option("--out")
+        ph = pd.read_parquet(folder / "phenotypes.parquet")
+        assert len(ph) == 14 and ph["neural_change_rms"].notna().all()
+        assert (folder / "summary.json").is_file() and (folder / "command.txt").is_file()
     elif argv[0] == "validate" and option("--json"):
         assert (path / option("--json")).is_file()
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 # isort: off
 # the command modules register their commands on import, in the order of the help listing
-from . import _explore, _simulate, _behave, _fit, _design  # noqa: F401
+from . import _explore, _simulate, _behave, _screen, _fit, _design  # noqa: F401
 
 # isort: on
 from ._common import app, console, err_console

@@ -1,0 +1,319 @@
+"""Running a screen: chunks of conditions, batched, written atomically, resumable.
+
+The checked condition table (:func:`~digiworm.screen.check_table`) is cut into chunks of
+``chunk_size`` rows. Each chunk's phenotypes are computed and written to
+``OUT/chunks/chunk-NNNNN.parquet`` in one atomic step; ``OUT/manifest.json`` records the
+table's digest, the read-outs and the settings. A rerun with the same table and settings
+skips the chunks already written (and says how many); a different table in the same folder is
+refused. An interruption loses at most the chunk in flight. At the end the chunks are joined
+into ``OUT/phenotypes.parquet``.
+
+Read-outs (each compared with the wild type of the same model, stimulation, medium and seed):
+
+* ``neural``: the brain model with the row's perturbations is driven at its ``stimulate``
+  neurons as ``digiworm simulate`` drives them (the same defaults: 30 s, the model's
+  stimulation unit and onset). A neuron's response is its mean ΔF/F after the onset minus the
+  value at the onset. Rows sharing a model and a stimulation run as one ``vmap`` over the
+  perturbed models (:func:`~digiworm.simulate.simulate_ensemble`). Phenotypes:
+  ``neural_rms`` (the responses' root mean square over the neurons not stimulated),
+  ``neural_change_rms`` (that of the change from the wild type's responses),
+  ``neural_corr_wt`` (their Pearson r with the wild type's) and the neuron that changes most
+  (``neural_top_neuron``, ``neural_top_change``).
+* ``behaviour``: the worm of ``digiworm behave`` (:func:`~digiworm.app.run_behaviour`) for
+  ``behaviour_duration_s`` in the row's medium: speed, reverse speed, frequency, wavelength,
+  reversals per minute, time backward, co-contraction, ``paralysed`` (speed below
+  :data:`PARALYSIS_MM_PER_S`, *assumed*) and the speed's ratio to the wild type's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .._errors import DigiwormError
+from .._io import atomic_write_json, write_with
+from ._table import table_digest
+
+__all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "run_screen"]
+
+READOUTS = ("neural", "behaviour")
+#: Below this forward speed a worm counts as paralysed (*assumed*: a tenth of crawling).
+PARALYSIS_MM_PER_S = 0.02
+MANIFEST_VERSION = 1
+
+
+def run_screen(
+    table: pd.DataFrame,
+    atlas,
+    out_dir,
+    *,
+    readouts=("neural",),
+    chunk_size: int = 64,
+    duration_s: float = 30.0,
+    behaviour_duration_s: float = 20.0,
+    on_chunk=None,
+    command: str = "",
+) -> tuple[pd.DataFrame, dict]:
+    """Run the checked ``table``; return its phenotypes (one row per condition) and a summary.
+
+    ``on_chunk(done_rows, total_rows, skipped)`` is called after each chunk (and once at the
+    start with the rows already done); whatever it raises stops the run after a complete chunk.
+    """
+    readouts = tuple(readouts)
+    bad = [r for r in readouts if r not in READOUTS]
+    if bad or not readouts:
+        raise DigiwormError(f"read-outs must be some of {', '.join(READOUTS)}; got {readouts}")
+    if not (isinstance(chunk_size, int) and chunk_size >= 1):
+        raise DigiwormError(f"chunk size must be a whole number >= 1; got {chunk_size}")
+    for what, v in (("duration", duration_s), ("behaviour duration", behaviour_duration_s)):
+        if not (math.isfinite(v) and v > 0):
+            raise DigiwormError(f"{what} must be a number of seconds > 0; got {v}")
+    out = Path(out_dir)
+    chunks_dir = out / "chunks"
+    settings = {"chunk_size": chunk_size, "duration_s": duration_s,
+                "behaviour_duration_s": behaviour_duration_s}  # fmt: skip
+    digest = table_digest(table, readouts, settings)
+    manifest = out / "manifest.json"
+    if manifest.exists():
+        old = json.loads(manifest.read_text())
+        if old.get("digest") != digest:
+            raise DigiwormError(
+                f"{out} holds another screen (its table or settings differ: digest "
+                f"{old.get('digest')} here, {digest} now); use a new --out folder"
+            )
+    else:
+        atomic_write_json(manifest, {
+            "version": MANIFEST_VERSION, "digest": digest, "readouts": list(readouts),
+            "settings": settings, "rows": len(table), "command": command,
+        })  # fmt: skip
+    starts = list(range(0, len(table), chunk_size))
+    paths = [chunks_dir / f"chunk-{i:05d}.parquet" for i in range(len(starts))]
+    done = [p.exists() for p in paths]
+    skipped = sum(min(chunk_size, len(table) - s) for s, d in zip(starts, done) if d)
+    if on_chunk is not None:
+        on_chunk(skipped, len(table), skipped)
+    refs = _References(atlas, duration_s, behaviour_duration_s)
+    t0 = time.perf_counter()
+    ran = 0
+    for start, path, finished in zip(starts, paths, done):
+        if finished:
+            continue
+        chunk = table.iloc[start : start + chunk_size]
+        parts = [chunk.reset_index()]
+        if "neural" in readouts:
+            parts.append(_neural(chunk, atlas, refs, duration_s))
+        if "behaviour" in readouts:
+            parts.append(_behaviour(chunk, atlas, refs, behaviour_duration_s))
+        frame = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
+        write_with(path, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
+        ran += len(chunk)
+        if on_chunk is not None:
+            on_chunk(skipped + ran, len(table), skipped)
+    phenotypes = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
+    phenotypes = phenotypes.sort_values("row", kind="stable").reset_index(drop=True)
+    write_with(out / "phenotypes.parquet", lambda tmp: phenotypes.to_parquet(tmp, index=False))
+    wall = time.perf_counter() - t0
+    summary = {
+        "rows": len(table),
+        "skipped_rows": skipped,
+        "ran_rows": ran,
+        "wall_s": wall,
+        "conditions_per_s": ran / wall if ran and wall > 0 else None,
+        "readouts": list(readouts),
+        "digest": digest,
+        "hits": _hits(phenotypes, readouts),
+    }
+    atomic_write_json(out / "summary.json", summary)
+    return phenotypes, summary
+
+
+class _References:
+    """The base models and the wild-type read-outs, built once per run and shared."""
+
+    def __init__(self, atlas, duration_s, behaviour_duration_s):
+        self.atlas = atlas
+        self.duration_s = duration_s
+        self.behaviour_duration_s = behaviour_duration_s
+        self.bases: dict = {}
+        self.neural_wt: dict = {}
+        self.behaviour_wt: dict = {}
+
+    def base(self, kind):
+        from ..app import SimulationRequest, build_model
+
+        if kind not in self.bases:
+            self.bases[kind] = build_model(SimulationRequest(model=kind), self.atlas)
+        return self.bases[kind]
+
+
+def _request(rec, duration_s, atlas):
+    from ..app import SimulationRequest
+
+    drugs = () if rec["drug"] == "none" else ((rec["drug"], float(rec["dose_uM"])),)
+    names = lambda cell: () if cell == "none" else tuple(cell.split("+"))  # noqa: E731
+    return SimulationRequest(
+        model=rec["model"], stimulate=names(rec["stimulate"]), duration_s=duration_s,
+        ablate=names(rec["ablate"]), knockout=names(rec["knockout"]), drugs=drugs,
+    ).check(atlas)  # fmt: skip
+
+
+def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:
+    """Return the neural phenotypes of ``chunk``'s rows (module docstring), in its order."""
+    import jax
+
+    from ..app import build_model
+    from ..simulate import model_precision
+
+    out = pd.DataFrame(index=range(len(chunk)), columns=[
+        "neural_rms", "neural_change_rms", "neural_corr_wt", "neural_top_neuron",
+        "neural_top_change"])  # fmt: skip
+    position = {row: i for i, row in enumerate(chunk.index)}
+    for (kind, stim), group in chunk.groupby(["model", "stimulate"], sort=False):
+        base = refs.base(kind)
+        reqs = [_request(rec, duration_s, atlas) for _, rec in group.iterrows()]
+        with model_precision(base):
+            models = [build_model(r, atlas, base=base) for r in reqs]
+            stacked = jax.tree_util.tree_map(_stack, *models)
+            responses = _responses(stacked, reqs[0], len(models))
+            key = (kind, stim)
+            if key not in refs.neural_wt:
+                wt_req = _request({"model": kind, "stimulate": stim, "ablate": "none",
+                                   "knockout": "none", "drug": "none", "dose_uM": 0.0},
+                                  duration_s, atlas)  # fmt: skip
+                wt = jax.tree_util.tree_map(
+                    lambda x: x[None] if isinstance(x, jax.Array) else x, base
+                )
+                refs.neural_wt[key] = _responses(wt, wt_req, 1)[0]
+        wt_resp = refs.neural_wt[key]
+        names = list(base.names)
+        stimulated = [names.index(n) for n in stim.split("+")] if stim != "none" else []
+        keep = np.ones(len(names), bool)
+        keep[stimulated] = False
+        for row, resp in zip(group.index, responses):
+            both = keep & np.isfinite(resp) & np.isfinite(wt_resp)
+            change = np.where(both, resp - wt_resp, np.nan)
+            top = int(np.nanargmax(np.abs(change))) if both.any() else None
+            out.loc[position[row]] = [
+                float(np.sqrt(np.mean(resp[both] ** 2))) if both.any() else math.nan,
+                float(np.sqrt(np.mean(change[both] ** 2))) if both.any() else math.nan,
+                _pearson(resp[both], wt_resp[both]),
+                names[top] if top is not None else None,
+                float(change[top]) if top is not None else math.nan,
+            ]
+    out = out.astype({"neural_rms": float, "neural_change_rms": float, "neural_corr_wt": float,
+                      "neural_top_change": float})  # fmt: skip
+    return out
+
+
+def _stack(*leaves):
+    """Stack one leaf of every perturbed model along a new member axis."""
+    import jax
+    import jax.numpy as jnp
+
+    if isinstance(leaves[0], jax.Array):
+        return jnp.stack(leaves)
+    if any(leaf != leaves[0] for leaf in leaves[1:]):
+        raise DigiwormError("perturbed models differ in a non-array field; cannot batch them")
+    return leaves[0]
+
+
+def _responses(models, req, n: int) -> np.ndarray:
+    """Each member's response ``(member, neuron)``: mean ΔF/F after the onset minus at it."""
+    from ..app._simulation import stimulation_unit
+    from ..simulate import Protocol, simulate_ensemble
+
+    first = _first(models)
+    targets = [list(req.stimulate)] if req.stimulate else [[]]
+    protocol = Protocol.single(first.names, targets, amplitude=stimulation_unit(first),
+                               onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
+    ds = simulate_ensemble(models, protocol, req.duration_s, req.dt_s, save_dt_s=0.5)
+    dff = ds["dff"].isel(condition=0)
+    t = ds["time"].values
+    at_onset = dff.isel(time=int(np.argmin(np.abs(t - req.onset_s)))).values
+    after = dff.isel(time=t > req.onset_s + 1e-9).mean("time").values
+    return np.asarray(after - at_onset).reshape(n, -1)
+
+
+def _first(models):
+    import jax
+
+    return jax.tree_util.tree_map(lambda x: x[0] if isinstance(x, jax.Array) else x, models)
+
+
+def _pearson(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size < 3 or np.std(a) == 0 or np.std(b) == 0:
+        return math.nan
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _behaviour(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:
+    """Return the behavioural phenotypes of ``chunk``'s rows (module docstring), in order."""
+    from ..app import BehaviourRequest, run_behaviour
+
+    keys = ("speed_mm_per_s", "reverse_speed_mm_per_s", "frequency_hz",
+            "wavelength_body_lengths", "reversals_per_min", "fraction_backward",
+            "co_contraction")  # fmt: skip
+
+    def run(rec):
+        names = lambda cell: () if cell == "none" else tuple(cell.split("+"))  # noqa: E731
+        drugs = () if rec["drug"] == "none" else ((rec["drug"], float(rec["dose_uM"])),)
+        req = BehaviourRequest(
+            model=rec["model"], medium=rec["medium"], duration_s=duration_s,
+            ablate=names(rec["ablate"]), knockout=names(rec["knockout"]), drugs=drugs,
+            seed=int(rec["seed"]),
+        ).check(atlas)  # fmt: skip
+        _, summary = run_behaviour(req, atlas)
+        return {k: _float(summary.get(k)) for k in keys}
+
+    rows = []
+    for _, rec in chunk.iterrows():
+        key = (rec["model"], rec["medium"], int(rec["seed"]))
+        if key not in refs.behaviour_wt:
+            refs.behaviour_wt[key] = run({"model": key[0], "medium": key[1], "seed": key[2],
+                                          "ablate": "none", "knockout": "none",
+                                          "drug": "none", "dose_uM": 0.0})  # fmt: skip
+        got = run(rec)
+        wt = refs.behaviour_wt[key]
+        got["paralysed"] = bool(got["speed_mm_per_s"] < PARALYSIS_MM_PER_S)
+        got["speed_ratio_wt"] = (
+            got["speed_mm_per_s"] / wt["speed_mm_per_s"] if wt["speed_mm_per_s"] else math.nan
+        )
+        rows.append(got)
+    return pd.DataFrame(rows)
+
+
+def _float(v) -> float:
+    return float(v) if isinstance(v, (int, float)) and v is not None else math.nan
+
+
+#: What ranks the hits of each read-out: the phenotype and how it is scored.
+RANK_BY = {
+    "neural": ("neural_change_rms", "RMS change of the responses from the wild type's (dF/F)"),
+    "behaviour": ("speed_ratio_wt", "|log| of the speed's ratio to the wild type's"),
+}
+
+
+def _hits(phenotypes: pd.DataFrame, readouts, k: int = 10) -> dict:
+    """Per read-out, the ``k`` conditions that change most from the wild type, largest first."""
+    cols = ["row", "drug", "dose_uM", "knockout", "ablate", "stimulate", "medium", "model"]
+    out = {}
+    for readout in readouts:
+        column, how = RANK_BY[readout]
+        value = phenotypes[column].astype(float)
+        score = np.abs(np.log(value.clip(lower=1e-3))) if readout == "behaviour" else value
+        order = score.fillna(-np.inf).sort_values(ascending=False, kind="stable").index[:k]
+        out[readout] = {
+            "ranked_by": how,
+            "hits": [{**{c: _plain(phenotypes.loc[i, c]) for c in cols},
+                      column: _plain(phenotypes.loc[i, column])} for i in order],
+        }  # fmt: skip
+    return out
+
+
+def _plain(v):
+    return v.item() if hasattr(v, "item") else v
