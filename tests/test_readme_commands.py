@@ -485,6 +485,7 @@ BENCH_ARGS: dict[str, list[str]] = {
     "conductance_atlas.py": [],
     "body_peers.py": [],
     "worm_speed.py": [],
+    "screen_speed.py": [],
 }
 
 #: Optional peers (the ``bench`` extra) without which a benchmark cannot run at all.
@@ -594,6 +595,13 @@ def _check_worm_speed(res: dict, stdout: str, out: Path) -> None:
                    peers["body_floor_dense_cholesky_per_sim_s"])  # fmt: skip
 
 
+def _check_screen_speed(res: dict, stdout: str, out: Path) -> None:
+    neural, behaviour = res["results"]["neural"], res["results"]["behaviour"]
+    assert neural["conditions"] == 4 and _finite(neural["ratio_loop_over_screen"])
+    assert behaviour["conditions"] == 2 and _finite(behaviour["ratio_loop_over_screen"])
+    assert _finite(res["results"]["projection"]["million_neural_conditions_hours_this_machine"])
+
+
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).
 BENCH_CHECKS = {
     "atlas_load.py": _check_atlas_load,
@@ -605,6 +613,7 @@ BENCH_CHECKS = {
     "conductance_atlas.py": _check_conductance_atlas,
     "body_peers.py": _check_body_peers,
     "worm_speed.py": _check_worm_speed,
+    "screen_speed.py": _check_screen_speed,
 }
 
 

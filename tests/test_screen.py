@@ -156,3 +156,30 @@ def test_the_screen_command_runs_and_refuses_bad_rows(atlas, tmp_path):
     assert not (tmp_path / "bad").exists()
     both = CliRunner().invoke(app, ["screen", "--out", str(tmp_path / "x")])
     assert both.exit_code == 2 and "--grid" in both.output
+    for extra, needle in ((["--engine", "spark"], "spark"), (["--workers", "2"], "--engine ray"),
+                          (["--engine", "ray", "--workers", "0"], ">= 1")):  # fmt: skip
+        result = CliRunner().invoke(app, [*argv, *extra])
+        assert result.exit_code == 2 and needle in result.output, (extra, result.output)
+
+
+@pytest.mark.enable_socket  # Ray's local cluster talks over loopback sockets
+def test_the_ray_engine_gives_the_local_engines_phenotypes(small_screen, atlas, tmp_path):
+    """A local Ray cluster of 2 workers computes the same phenotypes, bit for bit, as the
+    local engine; a screen half done by one engine is finished by the other."""
+    import shutil
+
+    table, out, ph, _ = small_screen
+    by_ray, summary = run_screen(table, atlas, tmp_path / "ray", chunk_size=2, duration_s=10.0,
+                                 engine="ray", workers=2)  # fmt: skip
+    assert summary["engine"] == "ray" and summary["ran_rows"] == 6
+    pd.testing.assert_frame_equal(by_ray, ph)
+    mixed = tmp_path / "mixed"
+    shutil.copytree(out, mixed)
+    (mixed / "chunks" / "chunk-00001.parquet").unlink()
+    (mixed / "phenotypes.parquet").unlink()
+    again, summary = run_screen(table, atlas, mixed, chunk_size=2, duration_s=10.0,
+                                engine="ray", workers=1)  # fmt: skip
+    assert summary["ran_rows"] == 2 and summary["skipped_rows"] == 4
+    pd.testing.assert_frame_equal(again, ph)
+    with pytest.raises(DigiwormError, match="engine 'spark'"):
+        run_screen(table, atlas, tmp_path / "x", engine="spark")

@@ -36,6 +36,17 @@ def screen_command(
     behaviour_duration: float = typer.Option(
         20.0, "--behaviour-duration", help="Simulated seconds of each behavioural run."
     ),
+    engine: str = typer.Option(
+        "local", "--engine", help="local (this machine) or ray (actors on a Ray cluster)."
+    ),
+    address: str | None = typer.Option(
+        None,
+        "--address",
+        help="Ray: auto (the running cluster) or ray://HOST:PORT; default a local Ray instance.",
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="Ray: actors to start (default one per CPU of the cluster)."
+    ),
 ):
     """Run a screen: drugs x doses x genes x stimulations, phenotypes against the wild type."""
     from rich.progress import (
@@ -50,6 +61,12 @@ def screen_command(
     from .._io import atomic_write_text
     from ..screen import check_table, parse_grid, read_table, run_screen
 
+    if engine not in ("local", "ray"):
+        raise DigiwormError(f"engine {engine!r} is not one of local, ray")
+    if engine == "local" and (address is not None or workers is not None):
+        raise DigiwormError("--address and --workers are for --engine ray")
+    if workers is not None and workers < 1:
+        raise DigiwormError(f"--workers must be >= 1; got {workers}")
     if (grid is None) == (table is None):
         raise DigiwormError("give the conditions as --grid SPEC or --table FILE (one of them)")
     readouts = tuple(r.strip() for r in readout.split(",") if r.strip())
@@ -80,6 +97,7 @@ def screen_command(
         phenotypes, summary = run_screen(
             checked, atl, out, readouts=readouts, chunk_size=chunk, duration_s=duration,
             behaviour_duration_s=behaviour_duration, on_chunk=progress, command=command,
+            engine=engine, address=address, workers=workers,
         )  # fmt: skip
     atomic_write_text(Path(out) / "command.txt", command + "\n")
     console.print(

@@ -58,16 +58,28 @@ def run_screen(
     behaviour_duration_s: float = 20.0,
     on_chunk=None,
     command: str = "",
+    engine: str = "local",
+    address: str | None = None,
+    workers: int | None = None,
 ) -> tuple[pd.DataFrame, dict]:
     """Run the checked ``table``; return its phenotypes (one row per condition) and a summary.
 
     ``on_chunk(done_rows, total_rows, skipped)`` is called after each chunk (and once at the
     start with the rows already done); whatever it raises stops the run after a complete chunk.
+    ``engine`` ``"local"`` runs the chunks here, one after another; ``"ray"`` sends them to
+    ``workers`` Ray actors (default: one per CPU of the cluster) on the cluster at
+    ``address`` (None: a local Ray instance; ``"auto"``: the running cluster), each holding
+    its own compiled simulators. Both compute every chunk with :func:`chunk_phenotypes`, so
+    their phenotypes are the same.
     """
     readouts = tuple(readouts)
     bad = [r for r in readouts if r not in READOUTS]
     if bad or not readouts:
         raise DigiwormError(f"read-outs must be some of {', '.join(READOUTS)}; got {readouts}")
+    if engine not in ("local", "ray"):
+        raise DigiwormError(f"engine {engine!r} is not one of local, ray")
+    if workers is not None and not (isinstance(workers, int) and workers >= 1):
+        raise DigiwormError(f"workers must be a whole number >= 1; got {workers}")
     if not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise DigiwormError(f"chunk size must be a whole number >= 1; got {chunk_size}")
     for what, v in (("duration", duration_s), ("behaviour duration", behaviour_duration_s)):
@@ -77,6 +89,7 @@ def run_screen(
     chunks_dir = out / "chunks"
     settings = {"chunk_size": chunk_size, "duration_s": duration_s,
                 "behaviour_duration_s": behaviour_duration_s}  # fmt: skip
+    # the engine is not a setting: a screen started on one engine may be resumed on the other
     digest = table_digest(table, readouts, settings)
     manifest = out / "manifest.json"
     if manifest.exists():
@@ -97,21 +110,26 @@ def run_screen(
     skipped = sum(min(chunk_size, len(table) - s) for s, d in zip(starts, done) if d)
     if on_chunk is not None:
         on_chunk(skipped, len(table), skipped)
-    refs = _References(atlas, duration_s, behaviour_duration_s)
     t0 = time.perf_counter()
     ran = 0
-    for start, path, finished in zip(starts, paths, done):
-        if finished:
-            continue
-        chunk = table.iloc[start : start + chunk_size]
-        parts = [chunk.reset_index()]
-        if "neural" in readouts:
-            parts.append(_neural(chunk, atlas, refs, duration_s))
-        if "behaviour" in readouts:
-            parts.append(_behaviour(chunk, atlas, refs, behaviour_duration_s))
-        frame = pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
+    todo = [(path, table.iloc[start : start + chunk_size])
+            for start, path, finished in zip(starts, paths, done) if not finished]  # fmt: skip
+    if engine == "local":
+        refs = _References(atlas, duration_s, behaviour_duration_s)
+        results = (
+            (
+                path,
+                chunk_phenotypes(chunk, atlas, refs, readouts, duration_s, behaviour_duration_s),
+            )  # fmt: skip
+            for path, chunk in todo
+        )
+    else:
+        from ._ray import ray_results
+
+        results = ray_results(todo, readouts, duration_s, behaviour_duration_s, address, workers)
+    for path, frame in results:  # each chunk written as soon as it is done
         write_with(path, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
-        ran += len(chunk)
+        ran += len(frame)
         if on_chunk is not None:
             on_chunk(skipped + ran, len(table), skipped)
     phenotypes = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
@@ -125,11 +143,22 @@ def run_screen(
         "wall_s": wall,
         "conditions_per_s": ran / wall if ran and wall > 0 else None,
         "readouts": list(readouts),
+        "engine": engine,
         "digest": digest,
         "hits": _hits(phenotypes, readouts),
     }
     atomic_write_json(out / "summary.json", summary)
     return phenotypes, summary
+
+
+def chunk_phenotypes(chunk, atlas, refs, readouts, duration_s, behaviour_duration_s):
+    """Return the phenotypes of one chunk of the checked table (its rows, in order)."""
+    parts = [chunk.reset_index()]
+    if "neural" in readouts:
+        parts.append(_neural(chunk, atlas, refs, duration_s))
+    if "behaviour" in readouts:
+        parts.append(_behaviour(chunk, atlas, refs, behaviour_duration_s))
+    return pd.concat([p.reset_index(drop=True) for p in parts], axis=1)
 
 
 class _References:
