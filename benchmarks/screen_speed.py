@@ -4,15 +4,19 @@ The screen is a grid of drugs × doses × knockouts on the fitted graded brain, 
 30 s per neural run (``--rows`` limits it). Its local engine (:func:`digiworm.screen.run_screen`,
 chunks of 64 conditions, each chunk's conditions one ``vmap`` over the perturbed models) is
 timed twice: cold (a new process's first screen: compiling included) and warm (the same
-screen again in a new folder). The peer is what a user would write without it: for each
+screen again in a new folder), with the CPU's strategy (a loop of single-model runs through one
+compiled simulator) and, warm, with one ``vmap`` over each chunk's perturbed models (the
+accelerators' strategy). The peer is what a user would write without it: for each
 condition, build the perturbed model and call ``simulate`` through ``run_request`` (measured
 on ``--loop-rows`` conditions after one warm-up). The ratio is the loop's time per condition
 over the warm screen's. The behavioural read-out (the worm of ``digiworm behave``, 10 s) is
 timed on ``--behaviour-rows`` conditions the same way; the screen runs those one after another
-today, so its ratio says what batching them would have to win. Peak memory (RSS) and a
+today, so its ratio says what batching them would have to win. The Ray engine runs the neural
+screen (four chunks) with 1 and with 2 workers on this machine: the speedup and the scaling
+efficiency, Ray's start and each actor's compiling included. Peak memory (RSS) and a
 projection of a million-condition screen on this machine close the output.
 
-    python benchmarks/screen_speed.py [--rows 116] [--out benchmarks/results/screen_speed.json]
+    python benchmarks/screen_speed.py [--rows 100] [--out benchmarks/results/screen_speed.json]
 
 ``--smoke`` runs every part at tiny sizes (4 conditions, 10 s runs): a check that it works,
 not a measurement.
@@ -31,7 +35,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 GRID = (
-    "drug=none,aldicarb,levamisole,ivermectin,muscimol,serotonin,nemadipine-a,tubocurarine;"
+    "drug=none,aldicarb,levamisole,muscimol,serotonin,nemadipine-a,tubocurarine;"
     "dose=0,1,10,100;knockout=none,unc-31,egl-3,eat-4"
 )
 
@@ -65,6 +69,10 @@ def main():
         t0 = time.perf_counter()
         _, summary = run_screen(table, atl, Path(tmp) / "warm", duration_s=a.duration)
         warm = time.perf_counter() - t0
+        run_screen(table, atl, Path(tmp) / "vcold", duration_s=a.duration, batch="vmap")
+        t0 = time.perf_counter()
+        run_screen(table, atl, Path(tmp) / "vwarm", duration_s=a.duration, batch="vmap")
+        vwarm = time.perf_counter() - t0
 
         def loop_one(rec):
             req = _request(rec, a.duration, atl)
@@ -86,9 +94,30 @@ def main():
             "loop_per_condition_s": loop,
             "loop_measured_on": len(sample),
             "ratio_loop_over_screen": loop / (warm / len(table)),
+            "screen_batch": summary["batch"],
+            "screen_vmap_warm_per_condition_s": vwarm / len(table),
+            "ratio_loop_over_screen_vmap": loop / (vwarm / len(table)),
             "top_hit": summary["hits"]["neural"]["hits"][0],
         }
         print("neural", json.dumps(rows["neural"], indent=1), flush=True)
+
+        ray_rows = {}
+        chunk = max(1, len(table) // 4)  # four chunks: two for each of two workers
+        for workers in (1, 2):
+            t0 = time.perf_counter()
+            run_screen(table, atl, Path(tmp) / f"ray{workers}", duration_s=a.duration,
+                       chunk_size=chunk, engine="ray", workers=workers)  # fmt: skip
+            ray_rows[workers] = time.perf_counter() - t0
+        rows["ray"] = {
+            "conditions": len(table),
+            "chunk_size": chunk,
+            "wall_s_1_worker": ray_rows[1],
+            "wall_s_2_workers": ray_rows[2],
+            "speedup_2_over_1": ray_rows[1] / ray_rows[2],
+            "scaling_efficiency": ray_rows[1] / ray_rows[2] / 2,
+            "note": "walls include starting Ray and each actor's atlas load and compiling",
+        }
+        print("ray", json.dumps(rows["ray"], indent=1), flush=True)
 
         btable = check_table(table.iloc[: a.behaviour_rows], atl, ("behaviour",))
         run_screen(btable, atl, Path(tmp) / "bcold", readouts=("behaviour",),

@@ -600,6 +600,7 @@ def _check_screen_speed(res: dict, stdout: str, out: Path) -> None:
     assert neural["conditions"] == 4 and _finite(neural["ratio_loop_over_screen"])
     assert behaviour["conditions"] == 2 and _finite(behaviour["ratio_loop_over_screen"])
     assert _finite(res["results"]["projection"]["million_neural_conditions_hours_this_machine"])
+    assert _finite(res["results"]["ray"]["scaling_efficiency"])
 
 
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).

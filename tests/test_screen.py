@@ -97,6 +97,24 @@ def test_the_neural_readout_compares_each_row_with_the_wild_type(small_screen, a
     assert json.loads((out / "summary.json").read_text())["rows"] == 6
 
 
+def test_the_vmap_and_the_loop_strategies_agree(small_screen, atlas, tmp_path):
+    """One vmap over the perturbed models (an accelerator's strategy) gives the loop's
+    phenotypes (a CPU's) to float32 rounding; a strategy that does not exist is refused."""
+    from digiworm.screen import batch_strategy
+
+    table, _, ph, summary = small_screen
+    assert summary["batch"] == batch_strategy("auto") == "loop"  # this project's CPU
+    vm, summary = run_screen(table, atlas, tmp_path / "vmap", chunk_size=2, duration_s=10.0,
+                             batch="vmap")  # fmt: skip
+    assert summary["batch"] == "vmap"
+    for col in ("neural_rms", "neural_change_rms", "neural_top_change"):
+        np.testing.assert_allclose(vm[col], ph[col], rtol=1e-3, atol=1e-5)
+    changed = ph["neural_change_rms"] > 1e-3  # elsewhere the top neuron is rounding's pick
+    assert list(vm["neural_top_neuron"][changed]) == list(ph["neural_top_neuron"][changed])
+    with pytest.raises(DigiwormError, match="batch 'gpu'"):
+        run_screen(table, atlas, tmp_path / "x", batch="gpu")
+
+
 def test_a_screen_resumes_where_it_stopped_and_refuses_another_table(small_screen, atlas,
                                                                      tmp_path):  # fmt: skip
     table, out, ph, _ = small_screen

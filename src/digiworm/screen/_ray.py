@@ -25,7 +25,7 @@ def _actor_class(ray):
     class ScreenWorker:
         """One worker: the atlas, the base models and the wild-type references, kept."""
 
-        def __init__(self, readouts, duration_s, behaviour_duration_s, x64):
+        def __init__(self, readouts, duration_s, behaviour_duration_s, x64, batch):
             import jax
 
             jax.config.update("jax_enable_x64", x64)
@@ -34,7 +34,7 @@ def _actor_class(ray):
 
             self.atlas = atlas_mod.load()
             self.args = (readouts, duration_s, behaviour_duration_s)
-            self.refs = _References(self.atlas, duration_s, behaviour_duration_s)
+            self.refs = _References(self.atlas, duration_s, behaviour_duration_s, batch)
 
         def run(self, chunk):
             from ._run import chunk_phenotypes
@@ -46,7 +46,7 @@ def _actor_class(ray):
     return ScreenWorker
 
 
-def ray_results(todo, readouts, duration_s, behaviour_duration_s, address, workers):
+def ray_results(todo, readouts, duration_s, behaviour_duration_s, address, workers, batch):
     """Yield ``(path, phenotypes)`` for each chunk of ``todo``, as the actors finish them."""
     import jax
 
@@ -73,7 +73,7 @@ def ray_results(todo, readouts, duration_s, behaviour_duration_s, address, worke
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         worker = _actor_class(ray)
         x64 = bool(jax.config.jax_enable_x64)
-        actors = [worker.remote(readouts, duration_s, behaviour_duration_s, x64)
+        actors = [worker.remote(readouts, duration_s, behaviour_duration_s, x64, batch)
                   for _ in range(min(n, len(todo)))]  # fmt: skip
         pending = {}
         queue = list(todo)

@@ -13,8 +13,10 @@ Read-outs (each compared with the wild type of the same model, stimulation, medi
 * ``neural``: the brain model with the row's perturbations is driven at its ``stimulate``
   neurons as ``digiworm simulate`` drives them (the same defaults: 30 s, the model's
   stimulation unit and onset). A neuron's response is its mean ΔF/F after the onset minus the
-  value at the onset. Rows sharing a model and a stimulation run as one ``vmap`` over the
-  perturbed models (:func:`~digiworm.simulate.simulate_ensemble`). Phenotypes:
+  value at the onset. Rows sharing a model and a stimulation run one after another through
+  one compiled simulator on a CPU, or as one ``vmap`` over the perturbed models
+  (:func:`~digiworm.simulate.simulate_ensemble`) on an accelerator (:func:`batch_strategy`).
+  Phenotypes:
   ``neural_rms`` (the responses' root mean square over the neurons not stimulated),
   ``neural_change_rms`` (that of the change from the wild type's responses),
   ``neural_corr_wt`` (their Pearson r with the wild type's) and the neuron that changes most
@@ -39,7 +41,7 @@ from .._errors import DigiwormError
 from .._io import atomic_write_json, write_with
 from ._table import table_digest
 
-__all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "run_screen"]
+__all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "batch_strategy", "chunk_phenotypes", "run_screen"]
 
 READOUTS = ("neural", "behaviour")
 #: Below this forward speed a worm counts as paralysed (*assumed*: a tenth of crawling).
@@ -61,6 +63,7 @@ def run_screen(
     engine: str = "local",
     address: str | None = None,
     workers: int | None = None,
+    batch: str = "auto",
 ) -> tuple[pd.DataFrame, dict]:
     """Run the checked ``table``; return its phenotypes (one row per condition) and a summary.
 
@@ -70,7 +73,8 @@ def run_screen(
     ``workers`` Ray actors (default: one per CPU of the cluster) on the cluster at
     ``address`` (None: a local Ray instance; ``"auto"``: the running cluster), each holding
     its own compiled simulators. Both compute every chunk with :func:`chunk_phenotypes`, so
-    their phenotypes are the same.
+    their phenotypes are the same. ``batch`` sets how a chunk's neural conditions run
+    (:func:`batch_strategy`: a loop on a CPU, one ``vmap`` on an accelerator).
     """
     readouts = tuple(readouts)
     bad = [r for r in readouts if r not in READOUTS]
@@ -78,6 +82,7 @@ def run_screen(
         raise DigiwormError(f"read-outs must be some of {', '.join(READOUTS)}; got {readouts}")
     if engine not in ("local", "ray"):
         raise DigiwormError(f"engine {engine!r} is not one of local, ray")
+    strategy = batch_strategy(batch)
     if workers is not None and not (isinstance(workers, int) and workers >= 1):
         raise DigiwormError(f"workers must be a whole number >= 1; got {workers}")
     if not (isinstance(chunk_size, int) and chunk_size >= 1):
@@ -115,7 +120,7 @@ def run_screen(
     todo = [(path, table.iloc[start : start + chunk_size])
             for start, path, finished in zip(starts, paths, done) if not finished]  # fmt: skip
     if engine == "local":
-        refs = _References(atlas, duration_s, behaviour_duration_s)
+        refs = _References(atlas, duration_s, behaviour_duration_s, strategy)
         results = (
             (
                 path,
@@ -126,7 +131,9 @@ def run_screen(
     else:
         from ._ray import ray_results
 
-        results = ray_results(todo, readouts, duration_s, behaviour_duration_s, address, workers)
+        # each actor resolves "auto" on its own device (a GPU cluster from a CPU driver)
+        results = ray_results(todo, readouts, duration_s, behaviour_duration_s, address, workers,
+                              batch)  # fmt: skip
     for path, frame in results:  # each chunk written as soon as it is done
         write_with(path, lambda tmp, f=frame: f.to_parquet(tmp, index=False))
         ran += len(frame)
@@ -144,6 +151,7 @@ def run_screen(
         "conditions_per_s": ran / wall if ran and wall > 0 else None,
         "readouts": list(readouts),
         "engine": engine,
+        "batch": strategy,
         "digest": digest,
         "hits": _hits(phenotypes, readouts),
     }
@@ -164,8 +172,9 @@ def chunk_phenotypes(chunk, atlas, refs, readouts, duration_s, behaviour_duratio
 class _References:
     """The base models and the wild-type read-outs, built once per run and shared."""
 
-    def __init__(self, atlas, duration_s, behaviour_duration_s):
+    def __init__(self, atlas, duration_s, behaviour_duration_s, batch="auto"):
         self.atlas = atlas
+        self.batch = batch_strategy(batch)
         self.duration_s = duration_s
         self.behaviour_duration_s = behaviour_duration_s
         self.bases: dict = {}
@@ -191,9 +200,30 @@ def _request(rec, duration_s, atlas):
     ).check(atlas)  # fmt: skip
 
 
+def batch_strategy(batch: str = "auto") -> str:
+    """Return how a chunk's neural conditions run: ``"vmap"`` or ``"loop"``.
+
+    ``"auto"`` is ``"loop"`` on a CPU and ``"vmap"`` on an accelerator. On this project's
+    2-core CPU a ``vmap`` over perturbed models ran at 0.19 s per 30 s condition and a loop
+    of single-model runs at 0.12 s (``benchmarks/screen_speed.py``): every member brings its
+    own weight matrices, so the batch does matrix-vector products one member at a time
+    without the single run's optimised kernels. An accelerator's batched products are where
+    ``vmap`` should win (not measured here).
+    """
+    import jax
+
+    if batch not in ("auto", "vmap", "loop"):
+        raise DigiwormError(f"batch {batch!r} is not one of auto, vmap, loop")
+    if batch == "auto":
+        return "loop" if jax.default_backend() == "cpu" else "vmap"
+    return batch
+
+
 def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:
     """Return the neural phenotypes of ``chunk``'s rows (module docstring), in its order."""
     import jax
+
+    batch = refs.batch
 
     from ..app import build_model
     from ..simulate import model_precision
@@ -207,17 +237,17 @@ def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.Dat
         reqs = [_request(rec, duration_s, atlas) for _, rec in group.iterrows()]
         with model_precision(base):
             models = [build_model(r, atlas, base=base) for r in reqs]
-            stacked = jax.tree_util.tree_map(_stack, *models)
-            responses = _responses(stacked, reqs[0], len(models))
+            if batch == "vmap":
+                stacked = jax.tree_util.tree_map(_stack, *models)
+                responses = _responses(stacked, reqs[0], len(models))
+            else:
+                responses = np.stack([_response(m, reqs[0]) for m in models])
             key = (kind, stim)
             if key not in refs.neural_wt:
                 wt_req = _request({"model": kind, "stimulate": stim, "ablate": "none",
                                    "knockout": "none", "drug": "none", "dose_uM": 0.0},
                                   duration_s, atlas)  # fmt: skip
-                wt = jax.tree_util.tree_map(
-                    lambda x: x[None] if isinstance(x, jax.Array) else x, base
-                )
-                refs.neural_wt[key] = _responses(wt, wt_req, 1)[0]
+                refs.neural_wt[key] = _response(base, wt_req)
         wt_resp = refs.neural_wt[key]
         names = list(base.names)
         stimulated = [names.index(n) for n in stim.split("+")] if stim != "none" else []
@@ -251,6 +281,24 @@ def _stack(*leaves):
     return leaves[0]
 
 
+def _response(model, req) -> np.ndarray:
+    """One model's response ``(neuron,)`` (as :func:`_responses`), by ``simulate``."""
+    from ..app._simulation import stimulation_unit
+    from ..simulate import Protocol, simulate
+
+    targets = [list(req.stimulate)] if req.stimulate else [[]]
+    protocol = Protocol.single(model.names, targets, amplitude=stimulation_unit(model),
+                               onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
+    ds = simulate(model, protocol, req.duration_s, req.dt_s, save_dt_s=0.5)
+    return _window_response(ds["dff"].isel(condition=0), ds["time"].values, req.onset_s)
+
+
+def _window_response(dff, t, onset_s) -> np.ndarray:
+    at_onset = dff.isel(time=int(np.argmin(np.abs(t - onset_s)))).values
+    after = dff.isel(time=t > onset_s + 1e-9).mean("time").values
+    return np.asarray(after - at_onset)
+
+
 def _responses(models, req, n: int) -> np.ndarray:
     """Each member's response ``(member, neuron)``: mean ΔF/F after the onset minus at it."""
     from ..app._simulation import stimulation_unit
@@ -261,11 +309,8 @@ def _responses(models, req, n: int) -> np.ndarray:
     protocol = Protocol.single(first.names, targets, amplitude=stimulation_unit(first),
                                onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
     ds = simulate_ensemble(models, protocol, req.duration_s, req.dt_s, save_dt_s=0.5)
-    dff = ds["dff"].isel(condition=0)
-    t = ds["time"].values
-    at_onset = dff.isel(time=int(np.argmin(np.abs(t - req.onset_s)))).values
-    after = dff.isel(time=t > req.onset_s + 1e-9).mean("time").values
-    return np.asarray(after - at_onset).reshape(n, -1)
+    resp = _window_response(ds["dff"].isel(condition=0), ds["time"].values, req.onset_s)
+    return resp.reshape(n, -1)
 
 
 def _first(models):
