@@ -43,15 +43,16 @@ def test_every_bad_row_is_named_before_anything_runs(atlas, tmp_path):
         ",,unc-311,\n"  # row 5: unknown gene
         ",,,AVAX\n"  # row 6: unknown neuron
         "aldicarb,nan,,\n"  # row 7: NaN dose
+        ",,glr-1,\n"  # row 8: a receptor the graded network does not model
     )
     table = read_table(csv)
-    assert list(table.columns)[:2] == ["drug", "dose_uM"] and len(table) == 7
+    assert list(table.columns)[:2] == ["drug", "dose_uM"] and len(table) == 8
     with pytest.raises(DigiwormError) as err:
         check_table(table, atlas)
     text = str(err.value)
-    assert text.startswith("6 bad row(s) of 7; nothing was run")
+    assert text.startswith("7 bad row(s) of 8; nothing was run")
     for row, needle in [(2, "aldicarbb"), (3, "-1"), (4, "no drug"), (5, "unc-311"),
-                        (6, "AVAX"), (7, "nan")]:  # fmt: skip
+                        (6, "AVAX"), (7, "nan"), (8, "glr-1")]:  # fmt: skip
         line = next(x for x in text.splitlines() if x.strip().startswith(f"row {row}:"))
         assert needle in line, line
     assert "row 1:" not in text

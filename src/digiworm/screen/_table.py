@@ -143,6 +143,24 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
 
     errors: list[str] = []
     out = []
+    applies: dict[tuple[str, str], str | None] = {}  # (model, gene) -> why not, or None
+
+    def knockout_applies(model: str, gene: str) -> None:
+        """Refuse a gene the model has no mechanism for (known before anything runs)."""
+        from ..app import SimulationRequest, build_model
+        from ..body import NMJ_GENES
+        from ..experiments import Knockout
+
+        if (model, gene) not in applies:
+            try:
+                Knockout(gene, atlas)(build_model(SimulationRequest(model=model), atlas))
+                applies[model, gene] = None
+            except DigiwormError as exc:  # a junction-only gene still acts on a worm's muscles
+                junction = "behaviour" in readouts and gene in NMJ_GENES
+                applies[model, gene] = None if junction else str(exc)
+        if applies[model, gene] is not None:
+            raise DigiwormError(applies[model, gene])
+
     for row, rec in table.iterrows():
         try:
             dose = _number(rec["dose_uM"])
@@ -166,6 +184,8 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
             if "behaviour" in readouts:
                 parse_medium(medium)
             knockout = tuple(atlas.gene(g) for g in _names(rec["knockout"]))
+            for gene in knockout:
+                knockout_applies(model, gene)
             ablate = tuple(atlas.neuron_list(list(_names(rec["ablate"]))))
             stimulate = tuple(atlas.neuron_list(list(_names(rec["stimulate"]))))
             if "neural" in readouts and not stimulate:
