@@ -40,6 +40,14 @@ GRID = (
 )
 
 
+def _per_condition(run, rows) -> float:
+    """Return the wall seconds per condition of ``run`` over the rows of ``rows``."""
+    t0 = time.perf_counter()
+    for _, rec in rows.iterrows():
+        run(rec)
+    return (time.perf_counter() - t0) / len(rows)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--rows", type=int, default=0, help="Use the first N grid rows (0: all).")
@@ -54,9 +62,9 @@ def main():
         a.rows, a.loop_rows, a.behaviour_rows, a.duration = 4, 2, 2, 10.0
 
     from digiworm import atlas as atlas_mod
-    from digiworm.app import BehaviourRequest, build_model, run_behaviour, run_request
+    from digiworm.app import build_model, run_behaviour, run_request
     from digiworm.screen import check_table, parse_grid, run_screen
-    from digiworm.screen._run import _request
+    from digiworm.screen._run import _behaviour_request, _request
 
     atl = atlas_mod.load()
     grid = parse_grid(GRID)
@@ -80,10 +88,7 @@ def main():
 
         sample = table.iloc[: a.loop_rows]
         loop_one(sample.iloc[0])  # warm-up: compile
-        t0 = time.perf_counter()
-        for _, rec in sample.iterrows():
-            loop_one(rec)
-        loop = (time.perf_counter() - t0) / len(sample)
+        loop = _per_condition(loop_one, sample)
         rows["neural"] = {
             "conditions": len(table),
             "simulated_s_each": a.duration,
@@ -128,17 +133,9 @@ def main():
         bscreen = (time.perf_counter() - t0) / len(btable)
 
         def behave_one(rec):
-            drugs = () if rec["drug"] == "none" else ((rec["drug"], float(rec["dose_uM"])),)
-            knock = () if rec["knockout"] == "none" else tuple(rec["knockout"].split("+"))
-            req = BehaviourRequest(model=rec["model"], medium=rec["medium"],
-                                   duration_s=a.behaviour_duration, knockout=knock,
-                                   drugs=drugs).check(atl)  # fmt: skip
-            return run_behaviour(req, atl)
+            return run_behaviour(_behaviour_request(rec, a.behaviour_duration, atl), atl)
 
-        t0 = time.perf_counter()
-        for _, rec in btable.iterrows():
-            behave_one(rec)
-        bloop = (time.perf_counter() - t0) / len(btable)
+        bloop = _per_condition(behave_one, btable)  # compiled by the screens above
         rows["behaviour"] = {
             "conditions": len(btable),
             "simulated_s_each": a.behaviour_duration,

@@ -34,19 +34,19 @@ def test_transmitters_sign_the_neuromuscular_junctions(atlas, muscles):
     assert len(muscles.names) == 95
 
 
-def test_the_joint_map_bends_ventral_positive_row_by_row(muscles):
+def test_the_side_maps_bend_ventral_positive_row_by_row(muscles):
     """All ventral muscles fully on and dorsal off bend every joint ventrally by the maximal
     curvature; one row's dorsal muscles bend only the joints in that row, dorsally. Row 24's
     ventral side has only MVR24 (no MVL24), which then counts fully."""
     body = Body()
-    jm = muscles.joint_map(body)
+    maps = muscles.side_maps(body)
     side = np.asarray(muscles.side)
     ventral = jnp.asarray((side > 0).astype(float))
-    k = np.asarray(muscles.curvature(ventral, jm))
+    k = np.asarray(muscles.bending(ventral, maps)[0])
     np.testing.assert_allclose(k, muscles.max_curvature_per_mm)
     row = np.asarray(muscles.row)
     dorsal_row_10 = jnp.asarray(((side < 0) & (row == 10)).astype(float))
-    k10 = np.asarray(muscles.curvature(dorsal_row_10, jm))
+    k10 = np.asarray(muscles.bending(dorsal_row_10, maps)[0])
     u = body.joint_positions()
     in_row = (u >= 9 / 24) & (u < 10 / 24)
     np.testing.assert_allclose(k10[in_row], -muscles.max_curvature_per_mm)

@@ -122,15 +122,6 @@ class Muscles(eqx.Module):
                 out[k, j, members] = 1.0 / max(members.size, 1)
         return jnp.asarray(out)
 
-    def joint_map(self, body: Body) -> jax.Array:
-        """Matrix ``(joint, muscle)``: each joint's ventral-minus-dorsal mean of its row."""
-        ventral, dorsal = self.side_maps(body)
-        return ventral - dorsal
-
-    def curvature(self, activation, joint_map):
-        """Preferred curvature at every joint (1/mm) from the activations ``(muscle,)``."""
-        return self.max_curvature_per_mm * (joint_map @ activation)
-
     def bending(self, activation, side_maps):
         """Return the preferred curvature (1/mm) and the tone's stiffening at every joint.
 

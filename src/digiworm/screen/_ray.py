@@ -34,7 +34,7 @@ def _actor_class(ray):
 
             self.atlas = atlas_mod.load()
             self.args = (readouts, duration_s, behaviour_duration_s)
-            self.refs = _References(self.atlas, duration_s, behaviour_duration_s, batch)
+            self.refs = _References(self.atlas, batch)
 
         def run(self, chunk):
             from ._run import chunk_phenotypes

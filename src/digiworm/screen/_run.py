@@ -39,7 +39,7 @@ import pandas as pd
 
 from .._errors import DigiwormError
 from .._io import atomic_write_json, write_with
-from ._table import table_digest
+from ._table import _names, table_digest
 
 __all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "batch_strategy", "chunk_phenotypes", "run_screen"]
 
@@ -120,7 +120,7 @@ def run_screen(
     todo = [(path, table.iloc[start : start + chunk_size])
             for start, path, finished in zip(starts, paths, done) if not finished]  # fmt: skip
     if engine == "local":
-        refs = _References(atlas, duration_s, behaviour_duration_s, strategy)
+        refs = _References(atlas, strategy)
         results = (
             (
                 path,
@@ -172,11 +172,9 @@ def chunk_phenotypes(chunk, atlas, refs, readouts, duration_s, behaviour_duratio
 class _References:
     """The base models and the wild-type read-outs, built once per run and shared."""
 
-    def __init__(self, atlas, duration_s, behaviour_duration_s, batch="auto"):
+    def __init__(self, atlas, batch="auto"):
         self.atlas = atlas
         self.batch = batch_strategy(batch)
-        self.duration_s = duration_s
-        self.behaviour_duration_s = behaviour_duration_s
         self.bases: dict = {}
         self.neural_wt: dict = {}
         self.behaviour_wt: dict = {}
@@ -189,14 +187,33 @@ class _References:
         return self.bases[kind]
 
 
+def _wild_type(**fixed) -> dict:
+    """Return a row of the checked table with nothing perturbed (``fixed``: its other columns)."""
+    return {"ablate": "none", "knockout": "none", "drug": "none", "dose_uM": 0.0, **fixed}
+
+
+def _drugs(rec) -> tuple[tuple[str, float], ...]:
+    return () if rec["drug"] == "none" else ((rec["drug"], float(rec["dose_uM"])),)
+
+
 def _request(rec, duration_s, atlas):
+    """Return the ``digiworm simulate`` request of a checked row (the neural read-out's run)."""
     from ..app import SimulationRequest
 
-    drugs = () if rec["drug"] == "none" else ((rec["drug"], float(rec["dose_uM"])),)
-    names = lambda cell: () if cell == "none" else tuple(cell.split("+"))  # noqa: E731
     return SimulationRequest(
-        model=rec["model"], stimulate=names(rec["stimulate"]), duration_s=duration_s,
-        ablate=names(rec["ablate"]), knockout=names(rec["knockout"]), drugs=drugs,
+        model=rec["model"], stimulate=_names(rec["stimulate"]), duration_s=duration_s,
+        ablate=_names(rec["ablate"]), knockout=_names(rec["knockout"]), drugs=_drugs(rec),
+    ).check(atlas)  # fmt: skip
+
+
+def _behaviour_request(rec, duration_s, atlas):
+    """Return the ``digiworm behave`` request of a checked row (the behavioural read-out's run)."""
+    from ..app import BehaviourRequest
+
+    return BehaviourRequest(
+        model=rec["model"], medium=rec["medium"], duration_s=duration_s,
+        ablate=_names(rec["ablate"]), knockout=_names(rec["knockout"]), drugs=_drugs(rec),
+        seed=int(rec["seed"]),
     ).check(atlas)  # fmt: skip
 
 
@@ -223,8 +240,6 @@ def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.Dat
     """Return the neural phenotypes of ``chunk``'s rows (module docstring), in its order."""
     import jax
 
-    batch = refs.batch
-
     from ..app import build_model
     from ..simulate import model_precision
 
@@ -237,20 +252,18 @@ def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.Dat
         reqs = [_request(rec, duration_s, atlas) for _, rec in group.iterrows()]
         with model_precision(base):
             models = [build_model(r, atlas, base=base) for r in reqs]
-            if batch == "vmap":
+            if refs.batch == "vmap":
                 stacked = jax.tree_util.tree_map(_stack, *models)
                 responses = _responses(stacked, reqs[0], len(models))
             else:
                 responses = np.stack([_response(m, reqs[0]) for m in models])
             key = (kind, stim)
             if key not in refs.neural_wt:
-                wt_req = _request({"model": kind, "stimulate": stim, "ablate": "none",
-                                   "knockout": "none", "drug": "none", "dose_uM": 0.0},
-                                  duration_s, atlas)  # fmt: skip
+                wt_req = _request(_wild_type(model=kind, stimulate=stim), duration_s, atlas)
                 refs.neural_wt[key] = _response(base, wt_req)
         wt_resp = refs.neural_wt[key]
         names = list(base.names)
-        stimulated = [names.index(n) for n in stim.split("+")] if stim != "none" else []
+        stimulated = [names.index(n) for n in _names(stim)]
         keep = np.ones(len(names), bool)
         keep[stimulated] = False
         for row, resp in zip(group.index, responses):
@@ -281,15 +294,21 @@ def _stack(*leaves):
     return leaves[0]
 
 
-def _response(model, req) -> np.ndarray:
-    """One model's response ``(neuron,)`` (as :func:`_responses`), by ``simulate``."""
+def _protocol(model, req):
+    """Return the request's stimulation of ``model``, in its unit (as ``digiworm simulate``'s)."""
     from ..app._simulation import stimulation_unit
-    from ..simulate import Protocol, simulate
+    from ..simulate import Protocol
 
     targets = [list(req.stimulate)] if req.stimulate else [[]]
-    protocol = Protocol.single(model.names, targets, amplitude=stimulation_unit(model),
-                               onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
-    ds = simulate(model, protocol, req.duration_s, req.dt_s, save_dt_s=0.5)
+    return Protocol.single(model.names, targets, amplitude=stimulation_unit(model),
+                           onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
+
+
+def _response(model, req) -> np.ndarray:
+    """One model's response ``(neuron,)`` (as :func:`_responses`), by ``simulate``."""
+    from ..simulate import simulate
+
+    ds = simulate(model, _protocol(model, req), req.duration_s, req.dt_s, save_dt_s=0.5)
     return _window_response(ds["dff"].isel(condition=0), ds["time"].values, req.onset_s)
 
 
@@ -301,13 +320,9 @@ def _window_response(dff, t, onset_s) -> np.ndarray:
 
 def _responses(models, req, n: int) -> np.ndarray:
     """Each member's response ``(member, neuron)``: mean ΔF/F after the onset minus at it."""
-    from ..app._simulation import stimulation_unit
-    from ..simulate import Protocol, simulate_ensemble
+    from ..simulate import simulate_ensemble
 
-    first = _first(models)
-    targets = [list(req.stimulate)] if req.stimulate else [[]]
-    protocol = Protocol.single(first.names, targets, amplitude=stimulation_unit(first),
-                               onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
+    protocol = _protocol(_first(models), req)
     ds = simulate_ensemble(models, protocol, req.duration_s, req.dt_s, save_dt_s=0.5)
     resp = _window_response(ds["dff"].isel(condition=0), ds["time"].values, req.onset_s)
     return resp.reshape(n, -1)
@@ -327,30 +342,21 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 def _behaviour(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:
     """Return the behavioural phenotypes of ``chunk``'s rows (module docstring), in order."""
-    from ..app import BehaviourRequest, run_behaviour
+    from ..app import run_behaviour
 
     keys = ("speed_mm_per_s", "reverse_speed_mm_per_s", "frequency_hz",
             "wavelength_body_lengths", "reversals_per_min", "fraction_backward",
             "co_contraction")  # fmt: skip
 
     def run(rec):
-        names = lambda cell: () if cell == "none" else tuple(cell.split("+"))  # noqa: E731
-        drugs = () if rec["drug"] == "none" else ((rec["drug"], float(rec["dose_uM"])),)
-        req = BehaviourRequest(
-            model=rec["model"], medium=rec["medium"], duration_s=duration_s,
-            ablate=names(rec["ablate"]), knockout=names(rec["knockout"]), drugs=drugs,
-            seed=int(rec["seed"]),
-        ).check(atlas)  # fmt: skip
-        _, summary = run_behaviour(req, atlas)
+        _, summary = run_behaviour(_behaviour_request(rec, duration_s, atlas), atlas)
         return {k: _float(summary.get(k)) for k in keys}
 
     rows = []
     for _, rec in chunk.iterrows():
         key = (rec["model"], rec["medium"], int(rec["seed"]))
         if key not in refs.behaviour_wt:
-            refs.behaviour_wt[key] = run({"model": key[0], "medium": key[1], "seed": key[2],
-                                          "ablate": "none", "knockout": "none",
-                                          "drug": "none", "dose_uM": 0.0})  # fmt: skip
+            refs.behaviour_wt[key] = run(_wild_type(model=key[0], medium=key[1], seed=key[2]))
         got = run(rec)
         wt = refs.behaviour_wt[key]
         got["paralysed"] = bool(got["speed_mm_per_s"] < PARALYSIS_MM_PER_S)
@@ -362,7 +368,7 @@ def _behaviour(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.
 
 
 def _float(v) -> float:
-    return float(v) if isinstance(v, (int, float)) and v is not None else math.nan
+    return float(v) if isinstance(v, (int, float)) else math.nan
 
 
 #: What ranks the hits of each read-out: the phenotype and how it is scored.

@@ -32,7 +32,7 @@ _LOCK = threading.Lock()
 
 def behave_view(body, atlas, limits) -> dict:
     """Run ``body``'s worms (wild type, then perturbed if anything is perturbed); see module."""
-    from ..app import BehaviourRequest, parse_medium
+    from ..app import BehaviourRequest, run_behaviour
 
     if not any(math.isclose(body.duration_s, d) for d in limits.behave_durations_s):
         raise DigiwormError(
@@ -51,18 +51,17 @@ def behave_view(body, atlas, limits) -> dict:
         **common, ablate=tuple(body.ablate), knockout=tuple(body.knockout),
         drugs=tuple((d.name, float(d.dose_uM)) for d in body.drugs),
     ).check(atlas)  # fmt: skip
-    medium = parse_medium(body.medium)
     requests = {"wild_type": wild}
     if perturbed.ablate or perturbed.knockout or perturbed.drugs:
         requests["perturbed"] = perturbed
     with _LOCK:
-        runs = {k: _run(req, atlas) for k, req in requests.items()}
-    rest = runs["wild_type"][2]
-    scale = _scale([ds for ds, _, _ in runs.values()], rest)
+        runs = {k: run_behaviour(req, atlas) for k, req in requests.items()}
     first = runs["wild_type"][0]
+    rest = first["rest"].values  # the wild type's: both runs' changes on one reference
+    scale = _scale([ds for ds, _ in runs.values()], rest)
     return json_safe(
         {  # strict JSON: a NaN read-out (nothing to read) becomes null
-            "medium": medium.name,
+            "medium": first.attrs["medium"],
             "duration_s": float(body.duration_s),
             "frame_s": float(first["time"].values[FRAME_EVERY - 1]),
             "time_s": [
@@ -72,17 +71,10 @@ def behave_view(body, atlas, limits) -> dict:
             "neurons": _neuron_places(atlas, first),
             "activity_scale": {"value": scale, "units": first.attrs["output_kind"], "levels": Q},
             "touch": [{"where": w, "at_s": a} for w, a in common["touch"]],
-            "runs": {k: _frames(ds, summary, rest, scale) for k, (ds, summary, _) in runs.items()},
+            "runs": {k: _frames(ds, summary, rest, scale) for k, (ds, summary) in runs.items()},
             "evidence": runs["wild_type"][1]["evidence"],
         }
     )
-
-
-def _run(req, atlas):
-    from ..app import run_behaviour
-
-    ds, summary = run_behaviour(req, atlas)
-    return ds, summary, ds["rest"].values
 
 
 def _scale(datasets, rest) -> float:

@@ -720,6 +720,16 @@ function endTour() {
 }
 
 // -- start ------------------------------------------------------------------------------------
+function drugChoice(drugId, doseId, options) {
+  // the drugs offered in a select; a chosen drug starts at its typical dose, not at 0 µM
+  $(drugId).append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: `${d.name} (typical ${d.typical_dose_uM} µM)` })));
+  $(drugId).onchange = () => {
+    const d = $(drugId).value;
+    if (d && Number($(doseId).value) === 0) $(doseId).value = S.drugs[d];
+  };
+}
+
+
 async function start() {
   try {
     const [table, options] = await Promise.all([api("/api/neurons"), api("/api/options")]);
@@ -729,7 +739,7 @@ async function start() {
     $("neuron-names").replaceChildren(...S.neurons.map((n) => Object.assign(document.createElement("option"), { value: n.name })));
     const known = new Set([...$("model").options].map((o) => o.value));
     $("model").append(...options.models.filter((m) => !known.has(m)).map((m) => Object.assign(document.createElement("option"), { value: m, textContent: m.replace("fitted:", "fitted: ") })));
-    $("drug").append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: `${d.name} (typical ${d.typical_dose_uM} µM)` })));
+    drugChoice("drug", "dose", options);
     drawWorm();
     initBehave(options);  // the moving worm (behave.js)
   } catch (e) { showError(`could not load the atlas: ${e.message}`); }
@@ -739,10 +749,6 @@ async function start() {
   $("scrub").oninput = (e) => setFrame(Number(e.target.value));
   $("play").onclick = togglePlay;
   $("view-cond").onchange = colour;
-  $("drug").onchange = () => {  // a chosen drug starts at its typical dose, not at 0 µM
-    const d = $("drug").value;
-    if (d && Number($("dose").value) === 0) $("dose").value = S.drugs[d];
-  };
   $("export-nc").onclick = exportNetcdf;
   $("export-png").onclick = (e) => { e.target.href = $("traces").toDataURL("image/png"); e.target.download = "digiworm_traces.png"; };
   $("export-svg").onclick = (e) => {

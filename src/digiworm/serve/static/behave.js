@@ -24,11 +24,7 @@ function mediumText(step) {
 }
 
 function initBehave(options) {
-  $("behave-drug").append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: `${d.name} (typical ${d.typical_dose_uM} µM)` })));
-  $("behave-drug").onchange = () => {
-    const d = $("behave-drug").value;
-    if (d && Number($("behave-dose").value) === 0) $("behave-dose").value = S.drugs[d];
-  };
+  drugChoice("behave-drug", "behave-dose", options);  // app.js
   $("medium").oninput = () => { $("medium-label").textContent = mediumText($("medium").value); };
   $("behave-form").onsubmit = (e) => { e.preventDefault(); runWorms(); };
   $("touch-head").onclick = () => touch("anterior");
