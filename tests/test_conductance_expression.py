@@ -117,5 +117,5 @@ def test_channel_drug_blocks_by_its_hill_curve(atlas):
     for c in ("egl19", "slo1_egl19", "slo2_egl19"):  # EGL-19 and the SLO currents it feeds
         assert float(out.g_nS[c][0]) == pytest.approx(0.5 * float(cell.g_nS[c][0]))
     assert float(out.g_nS["unc2"][0]) == float(cell.g_nS["unc2"][0])
-    with pytest.raises(DigiwormError, match="no action on a conductance-based model"):
+    with pytest.raises(DigiwormError, match="no action on a conductance model"):
         Drug("aldicarb", 1000.0, atlas)(cell)

@@ -35,24 +35,27 @@ def test_every_bad_row_is_named_before_anything_runs(atlas, tmp_path):
     their numbers (did-you-mean for names) and nothing is written."""
     csv = tmp_path / "conditions.csv"
     csv.write_text(
-        "drug,dose,knockout,ablate\n"
-        "aldicarb,10,,\n"  # row 1: fine (blanks are defaults)
-        "aldicarbb,10,,\n"  # row 2: misspelt drug
-        "levamisole,-1,,\n"  # row 3: negative dose
-        "none,5,,\n"  # row 4: a dose of no drug
-        ",,unc-311,\n"  # row 5: unknown gene
-        ",,,AVAX\n"  # row 6: unknown neuron
-        "aldicarb,nan,,\n"  # row 7: NaN dose
-        ",,glr-1,\n"  # row 8: a receptor the graded network does not model
+        "drug,dose,knockout,ablate,serotonin\n"
+        "aldicarb,10,,,\n"  # row 1: fine (blanks are defaults)
+        "aldicarbb,10,,,\n"  # row 2: misspelt drug
+        "levamisole,-1,,,\n"  # row 3: negative dose
+        "none,5,,,\n"  # row 4: a dose of no drug
+        ",,unc-311,,\n"  # row 5: unknown gene
+        ",,,AVAX,\n"  # row 6: unknown neuron
+        "aldicarb,nan,,,\n"  # row 7: NaN dose
+        ",,glr-1,,\n"  # row 8: a receptor the graded network does not model
+        "4-aminopyridine,100,,,\n"  # row 9: a channel blocker on a model with no channels
+        ",,,,2\n"  # row 10: a state's level outside [0, 1]
     )
     table = read_table(csv)
-    assert list(table.columns)[:2] == ["drug", "dose_uM"] and len(table) == 8
+    assert list(table.columns)[:2] == ["drug", "dose_uM"] and len(table) == 10
     with pytest.raises(DigiwormError) as err:
         check_table(table, atlas)
     text = str(err.value)
-    assert text.startswith("7 bad row(s) of 8; nothing was run")
+    assert text.startswith("9 bad row(s) of 10; nothing was run")
     for row, needle in [(2, "aldicarbb"), (3, "-1"), (4, "no drug"), (5, "unc-311"),
-                        (6, "AVAX"), (7, "nan"), (8, "glr-1")]:  # fmt: skip
+                        (6, "AVAX"), (7, "nan"), (8, "glr-1"), (9, "conductance"),
+                        (10, "serotonin level")]:  # fmt: skip
         line = next(x for x in text.splitlines() if x.strip().startswith(f"row {row}:"))
         assert needle in line, line
     assert "row 1:" not in text
@@ -96,6 +99,56 @@ def test_the_neural_readout_compares_each_row_with_the_wild_type(small_screen, a
     hits = summary["hits"]["neural"]["hits"]
     assert hits[0]["neural_change_rms"] >= hits[-1]["neural_change_rms"]
     assert json.loads((out / "summary.json").read_text())["rows"] == 6
+
+
+def test_hill_fits_recover_a_known_ec50_and_say_when_they_cannot():
+    from digiworm.screen import fit_hill
+
+    doses = np.array([0, 1, 3, 10, 30, 100, 300, 1000.0])
+    truth = 0.2 + 1.5 * doses**1.5 / (doses**1.5 + 30.0**1.5)
+    rng = np.random.default_rng(0)
+    fits = [fit_hill(doses, truth + 0.01 * rng.standard_normal(8), flat=0.01) for _ in range(40)]
+    covered = np.mean([f["ec50_low_uM"] < 30.0 < f["ec50_high_uM"] for f in fits])
+    assert covered >= 0.85  # a 95 % interval covers the truth (40 noisy replicates)
+    assert np.median([f["ec50_uM"] for f in fits]) == pytest.approx(30.0, rel=0.05)
+    assert np.median([f["hill"] for f in fits]) == pytest.approx(1.5, rel=0.1)
+    assert all(f["note"] == "" for f in fits)
+    assert np.isnan(fit_hill(doses, np.full(8, 0.3), flat=0.01)["ec50_uM"])
+    assert "no response" in fit_hill(doses, np.full(8, 0.3), flat=0.01)["note"]
+    assert "3 or more" in fit_hill([0, 1, 2], [0, 1, 2])["note"]
+    bump = np.array([0, 0, 0.1, 1, 2, 1.5, 0.5, 0.2])
+    assert "not monotonic" in fit_hill(doses, bump)["note"]
+    high = 0.2 + 1.0 * doses / (doses + 1e5)
+    assert "above the highest dose" in fit_hill(doses, high, flat=1e-4)["note"]
+
+
+def test_the_report_fits_dose_responses_and_keeps_the_hits_traces(atlas, tmp_path):
+    """A dose series of exogenous serotonin, in the plain and a serotonin-raised state:
+    the fits, the report, the kept traces, the evidence column, and the state's own effect."""
+    import xarray as xr
+
+    grid = "drug=serotonin;dose=0,100,300,1000,3000,10000,30000;serotonin=0,1"
+    table = check_table(parse_grid(grid), atlas)
+    ph, summary = run_screen(table, atlas, tmp_path, duration_s=10.0, traces=2)
+    assert set(ph["drug_evidence"]) == {"assumed"}
+    plain = ph[(ph["serotonin"] == 0) & (ph["dose_uM"] == 0)]["neural_change_rms"].iloc[0]
+    state = ph[(ph["serotonin"] == 1) & (ph["dose_uM"] == 0)]["neural_change_rms"].iloc[0]
+    assert plain < 1e-4 < state  # the state alone changes the responses
+    fits = pd.read_csv(tmp_path / "dose_response.csv")
+    fit = fits[(fits["serotonin"] == 0) & (fits["phenotype"] == "neural_corr_wt")].iloc[0]
+    assert fit["ec50_low_uM"] < fit["ec50_uM"] < fit["ec50_high_uM"]
+    assert 100 < fit["ec50_uM"] < 1000 and fit["effect"] < -0.5  # the pattern decorrelates
+    assert fit["evidence"] == "assumed" and summary["ec50s_placed"] >= 1
+    report = (tmp_path / "report.html").read_text()
+    for needle in ("Top neural hits", "Dose–response", "Compound × phenotype", "not measured",
+                   "Horvitz et al. 1982", "data:image/png;base64"):  # fmt: skip
+        assert needle in report, needle
+    nc = xr.open_dataset(tmp_path / "screen.nc")
+    assert nc.sizes["neural_hit"] == 2 and nc.sizes["neuron"] == 302
+    top = summary["hits"]["neural"]["hits"][0]["row"]
+    assert int(nc["neural_hit"][0]) == top
+    assert float(np.abs(nc["dff"][0] - nc["dff_wild_type"][0]).max()) > 0.1
+    nc.close()
 
 
 def test_the_vmap_and_the_loop_strategies_agree(small_screen, atlas, tmp_path):

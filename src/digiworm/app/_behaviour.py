@@ -89,6 +89,8 @@ class BehaviourRequest:
     ablate: tuple[str, ...] = ()
     knockout: tuple[str, ...] = ()
     drugs: tuple[tuple[str, float], ...] = ()
+    modulation: tuple[tuple[str, float], ...] = ()
+    """A neuromodulatory state of the brain: ``(amine, level)`` pairs."""
     touch: tuple[tuple[str, float], ...] = ()
     seed: int = 0
 
@@ -118,6 +120,10 @@ class BehaviourRequest:
 
         for name, dose in self.drugs:  # a bad name or dose fails here, before any compute
             Drug(name, dose, atlas)
+        if self.modulation:
+            from ..experiments import Neuromodulation
+
+            self.modulation = Neuromodulation(dict(self.modulation), atlas).levels
         return self
 
 
@@ -140,6 +146,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     )
     from ..body._behaviour import AXIAL_SHORTENING
     from ..body._worm import WORM_MOTOR_EVIDENCE
+    from ..experiments import drug_evidence
     from ._simulation import model_evidence, stimulation_unit
 
     reference, brain, brain_notes = _brain(req, atlas)
@@ -170,6 +177,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
         "touch": f"assumed: {TOUCH_UNITS:g} x the model's stimulation unit for 1 s",
         "perturbations in the brain": brain_notes,
         "perturbations at the neuromuscular junction": junction,
+        "drug potencies": drug_evidence(req.drugs),
         "body length": f"assumed: full co-contraction shortens the body by "
         f"{AXIAL_SHORTENING:.0%} (the rod is inextensible)",
     }
@@ -181,6 +189,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
             "ablate": list(req.ablate),
             "knockout": list(req.knockout),
             "drug": [f"{n}:{d:g}" for n, d in req.drugs],
+            "state": [f"{a}={v:g}" for a, v in req.modulation],
             "touch": [f"{w}@{t:g}" for w, t in req.touch],
             "seed": req.seed,
         },  # fmt: skip
@@ -208,10 +217,9 @@ def _brain(req: BehaviourRequest, atlas):
     from ._simulation import SimulationRequest, build_model
 
     reference = build_model(SimulationRequest(model=req.model), atlas)
+    changed = SimulationRequest(model=req.model, drugs=req.drugs, modulation=req.modulation)
     brain = (
-        build_model(SimulationRequest(model=req.model, drugs=req.drugs), atlas, base=reference)
-        if req.drugs
-        else reference
+        build_model(changed, atlas, base=reference) if req.drugs or req.modulation else reference
     )
     notes = []
     with model_precision(brain):

@@ -104,6 +104,8 @@ class SimulationRequest:
     ablate: tuple[str, ...] = ()
     knockout: tuple[str, ...] = ()
     drugs: tuple[tuple[str, float], ...] = ()
+    modulation: tuple[tuple[str, float], ...] = ()
+    """A neuromodulatory state: ``(amine, level)`` pairs (``experiments.Neuromodulation``)."""
     connectome: str = "cook2019"
     spontaneous: bool = False
     noise_sigma: float = 2.0
@@ -149,6 +151,10 @@ class SimulationRequest:
         self.stimulate = tuple(atlas.neuron_list(list(self.stimulate)))
         self.ablate = tuple(atlas.neuron_list(list(self.ablate)))
         self.knockout = tuple(atlas.gene(g) for g in self.knockout)
+        if self.modulation:
+            from ..experiments import Neuromodulation
+
+            self.modulation = Neuromodulation(dict(self.modulation), atlas).levels
         if self.connectome not in _connectomes():
             from .._errors import UnknownNameError
 
@@ -200,7 +206,7 @@ def _connectomes() -> list[str]:
 
 def build_model(req: SimulationRequest, atlas, base=None):
     """Return the (perturbed) model the request describes (``base``: the unperturbed model)."""
-    from ..experiments import Ablate, Drug, Knockout
+    from ..experiments import Ablate, Drug, Knockout, Neuromodulation
     from ..models import (
         fitted,
         graded_from_atlas,
@@ -231,6 +237,8 @@ def build_model(req: SimulationRequest, atlas, base=None):
     # build every transform first so that a bad gene or drug fails before any compute
     transforms = [Knockout(g, atlas) for g in req.knockout]
     transforms += [Drug(name, dose, atlas) for name, dose in req.drugs]
+    if req.modulation:
+        transforms.append(Neuromodulation(dict(req.modulation), atlas))
     if req.ablate:
         transforms.append(Ablate(req.ablate))
     from ..simulate import model_precision
@@ -284,6 +292,7 @@ def run_request(
 def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) -> xr.Dataset:
     import jax
 
+    from ..experiments import drug_evidence
     from ..simulate import Noise, Protocol, insilico_atlas, simulate
 
     kind = req.model if req.model in MODEL_KINDS else type(model).__name__
@@ -334,11 +343,13 @@ def _run_request(req: SimulationRequest, model, progress, on_batch, batch_size) 
         ablated=",".join(req.ablate),
         knockouts=",".join(req.knockout),
         drugs=",".join(f"{n}:{d:g}" for n, d in req.drugs),
+        state=",".join(f"{a}={v:g}" for a, v in req.modulation),
         connectome=req.connectome,
         amplitude=amplitude,
         onset_s=req.onset_s,
         pulse_s=req.pulse_s,
         evidence=model_evidence(req.model),
+        drug_evidence="; ".join(f"{k}: {v}" for k, v in drug_evidence(req.drugs).items()),
     )
     return ds
 

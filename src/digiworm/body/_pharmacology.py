@@ -16,19 +16,21 @@ pharmacology acts. Each rule changes one of the three knobs of
   ``unc-63``, ``lev-1``) and a nicotine-sensitive one (``acr-16``) (Richmond & Jorgensen 1999
   Nat Neurosci 2:791; Touroutine et al. 2005 J Biol Chem 280:27013). Losing one removes its
   share of the evoked drive; the L-AChR's share, :data:`L_ACHR_SHARE` = 0.5, is *assumed*.
-* **Levamisole**, an L-AChR agonist, drives every muscle tonically by
+* **Levamisole** and the other L-AChR agonists (``junction`` = ``l_achr_agonist`` in the drug
+  table: pyrantel, tribendimidine, with their own EC50s), drive every muscle tonically by
   :data:`LEVAMISOLE_TONIC` × H(dose) × (L-AChR present), in the drive's units (1: as much as
   all the muscle's excitatory synapses active): saturating levamisole contracts every muscle
   and the worm is paralysed, and L-AChR mutants are resistant (Lewis et al. 1980 Genetics
   95:905). The paralysis follows from that assumed scale: a consistency check, not a test.
-* **Aldicarb**, an acetylcholinesterase inhibitor, lets ACh persist: the evoked drive grows by
-  1 + E H(dose) (E, H: the brain model's aldicarb row of ``drugs.csv``) and a tonic drive
+* **Aldicarb** (``junction`` = ``ache_inhibitor``), an acetylcholinesterase inhibitor, lets
+  ACh persist: the evoked drive grows by 1 + E H(dose) (E, H: the drug's row of
+  ``drugs.csv``) and a tonic drive
   :data:`ALDICARB_TONIC` × H(dose) appears, both through the receptors present. The run is at
   steady state: the minutes-long onset of aldicarb paralysis is not modelled.
 
 The citations name each gene's role as recalled from the literature (not re-read here).
 H(dose) is the Hill fraction of the drug's row in :func:`~digiworm.experiments.drug_table`
-(its EC50s are *assumed* there). Drugs without a rule here act on the brain only.
+(each with its evidence level there). Drugs without a rule here act on the brain only.
 """
 
 from __future__ import annotations
@@ -72,9 +74,9 @@ NMJ_GENES = {
 }
 
 
-def _hill(name: str, dose_uM: float) -> tuple[str, float, float]:
+def _hill(name: str, dose_uM: float) -> tuple[str, float, float, str]:
     from ..experiments import drug_table
-    from ..experiments._experiments import _drug_key
+    from ..experiments._pharmacology import _drug_key
 
     table = drug_table()
     key = _drug_key(name, table)
@@ -84,7 +86,8 @@ def _hill(name: str, dose_uM: float) -> tuple[str, float, float]:
     n = float(row["hill"])
     h = dose_uM**n / (dose_uM**n + float(row["ec50_uM"]) ** n)
     emax = float(row["emax"]) if math.isfinite(float(row["emax"] or "nan")) else 0.0
-    return key, h, emax
+    junction = row["junction"] if isinstance(row["junction"], str) else ""
+    return key, h, emax, junction
 
 
 def neuromuscular_perturbation(
@@ -117,14 +120,14 @@ def neuromuscular_perturbation(
     excitatory = ach * receptors
     tonic = 0.0
     for name, dose in drugs:
-        key, h, emax = _hill(name, dose)
-        if key == "levamisole":
+        key, h, emax, rule = _hill(name, dose)
+        if rule == "l_achr_agonist":
             tonic += LEVAMISOLE_TONIC * h * l_achr
             effects.append({"perturbation": f"{key}:{dose:g}", "at the junction":
                             f"tonic drive {LEVAMISOLE_TONIC * h * l_achr:.3g} (L-AChR agonist)",
-                            "source": "Lewis et al. 1980 Genetics 95:905",
+                            "source": "Lewis et al. 1980 Genetics 95:905 (levamisole)",
                             "evidence": "assumed (EC50 and tonic scale)"})  # fmt: skip
-        elif key == "aldicarb":
+        elif rule == "ache_inhibitor":
             excitatory *= 1.0 + emax * h
             tonic += ALDICARB_TONIC * h * receptors * ach
             effects.append({"perturbation": f"{key}:{dose:g}", "at the junction":

@@ -20,7 +20,8 @@ def screen_command(
         "--grid",
         help="Every combination of the columns' values, e.g. \"drug=aldicarb,levamisole;"
         'dose=0,10,100;knockout=none,unc-31" (columns: drug, dose, knockout, ablate, '
-        "stimulate, medium, model, seed; join several genes or neurons with +).",
+        "stimulate, medium, model, seed, and the state's serotonin, dopamine, octopamine, "
+        "tyramine levels in [0, 1]; join several genes or neurons with +).",
     ),
     table: Path | None = typer.Option(
         None, "--table", help="A condition table (.csv or .parquet) with those columns."
@@ -46,6 +47,9 @@ def screen_command(
     ),
     workers: int | None = typer.Option(
         None, "--workers", help="Ray: actors to start (default one per CPU of the cluster)."
+    ),
+    traces: int = typer.Option(
+        5, "--traces", help="Top hits per read-out rerun with their traces kept in screen.nc."
     ),
 ):
     """Run a screen: drugs x doses x genes x stimulations, phenotypes against the wild type."""
@@ -97,12 +101,13 @@ def screen_command(
         phenotypes, summary = run_screen(
             checked, atl, out, readouts=readouts, chunk_size=chunk, duration_s=duration,
             behaviour_duration_s=behaviour_duration, on_chunk=progress, command=command,
-            engine=engine, address=address, workers=workers,
+            engine=engine, address=address, workers=workers, traces=traces,
         )  # fmt: skip
     atomic_write_text(Path(out) / "command.txt", command + "\n")
     console.print(
         f"wrote [bold]{Path(out) / 'phenotypes.parquet'}[/] ({len(phenotypes)} conditions; "
-        f"{summary['ran_rows']} run now, {summary['skipped_rows']} from earlier chunks)"
+        f"{summary['ran_rows']} run now, {summary['skipped_rows']} from earlier chunks), "
+        f"the report {Path(out) / 'report.html'}"
     )
     for name, block in summary["hits"].items():
         console.print(f"top {name} hits, by the {block['ranked_by']}:")

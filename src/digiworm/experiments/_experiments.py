@@ -1,9 +1,9 @@
 """In-silico experiments as pure ``Model -> Model`` transforms.
 
 ``Ablate`` removes neurons; ``Knockout`` removes what a gene does, resolved through the atlas
-(its curated role and the neurons that express it); ``Drug`` applies a drug at a dose;
-``Mutant`` composes knockouts. Every transform returns a new model and leaves its input alone;
-transforms compose by calling one on the output of another.
+(its curated role and the neurons that express it); ``Mutant`` composes knockouts. Drugs and
+neuromodulatory states are in :mod:`._pharmacology`. Every transform returns a new model and
+leaves its input alone; transforms compose by calling one on the output of another.
 
 Knockout rules for the graded network (``model_effect`` of the gene-role table):
 
@@ -37,9 +37,7 @@ doing nothing.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import equinox as eqx
 import jax.numpy as jnp
@@ -60,7 +58,7 @@ from ..models import (
 )
 from ..models._signs import classical_transmitters
 
-__all__ = ["Ablate", "Drug", "Knockout", "Mutant", "Stimulate", "drug_table"]
+__all__ = ["Ablate", "Knockout", "Mutant", "Stimulate"]
 
 _MONOAMINES = {"dopamine", "serotonin", "tyramine", "octopamine"}
 
@@ -408,130 +406,3 @@ class Mutant(eqx.Module):
         for ko in self.knockouts:
             model = ko(model)
         return model
-
-
-@functools.cache
-def drug_table() -> pd.DataFrame:
-    """Return the curated drug table (``experiments/data/drugs.csv``) indexed by drug."""
-    path = Path(__file__).parent / "data" / "drugs.csv"
-    return pd.read_csv(path, dtype={"drug": str}).set_index("drug")
-
-
-class Drug(eqx.Module):
-    r"""Apply a drug at a dose (µM), with a Hill dose–response :math:`H = d^n/(d^n + EC_{50}^n)`.
-
-    Actions (``drugs.csv``): ``scale_transmission:<t>`` multiplies synapses releasing
-    transmitter *t* by :math:`1 + E_{max} H`; ``scale_release`` multiplies synapses from
-    neurons expressing the target genes by the same factor; ``tonic_conductance`` opens a
-    conductance :math:`g_{max} H` (relative to leak, reversal from the table) in every neuron
-    expressing a target gene.
-
-    Parameters
-    ----------
-    name : str
-        Drug (``aldicarb``, ``levamisole``, ``ivermectin``, …; aliases accepted).
-    dose_uM : float
-        Concentration, µM (>= 0).
-    atlas : digiworm.atlas.Atlas
-    threshold : int
-        CeNGEN threshold for target expression.
-    """
-
-    name: str = eqx.field(static=True)
-    dose_uM: float = eqx.field(static=True)
-    effect: float = eqx.field(static=True)
-    targets: tuple[str, ...] = eqx.field(static=True)
-    _apply: Callable = eqx.field(static=True)
-
-    def __init__(self, name: str, dose_uM: float, atlas, threshold: int = 2):
-        table = drug_table()
-        key = _drug_key(name, table)
-        if not (np.isfinite(dose_uM) and dose_uM >= 0):
-            raise DigiwormError(f"drug dose must be a finite concentration >= 0 uM; got {dose_uM}")
-        row = table.loc[key]
-        limit = 100.0 * float(row["typical_dose"])
-        if dose_uM > limit:
-            raise DigiwormError(
-                f"{key} dose {dose_uM:g} uM is above 100x the typical assay dose "
-                f"({row['typical_dose']:g} uM); valid range 0-{limit:g} uM"
-            )
-        hill = float(row["hill"])
-        h = dose_uM**hill / (dose_uM**hill + float(row["ec50_uM"]) ** hill)
-        self.name, self.dose_uM, self.effect = key, float(dose_uM), float(h)
-        names = tuple(atlas.names)
-        targets = [g for g in str(row["target_genes"]).split(";") if g]
-        self.targets = tuple(targets)
-        action = str(row["action"])
-        if action.startswith("scale_transmission:"):
-            transmitter = action.split(":", 1)[1]
-            transmitter = "GABA" if transmitter.lower() == "gaba" else transmitter.lower()
-            hit = np.array([transmitter in rel for rel in _released(atlas, names)])
-            factor = 1.0 + float(row["emax"]) * h
-            self._apply = _scaled_release(hit, factor)
-        elif action == "scale_release":
-            hit = np.any([_expressing(atlas, g, names, threshold) for g in targets], axis=0)
-            self._apply = _scaled_release(hit, 1.0 + float(row["emax"]) * h)
-        elif action == "tonic_conductance":
-            hit = np.any([_expressing(atlas, g, names, threshold) for g in targets], axis=0)
-            self._apply = _tonic(hit, float(row["gmax_rel"]) * h, float(row["reversal_mV"]))
-        else:
-            raise DigiwormError(f"drug {key} has action {action!r}, which digiworm cannot apply")
-
-    def __call__(self, model):
-        """Return ``model`` under the drug.
-
-        On conductance-based models (:class:`ConductanceCell`, :class:`ConductanceNetwork`) a
-        drug whose targets include ion-channel genes with a kinetic model blocks those channels
-        (every channel :func:`channels_of_gene` lists) by the fraction :math:`H` of its Hill
-        curve — full block at saturation, the table's EC50 as IC50 — in every cell. The
-        table's ``emax`` is not used there: for nemadipine-A it is the graded model's release
-        effect (−45 %), not the channel block (an assumption on both levels; see drugs.csv).
-        """
-        if isinstance(model, ConductanceCell | ConductanceNetwork):
-            hit = sorted({c for g in self.targets for c in channels_of_gene(g)})
-            if not hit:
-                raise DigiwormError(
-                    f"{self.name} targets {', '.join(self.targets)}, none of them an ion channel "
-                    "with a kinetic model; it has no action on a conductance-based model"
-                )
-            cells = model.cells if isinstance(model, ConductanceNetwork) else model
-            g = {c: v * (1.0 - self.effect) if c in hit else v for c, v in cells.g_nS.items()}
-            cells = eqx.tree_at(lambda m: m.g_nS, cells, g)
-            if isinstance(model, ConductanceNetwork):
-                return eqx.tree_at(lambda m: m.cells, model, cells)
-            return cells
-        model = _require_graded(model, f"drug {self.name}")
-        return self._apply(model)
-
-
-def _drug_key(name: str, table: pd.DataFrame) -> str:
-    wanted = name.strip().lower()
-    if wanted in table.index:
-        return wanted
-    for drug, aliases in table["aliases"].fillna("").items():
-        if wanted in [a.strip().lower() for a in str(aliases).split(";")]:
-            return drug
-    raise UnknownNameError(
-        "drug", name, list(table.index), hint=f"Modelled drugs: {', '.join(table.index)}."
-    )
-
-
-def _scaled_release(hit: np.ndarray, factor: float):
-    def apply(m):
-        keep = np.where(hit, max(factor, 0.0), 1.0)
-        return eqx.tree_at(lambda m: m.g_chem, m, _scale_columns(m.g_chem, keep))
-
-    return apply
-
-
-def _tonic(hit: np.ndarray, g: float, reversal_mV: float):
-    def apply(m):
-        add = jnp.asarray(np.where(hit, g, 0.0), dtype=m.g_tonic.dtype)
-        total = m.g_tonic + add
-        # two tonic conductances in parallel: conductance-weighted reversal
-        safe = jnp.where(total > 0, total, 1.0)
-        mixed = (m.g_tonic * m.e_tonic_mV + add * reversal_mV) / safe
-        rev = jnp.where(total > 0, mixed, m.e_tonic_mV)
-        return eqx.tree_at(lambda m: (m.g_tonic, m.e_tonic_mV), m, (total, rev))
-
-    return apply

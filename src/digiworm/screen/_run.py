@@ -39,6 +39,7 @@ import pandas as pd
 
 from .._errors import DigiwormError
 from .._io import atomic_write_json, write_with
+from ..experiments import AMINES, drug_table
 from ._table import _names, table_digest
 
 __all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "batch_strategy", "chunk_phenotypes", "run_screen"]
@@ -64,6 +65,7 @@ def run_screen(
     address: str | None = None,
     workers: int | None = None,
     batch: str = "auto",
+    traces: int = 5,
 ) -> tuple[pd.DataFrame, dict]:
     """Run the checked ``table``; return its phenotypes (one row per condition) and a summary.
 
@@ -75,6 +77,10 @@ def run_screen(
     its own compiled simulators. Both compute every chunk with :func:`chunk_phenotypes`, so
     their phenotypes are the same. ``batch`` sets how a chunk's neural conditions run
     (:func:`batch_strategy`: a loop on a CPU, one ``vmap`` on an accelerator).
+
+    Besides the chunks and ``phenotypes.parquet`` it writes ``dose_response.csv`` (a Hill fit
+    per compound, context and phenotype), ``screen.nc`` (the top ``traces`` hits of each
+    read-out rerun with their traces; 0: none), ``report.html`` and ``summary.json``.
     """
     readouts = tuple(readouts)
     bad = [r for r in readouts if r not in READOUTS]
@@ -85,6 +91,8 @@ def run_screen(
     strategy = batch_strategy(batch)
     if workers is not None and not (isinstance(workers, int) and workers >= 1):
         raise DigiwormError(f"workers must be a whole number >= 1; got {workers}")
+    if not (isinstance(traces, int) and 0 <= traces <= 50):
+        raise DigiwormError(f"traces must be a whole number from 0 to 50; got {traces}")
     if not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise DigiwormError(f"chunk size must be a whole number >= 1; got {chunk_size}")
     for what, v in (("duration", duration_s), ("behaviour duration", behaviour_duration_s)):
@@ -141,8 +149,14 @@ def run_screen(
             on_chunk(skipped + ran, len(table), skipped)
     phenotypes = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
     phenotypes = phenotypes.sort_values("row", kind="stable").reset_index(drop=True)
+    evidence = drug_table()["evidence"].to_dict()
+    phenotypes["drug_evidence"] = phenotypes["drug"].map(lambda d: evidence.get(d, "no drug"))
     write_with(out / "phenotypes.parquet", lambda tmp: phenotypes.to_parquet(tmp, index=False))
     wall = time.perf_counter() - t0
+    from ._report import dose_responses, write_hit_traces, write_report
+
+    fits = dose_responses(phenotypes, readouts)
+    write_with(out / "dose_response.csv", lambda tmp: fits.to_csv(tmp, index=False))
     summary = {
         "rows": len(table),
         "skipped_rows": skipped,
@@ -154,7 +168,13 @@ def run_screen(
         "batch": strategy,
         "digest": digest,
         "hits": _hits(phenotypes, readouts),
+        "ec50s_placed": int(fits["ec50_uM"].notna().sum()) if len(fits) else 0,
+        "command": command,
     }
+    if traces > 0:
+        write_hit_traces(out, phenotypes, summary, atlas, duration_s, behaviour_duration_s,
+                         k=traces)  # fmt: skip
+    write_report(out, phenotypes, summary, fits, command or "digiworm screen (from Python)")
     atomic_write_json(out / "summary.json", summary)
     return phenotypes, summary
 
@@ -188,8 +208,17 @@ class _References:
 
 
 def _wild_type(**fixed) -> dict:
-    """Return a row of the checked table with nothing perturbed (``fixed``: its other columns)."""
-    return {"ablate": "none", "knockout": "none", "drug": "none", "dose_uM": 0.0, **fixed}
+    """Return a row of the checked table with nothing perturbed (``fixed``: its other columns).
+
+    The wild type has no added neuromodulatory state: a state's row is compared with the
+    plain wild type, so the state's own effect shows.
+    """
+    return {"ablate": "none", "knockout": "none", "drug": "none", "dose_uM": 0.0,
+            **{amine: 0.0 for amine in AMINES}, **fixed}  # fmt: skip
+
+
+def _state(rec) -> tuple[tuple[str, float], ...]:
+    return tuple((a, float(rec[a])) for a in AMINES if float(rec[a]) > 0)
 
 
 def _drugs(rec) -> tuple[tuple[str, float], ...]:
@@ -203,6 +232,7 @@ def _request(rec, duration_s, atlas):
     return SimulationRequest(
         model=rec["model"], stimulate=_names(rec["stimulate"]), duration_s=duration_s,
         ablate=_names(rec["ablate"]), knockout=_names(rec["knockout"]), drugs=_drugs(rec),
+        modulation=_state(rec),
     ).check(atlas)  # fmt: skip
 
 
@@ -213,7 +243,7 @@ def _behaviour_request(rec, duration_s, atlas):
     return BehaviourRequest(
         model=rec["model"], medium=rec["medium"], duration_s=duration_s,
         ablate=_names(rec["ablate"]), knockout=_names(rec["knockout"]), drugs=_drugs(rec),
-        seed=int(rec["seed"]),
+        modulation=_state(rec), seed=int(rec["seed"]),
     ).check(atlas)  # fmt: skip
 
 
@@ -380,7 +410,8 @@ RANK_BY = {
 
 def _hits(phenotypes: pd.DataFrame, readouts, k: int = 10) -> dict:
     """Per read-out, the ``k`` conditions that change most from the wild type, largest first."""
-    cols = ["row", "drug", "dose_uM", "knockout", "ablate", "stimulate", "medium", "model"]
+    cols = ["row", "drug", "dose_uM", "drug_evidence", "knockout", "ablate", "stimulate",
+            "medium", "model", *AMINES]  # fmt: skip
     out = {}
     for readout in readouts:
         column, how = RANK_BY[readout]

@@ -9,7 +9,10 @@ One row is one in-silico experiment. Columns (any may be missing; defaults in br
 * ``stimulate`` [``AVAL``]: the neurons driven for the neural read-out, joined by ``+``;
 * ``medium`` [``agar``]: the behavioural read-out's medium (``digiworm behave --medium``);
 * ``model`` [``graded``]: the brain (a model kind of ``digiworm simulate``);
-* ``seed`` [0]: the behavioural run's switch noise.
+* ``seed`` [0]: the behavioural run's switch noise;
+* ``serotonin``, ``dopamine``, ``octopamine``, ``tyramine`` [0]: a neuromodulatory state, each
+  amine's level in [0, 1] (:class:`~digiworm.experiments.Neuromodulation`), so the same drug
+  in a fed-like (serotonin) and a starved-like (octopamine, tyramine) state is one more column.
 
 :func:`parse_grid` expands ``"drug=aldicarb,levamisole;dose=0,10,100;knockout=none,unc-31"``
 into every combination, except that ``drug=none`` is paired only with dose 0 (a dose of no
@@ -27,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 
 from .._errors import DigiwormError
+from ..experiments import AMINES
 
 __all__ = ["COLUMNS", "check_table", "parse_grid", "read_table", "table_digest"]
 
@@ -40,6 +44,7 @@ COLUMNS = {
     "medium": "agar",
     "model": "graded",
     "seed": 0,
+    **{amine: 0.0 for amine in AMINES},
 }
 ALIASES = {"dose": "dose_uM"}
 #: Most rows one screen takes (a local machine; a million-row screen is a Ray job's).
@@ -144,6 +149,20 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
     errors: list[str] = []
     out = []
     applies: dict[tuple[str, str], str | None] = {}  # (model, gene) -> why not, or None
+    acts: dict[tuple[str, str], str | None] = {}  # (model, drug) -> why not, or None
+
+    def drug_acts(model: str, drug) -> None:
+        """Refuse a drug with no action on the row's model (a channel blocker on a graded one)."""
+        from ..app import SimulationRequest, build_model
+
+        if (model, drug.name) not in acts:
+            try:
+                drug(build_model(SimulationRequest(model=model), atlas))
+                acts[model, drug.name] = None
+            except DigiwormError as exc:
+                acts[model, drug.name] = str(exc)
+        if acts[model, drug.name] is not None:
+            raise DigiwormError(acts[model, drug.name])
 
     def knockout_applies(model: str, gene: str) -> None:
         """Refuse a gene the model has no mechanism for (known before anything runs)."""
@@ -172,7 +191,7 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
                     raise DigiwormError(f"dose {dose:g} uM given with no drug")
                 drug = "none"
             else:
-                drug = Drug(drug, dose, atlas).name
+                drug = Drug(drug, dose, atlas)
             seed = _number(rec["seed"])
             if not (math.isfinite(seed) and seed >= 0 and seed == int(seed)):
                 raise DigiwormError(f"seed {rec['seed']!r} must be a whole number >= 0")
@@ -180,6 +199,15 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
             kinds = BEHAVE_KINDS if "behaviour" in readouts else MODEL_KINDS
             if model not in kinds or model == "conductance":
                 raise DigiwormError(f"model {model!r} is not one of {', '.join(kinds)}")
+            if not isinstance(drug, str):
+                drug_acts(model, drug)
+                drug = drug.name
+            levels = {}
+            for amine in AMINES:
+                level = _number(rec[amine])
+                if not (math.isfinite(level) and 0 <= level <= 1):
+                    raise DigiwormError(f"{amine} level {rec[amine]!r} must be a number in [0, 1]")
+                levels[amine] = level
             medium = str(rec["medium"]).strip()
             if "behaviour" in readouts:
                 parse_medium(medium)
@@ -196,7 +224,7 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
         out.append({
             "drug": drug, "dose_uM": dose, "knockout": "+".join(knockout) or "none",
             "ablate": "+".join(ablate) or "none", "stimulate": "+".join(stimulate) or "none",
-            "medium": medium, "model": model, "seed": int(seed),
+            "medium": medium, "model": model, "seed": int(seed), **levels,
         })  # fmt: skip
     if errors:
         shown = errors[:20]

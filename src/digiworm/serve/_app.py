@@ -305,7 +305,7 @@ def create_app(
     def options():
         from ..app import model_evidence
         from ..atlas import CONNECTOMES
-        from ..experiments._experiments import drug_table
+        from ..experiments import drug_table
 
         drugs = drug_table()
         return {
@@ -313,7 +313,13 @@ def create_app(
             "model_evidence": {kind: model_evidence(kind) for kind in MODEL_KINDS},
             "connectomes": list(CONNECTOMES),
             "drugs": [
-                {"name": d, "typical_dose_uM": float(r["typical_dose"])}
+                {
+                    "name": d,
+                    "typical_dose_uM": float(r["typical_dose"]),
+                    "class": r["class"],
+                    "evidence": r["evidence"],
+                    "potency_source": r["potency_source"],
+                }
                 for d, r in drugs.iterrows()
             ],
             "limits": limits.__dict__,
@@ -549,15 +555,18 @@ def _check_representable(dff: np.ndarray, names: list[str], req) -> None:
 
 def _notes(req) -> list[str]:
     """Sentences about settings that make part of an experiment do nothing (shown, not refused)."""
+    from ..experiments import drug_table
+
     notes = []
     for name, dose in req.drugs:
+        row = drug_table().loc[name]
         if dose == 0.0:
-            from ..experiments._experiments import drug_table
-
-            typical = float(drug_table().loc[name, "typical_dose"])
             notes.append(
-                f"{name} at 0 µM has no effect: set a dose (typical {typical:g} µM) to apply it"
+                f"{name} at 0 µM has no effect: set a dose (typical {row['typical_dose']:g} µM) "
+                "to apply it"
             )
+        else:  # every result under a drug says how far its potency can be trusted
+            notes.append(f"{name}'s potency is {row['evidence']}: {row['potency_source']}")
     dead = [n for n in req.stimulate if n in set(req.ablate)]
     if dead:
         verb, it = ("is", "it") if len(dead) == 1 else ("are", "them")

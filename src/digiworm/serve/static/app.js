@@ -722,7 +722,7 @@ function endTour() {
 // -- start ------------------------------------------------------------------------------------
 function drugChoice(drugId, doseId, options) {
   // the drugs offered in a select; a chosen drug starts at its typical dose, not at 0 µM
-  $(drugId).append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: `${d.name} (typical ${d.typical_dose_uM} µM)` })));
+  $(drugId).append(...options.drugs.map((d) => Object.assign(document.createElement("option"), { value: d.name, textContent: `${d.name} (typical ${d.typical_dose_uM} µM; potency ${d.evidence})`, title: `${d.class}. Potency: ${d.potency_source}` })));
   $(drugId).onchange = () => {
     const d = $(drugId).value;
     if (d && Number($(doseId).value) === 0) $(doseId).value = S.drugs[d];
