@@ -72,14 +72,18 @@ def main():
     rows = {}
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
-        run_screen(table, atl, Path(tmp) / "cold", duration_s=a.duration)
+        run_screen(table, atl, Path(tmp) / "cold", duration_s=a.duration, report=False)
         cold = time.perf_counter() - t0
         t0 = time.perf_counter()
-        _, summary = run_screen(table, atl, Path(tmp) / "warm", duration_s=a.duration)
+        _, summary = run_screen(table, atl, Path(tmp) / "warm", duration_s=a.duration, report=False)
         warm = time.perf_counter() - t0
-        run_screen(table, atl, Path(tmp) / "vcold", duration_s=a.duration, batch="vmap")
+        run_screen(
+            table, atl, Path(tmp) / "vcold", duration_s=a.duration, batch="vmap", report=False
+        )
         t0 = time.perf_counter()
-        run_screen(table, atl, Path(tmp) / "vwarm", duration_s=a.duration, batch="vmap")
+        run_screen(
+            table, atl, Path(tmp) / "vwarm", duration_s=a.duration, batch="vmap", report=False
+        )
         vwarm = time.perf_counter() - t0
 
         def loop_one(rec):
@@ -111,7 +115,7 @@ def main():
         for workers in (1, 2):
             t0 = time.perf_counter()
             run_screen(table, atl, Path(tmp) / f"ray{workers}", duration_s=a.duration,
-                       chunk_size=chunk, engine="ray", workers=workers)  # fmt: skip
+                       chunk_size=chunk, engine="ray", workers=workers, report=False)  # fmt: skip
             ray_rows[workers] = time.perf_counter() - t0
         rows["ray"] = {
             "conditions": len(table),
@@ -126,10 +130,10 @@ def main():
 
         btable = check_table(table.iloc[: a.behaviour_rows], atl, ("behaviour",))
         run_screen(btable, atl, Path(tmp) / "bcold", readouts=("behaviour",),
-                   behaviour_duration_s=a.behaviour_duration)  # fmt: skip
+                   behaviour_duration_s=a.behaviour_duration, report=False)  # fmt: skip
         t0 = time.perf_counter()
         run_screen(btable, atl, Path(tmp) / "bwarm", readouts=("behaviour",),
-                   behaviour_duration_s=a.behaviour_duration)  # fmt: skip
+                   behaviour_duration_s=a.behaviour_duration, report=False)  # fmt: skip
         bscreen = (time.perf_counter() - t0) / len(btable)
 
         def behave_one(rec):

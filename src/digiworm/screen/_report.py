@@ -228,8 +228,10 @@ def _dose_figure(phenotypes, fits, phenotype) -> str | None:
         return None
     cols = min(5, len(drugs))
     rows = math.ceil(len(drugs) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.4 * rows), squeeze=False,
-                             sharey=True)  # fmt: skip
+    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.6 * rows), squeeze=False,
+                             sharey=True, layout="constrained")  # fmt: skip
+    stateless = (phenotypes[list(AMINES)] == 0).all(axis=1) & (phenotypes["ablate"] == "none")
+    phenotypes = phenotypes[stateless]
     ev = drug_table()["evidence"]
     for ax, drug in zip(axes.flat, drugs):
         sub = phenotypes[phenotypes["drug"] == drug]
@@ -240,7 +242,8 @@ def _dose_figure(phenotypes, fits, phenotype) -> str | None:
             x = np.where(g.index > 0, g.index, floor)
             line = ax.plot(x, g.values, "o", ms=3, label=context)[0]
             fit = fits[(fits["drug"] == drug) & (fits["knockout"] == context)
-                       & (fits["phenotype"] == phenotype)]  # fmt: skip
+                       & (fits["phenotype"] == phenotype) & (fits["ablate"] == "none")
+                       & (fits[list(AMINES)] == 0).all(axis=1)]  # fmt: skip
             if len(fit) and np.isfinite(fit["ec50_uM"].iloc[0]):
                 f = fit.iloc[0]
                 xs = np.geomspace(floor, x.max(), 80)
@@ -253,8 +256,8 @@ def _dose_figure(phenotypes, fits, phenotype) -> str | None:
         ax.axis("off")
     axes[0, 0].set_ylabel(phenotype, fontsize=8)
     axes[0, 0].legend(fontsize=6, title="knockout", title_fontsize=6)
-    fig.suptitle(f"{phenotype} against dose (µM; dose 0 drawn at a tenth of the lowest)",
-                 fontsize=9, y=1.0 + 0.12 / rows)  # fmt: skip
+    fig.suptitle(f"{phenotype} against dose (µM; dose 0 drawn at a tenth of the lowest; "
+                 "no ablation or state; one colour per knockout)", fontsize=9)  # fmt: skip
     return _png(fig)
 
 
@@ -325,12 +328,17 @@ def write_report(out_dir, phenotypes, summary, fits, command: str) -> str:
         sections.append(f"<h2>Top {readout} hits</h2><p>ranked by the "
                         f"{html.escape(block['ranked_by'])}</p>{_table_html(hits)}")  # fmt: skip
     if len(fits):
-        shown = fits[fits["ec50_uM"].notna()].sort_values(["readout", "phenotype", "ec50_uM"])
+        placed = fits[fits["ec50_uM"].notna()]
+        plain = (fits["knockout"] == "none") & (fits["ablate"] == "none")
+        plain &= (fits[list(AMINES)] == 0).all(axis=1)
+        shown = fits[plain].sort_values(["readout", "phenotype", "ec50_uM"])
+        shown = shown.drop(columns=["knockout", "ablate", "seed", *AMINES])
         sections.append(
             "<h2>Dose–response (Hill fits, 95 % intervals)</h2>"
-            f"<p>{len(shown)} of {len(fits)} compound × context × phenotype fits placed an "
-            "EC50; the rest had no response, too few doses, or no fit (see dose_response.csv)."
-            f"</p>{_table_html(shown.drop(columns=list(AMINES)))}"
+            f"<p>{len(placed)} of {len(fits)} compound × context × phenotype fits placed an "
+            "EC50; the rest had no response, too few doses, or no fit. Shown: the contexts "
+            "with no knockout, ablation or state; every context is in dose_response.csv.</p>"
+            f"{_table_html(shown)}"
         )
     for readout in readouts:
         for phenotype in DOSE_PHENOTYPES[readout]:
@@ -348,7 +356,7 @@ def write_report(out_dir, phenotypes, summary, fits, command: str) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>digiworm screen</title>"
         "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto;font-size:14px}"
         "table{border-collapse:collapse;font-size:12px}td,th{padding:2px 6px;"
-        "border-bottom:1px solid #ddd}.warn{background:#fff4e0;padding:.6em}"
+        "border-bottom:1px solid #ddd;max-width:30em}.warn{background:#fff4e0;padding:.6em}"
         "img{max-width:100%}</style></head><body>" + "\n".join(sections) + "</body></html>"
     )
     path = f"{out_dir}/report.html"

@@ -66,6 +66,7 @@ def run_screen(
     workers: int | None = None,
     batch: str = "auto",
     traces: int = 5,
+    report: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
     """Run the checked ``table``; return its phenotypes (one row per condition) and a summary.
 
@@ -80,7 +81,8 @@ def run_screen(
 
     Besides the chunks and ``phenotypes.parquet`` it writes ``dose_response.csv`` (a Hill fit
     per compound, context and phenotype), ``screen.nc`` (the top ``traces`` hits of each
-    read-out rerun with their traces; 0: none), ``report.html`` and ``summary.json``.
+    read-out rerun with their traces; 0: none), ``report.html`` (``report=False``: neither of
+    these two, as a benchmark wants) and ``summary.json``.
     """
     readouts = tuple(readouts)
     bad = [r for r in readouts if r not in READOUTS]
@@ -171,10 +173,11 @@ def run_screen(
         "ec50s_placed": int(fits["ec50_uM"].notna().sum()) if len(fits) else 0,
         "command": command,
     }
-    if traces > 0:
+    if report and traces > 0:
         write_hit_traces(out, phenotypes, summary, atlas, duration_s, behaviour_duration_s,
                          k=traces)  # fmt: skip
-    write_report(out, phenotypes, summary, fits, command or "digiworm screen (from Python)")
+    if report:
+        write_report(out, phenotypes, summary, fits, command or "digiworm screen (from Python)")
     atomic_write_json(out / "summary.json", summary)
     return phenotypes, summary
 
