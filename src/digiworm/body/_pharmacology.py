@@ -77,14 +77,14 @@ NMJ_GENES = {
 def _hill(name: str, dose_uM: float) -> tuple[str, float, float, str]:
     from ..experiments import drug_table
     from ..experiments._pharmacology import _drug_key
+    from ..experiments._pharmacology import _hill as hill_fraction
 
     table = drug_table()
     key = _drug_key(name, table)
     if not (math.isfinite(dose_uM) and dose_uM >= 0):
         raise DigiwormError(f"drug dose must be a finite concentration >= 0 uM; got {dose_uM}")
     row = table.loc[key]
-    n = float(row["hill"])
-    h = dose_uM**n / (dose_uM**n + float(row["ec50_uM"]) ** n)
+    h = hill_fraction(row, dose_uM)
     emax = float(row["emax"]) if math.isfinite(float(row["emax"] or "nan")) else 0.0
     junction = row["junction"] if isinstance(row["junction"], str) else ""
     return key, h, emax, junction

@@ -144,7 +144,7 @@ def write_hit_traces(out_dir, phenotypes, summary, atlas, duration_s, behaviour_
     import xarray as xr
 
     from ..app import build_model, run_behaviour
-    from ._run import _behaviour_request, _protocol, _request, _wild_type
+    from ._run import _behaviour_request, _dff, _References, _request, _wild_type
 
     parts = {}
     by_row = phenotypes.set_index("row")
@@ -157,23 +157,24 @@ def write_hit_traces(out_dir, phenotypes, summary, atlas, duration_s, behaviour_
                             "model", *AMINES)}  # fmt: skip
         coords[f"{readout}_hit"] = hits
         if readout == "neural":
-            from ..simulate import model_precision, simulate
+            from ..simulate import model_precision
 
+            refs = _References(atlas)  # each model kind loaded once
             traces, wild = [], []
             for row in hits:
                 rec = by_row.loc[row].to_dict()
+                base = refs.base(rec["model"])
                 for target, which in ((traces, rec), (wild, _wild_type(
                         model=rec["model"], stimulate=rec["stimulate"]))):  # fmt: skip
                     req = _request(which, duration_s, atlas)
-                    model = build_model(req, atlas)
-                    with model_precision(model):
-                        ds = simulate(model, _protocol(model, req), req.duration_s, req.dt_s,
-                                      save_dt_s=0.5)  # fmt: skip
-                    target.append(ds["dff"].isel(condition=0).values.astype(np.float32))
+                    with model_precision(base):
+                        dff = _dff(build_model(req, atlas, base=base), req)
+                    target.append(dff.values.astype(np.float32))
             parts["neural"] = xr.Dataset(
                 {"dff": (("neural_hit", "time", "neuron"), np.stack(traces)),
                  "dff_wild_type": (("neural_hit", "time", "neuron"), np.stack(wild))},
-                coords={**coords, "time": ds["time"].values, "neuron": list(ds["neuron"].values)},
+                coords={**coords, "time": dff["time"].values,
+                        "neuron": list(dff["neuron"].values)},
             )  # fmt: skip
         else:
             cent, gate, cent_wt, gate_wt = [], [], [], []

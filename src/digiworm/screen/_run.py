@@ -337,12 +337,18 @@ def _protocol(model, req):
                            onset_s=req.onset_s, duration_s=req.pulse_s)  # fmt: skip
 
 
-def _response(model, req) -> np.ndarray:
-    """One model's response ``(neuron,)`` (as :func:`_responses`), by ``simulate``."""
+def _dff(model, req):
+    """One model's ΔF/F ``(time, neuron)`` under the request's stimulation, by ``simulate``."""
     from ..simulate import simulate
 
     ds = simulate(model, _protocol(model, req), req.duration_s, req.dt_s, save_dt_s=0.5)
-    return _window_response(ds["dff"].isel(condition=0), ds["time"].values, req.onset_s)
+    return ds["dff"].isel(condition=0)
+
+
+def _response(model, req) -> np.ndarray:
+    """One model's response ``(neuron,)`` (as :func:`_responses`)."""
+    dff = _dff(model, req)
+    return _window_response(dff, dff["time"].values, req.onset_s)
 
 
 def _window_response(dff, t, onset_s) -> np.ndarray:

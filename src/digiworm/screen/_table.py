@@ -150,14 +150,20 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
     out = []
     applies: dict[tuple[str, str], str | None] = {}  # (model, gene) -> why not, or None
     acts: dict[tuple[str, str], str | None] = {}  # (model, drug) -> why not, or None
+    bases: dict = {}  # model kind -> its unperturbed model, built (loaded) once
+
+    def base(model: str):
+        from ..app import SimulationRequest, build_model
+
+        if model not in bases:
+            bases[model] = build_model(SimulationRequest(model=model), atlas)
+        return bases[model]
 
     def drug_acts(model: str, drug) -> None:
         """Refuse a drug with no action on the row's model (a channel blocker on a graded one)."""
-        from ..app import SimulationRequest, build_model
-
         if (model, drug.name) not in acts:
             try:
-                drug(build_model(SimulationRequest(model=model), atlas))
+                drug(base(model))
                 acts[model, drug.name] = None
             except DigiwormError as exc:
                 acts[model, drug.name] = str(exc)
@@ -166,13 +172,12 @@ def check_table(table: pd.DataFrame, atlas, readouts=("neural",)) -> pd.DataFram
 
     def knockout_applies(model: str, gene: str) -> None:
         """Refuse a gene the model has no mechanism for (known before anything runs)."""
-        from ..app import SimulationRequest, build_model
         from ..body import NMJ_GENES
         from ..experiments import Knockout
 
         if (model, gene) not in applies:
             try:
-                Knockout(gene, atlas)(build_model(SimulationRequest(model=model), atlas))
+                Knockout(gene, atlas)(base(model))
                 applies[model, gene] = None
             except DigiwormError as exc:  # a junction-only gene still acts on a worm's muscles
                 junction = "behaviour" in readouts and gene in NMJ_GENES
