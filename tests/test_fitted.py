@@ -54,6 +54,30 @@ def test_shipped_models_come_from_a_full_run_with_their_scores():
         fitted_heldout("lineer")
 
 
+def test_the_ensemble_behind_the_shipped_worm(atlas):
+    """The shipped linear worm is the mean of the refitted bootstrap members (cached after the
+    first call); each graded member is a working graded network with its own readout gain."""
+    from digiworm.reproduce import fitted_ensemble
+
+    members = fitted_ensemble(atlas, "linear")
+    assert len(members) == fitted_provenance()["settings"]["linear"]["ensemble_members"]
+    mean = np.mean([np.asarray(m.a_per_s, dtype=float) for m in members], axis=0)
+    shipped = np.asarray(fitted("linear").a_per_s, dtype=float)
+    np.testing.assert_allclose(mean, shipped, atol=1e-5)
+    spread = np.std([np.asarray(m.a_per_s, dtype=float) for m in members], axis=0)
+    assert spread.max() > 1e-3  # the members differ: there is a spread to report
+    graded = fitted_ensemble(atlas, "graded")  # from the cache now
+    assert len(graded) == len(members) and isinstance(graded[0], GradedNetwork)
+    gains = [g.dff_per_activity for g in graded]
+    assert min(gains) < prov_gain() < max(gains) or np.allclose(gains, prov_gain(), rtol=0.05)
+    with pytest.raises(UnknownNameError, match="did you mean"):
+        fitted_ensemble(atlas, "graded_")
+
+
+def prov_gain() -> float:
+    return fitted_provenance()["readout_gain"]["graded"]
+
+
 @pytest.mark.slow
 def test_shipped_fitted_worm_is_what_the_pipeline_fits(atlas):
     from digiworm.reproduce._final import fit_final_models

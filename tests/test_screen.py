@@ -68,7 +68,7 @@ def test_every_bad_row_is_named_before_anything_runs(atlas, tmp_path):
 def small_screen(atlas, tmp_path_factory):
     table = check_table(parse_grid(GRID), atlas)
     out = tmp_path_factory.mktemp("screen")
-    phenotypes, summary = run_screen(table, atlas, out, chunk_size=2, duration_s=10.0)
+    phenotypes, summary = run_screen(table, atlas, out, chunk_size=2, duration_s=10.0, ensemble=0)
     return table, out, phenotypes, summary
 
 
@@ -143,6 +143,11 @@ def test_the_report_fits_dose_responses_and_keeps_the_hits_traces(atlas, tmp_pat
     for needle in ("Top neural hits", "Dose–response", "Compound × phenotype", "not measured",
                    "Horvitz et al. 1982", "data:image/png;base64"):  # fmt: skip
         assert needle in report, needle
+    spread = pd.read_csv(tmp_path / "hit_ensemble.csv")
+    assert len(spread) == 3 and (spread["members"] == 8).all()  # the default: 3 hits, 8 members
+    assert (spread["low"] <= spread["mean"]).all() and (spread["mean"] <= spread["high"]).all()
+    assert (spread["sd"] > 0).all() and spread["agree"].between(0, 8).all()
+    assert "Top hits on the fitted ensemble" in report
     nc = xr.open_dataset(tmp_path / "screen.nc")
     assert nc.sizes["neural_hit"] == 2 and nc.sizes["neuron"] == 302
     top = summary["hits"]["neural"]["hits"][0]["row"]
@@ -159,7 +164,7 @@ def test_the_vmap_and_the_loop_strategies_agree(small_screen, atlas, tmp_path):
     table, _, ph, summary = small_screen
     assert summary["batch"] == batch_strategy("auto") == "loop"  # this project's CPU
     vm, summary = run_screen(table, atlas, tmp_path / "vmap", chunk_size=2, duration_s=10.0,
-                             batch="vmap")  # fmt: skip
+                             batch="vmap", ensemble=0)  # fmt: skip
     assert summary["batch"] == "vmap"
     for col in ("neural_rms", "neural_change_rms", "neural_top_change"):
         np.testing.assert_allclose(vm[col], ph[col], rtol=1e-3, atol=1e-5)
@@ -173,7 +178,7 @@ def test_a_screen_resumes_where_it_stopped_and_refuses_another_table(small_scree
                                                                      tmp_path):  # fmt: skip
     table, out, ph, _ = small_screen
     # a rerun of the finished screen runs nothing
-    again, summary = run_screen(table, atlas, out, chunk_size=2, duration_s=10.0)
+    again, summary = run_screen(table, atlas, out, chunk_size=2, duration_s=10.0, ensemble=0)
     assert summary["ran_rows"] == 0 and summary["skipped_rows"] == 6
     pd.testing.assert_frame_equal(again, ph)
     # interrupted after its first chunk: the chunk is kept, the rerun does the rest
@@ -184,14 +189,15 @@ def test_a_screen_resumes_where_it_stopped_and_refuses_another_table(small_scree
             raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_screen(table, atlas, fresh, chunk_size=2, duration_s=10.0, on_chunk=stop)
+        run_screen(table, atlas, fresh, chunk_size=2, duration_s=10.0, on_chunk=stop,
+                   ensemble=0)  # fmt: skip
     assert len(list((fresh / "chunks").glob("*.parquet"))) == 1
     assert not (fresh / "phenotypes.parquet").exists()
-    done, summary = run_screen(table, atlas, fresh, chunk_size=2, duration_s=10.0)
+    done, summary = run_screen(table, atlas, fresh, chunk_size=2, duration_s=10.0, ensemble=0)
     assert summary["skipped_rows"] == 2 and summary["ran_rows"] == 4
     pd.testing.assert_frame_equal(done, ph)
     with pytest.raises(DigiwormError, match="holds another screen"):
-        run_screen(table.iloc[:3], atlas, out, chunk_size=2, duration_s=10.0)
+        run_screen(table.iloc[:3], atlas, out, chunk_size=2, duration_s=10.0, ensemble=0)
 
 
 def test_the_behaviour_readout_finds_levamisole_paralysis(atlas, tmp_path):
@@ -199,7 +205,7 @@ def test_the_behaviour_readout_finds_levamisole_paralysis(atlas, tmp_path):
     table = check_table(parse_grid("drug=levamisole;dose=0,1000;knockout=none,unc-29"), atlas,
                         ("behaviour",))  # fmt: skip
     ph, summary = run_screen(table, atlas, tmp_path / "b", readouts=("behaviour",),
-                             chunk_size=4, behaviour_duration_s=8.0)  # fmt: skip
+                             chunk_size=4, behaviour_duration_s=8.0, ensemble=1)  # fmt: skip
     lev = ph[(ph["dose_uM"] == 1000) & (ph["knockout"] == "none")].iloc[0]
     resistant = ph[(ph["dose_uM"] == 1000) & (ph["knockout"] == "unc-29")].iloc[0]
     control = ph[(ph["dose_uM"] == 0) & (ph["knockout"] == "none")].iloc[0]
@@ -207,6 +213,10 @@ def test_the_behaviour_readout_finds_levamisole_paralysis(atlas, tmp_path):
     assert not bool(resistant["paralysed"]) and not bool(control["paralysed"])
     assert control["speed_ratio_wt"] == pytest.approx(1.0, rel=1e-6)
     assert summary["hits"]["behaviour"]["hits"][0]["row"] == int(lev["row"])
+    # the paralysis holds on every member of the fitted ensemble (it acts at the junction)
+    spread = summary["hit_ensemble"][0]
+    assert spread["row"] == int(lev["row"]) and spread["members"] == 8
+    assert spread["agree"] == 8 and spread["high"] < 0.1
 
 
 def test_the_screen_command_runs_and_refuses_bad_rows(atlas, tmp_path):
@@ -242,7 +252,7 @@ def test_the_ray_engine_gives_the_local_engines_phenotypes(small_screen, atlas, 
 
     table, out, ph, _ = small_screen
     by_ray, summary = run_screen(table, atlas, tmp_path / "ray", chunk_size=2, duration_s=10.0,
-                                 engine="ray", workers=2)  # fmt: skip
+                                 engine="ray", workers=2, ensemble=0)  # fmt: skip
     assert summary["engine"] == "ray" and summary["ran_rows"] == 6
     pd.testing.assert_frame_equal(by_ray, ph)
     mixed = tmp_path / "mixed"
@@ -250,7 +260,7 @@ def test_the_ray_engine_gives_the_local_engines_phenotypes(small_screen, atlas, 
     (mixed / "chunks" / "chunk-00001.parquet").unlink()
     (mixed / "phenotypes.parquet").unlink()
     again, summary = run_screen(table, atlas, mixed, chunk_size=2, duration_s=10.0,
-                                engine="ray", workers=1)  # fmt: skip
+                                engine="ray", workers=1, ensemble=0)  # fmt: skip
     assert summary["ran_rows"] == 2 and summary["skipped_rows"] == 4
     pd.testing.assert_frame_equal(again, ph)
     with pytest.raises(DigiwormError, match="engine 'spark'"):

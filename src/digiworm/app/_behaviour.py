@@ -127,12 +127,13 @@ class BehaviourRequest:
         return self
 
 
-def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
+def run_behaviour(req: BehaviourRequest, atlas, base=None) -> tuple[xr.Dataset, dict]:
     """Build and run the worm of a checked request; return its Dataset and summary.
 
     The summary holds the read-outs (:func:`~digiworm.body.behaviour`), the scores against
     the cited targets where the medium has some (:func:`~digiworm.body.score_behaviour`), and
-    the evidence of every assumed part.
+    the evidence of every assumed part. ``base``: the unperturbed brain to use instead of the
+    request's model kind (e.g. one member of the fitted ensemble).
     """
     import equinox as eqx
     import jax
@@ -149,7 +150,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     from ..experiments import drug_evidence
     from ._simulation import model_evidence, stimulation_unit
 
-    reference, brain, brain_notes = _brain(req, atlas)
+    reference, brain, brain_notes = _brain(req, atlas, base)
     # The switch's rest is the unperturbed brain's, so knockouts and drugs reach it.
     worm = worm_from_atlas(atlas, reference).with_brain(brain)
     if req.ablate:
@@ -206,7 +207,7 @@ def run_behaviour(req: BehaviourRequest, atlas) -> tuple[xr.Dataset, dict]:
     return ds, summary
 
 
-def _brain(req: BehaviourRequest, atlas):
+def _brain(req: BehaviourRequest, atlas, base=None):
     """Return the unperturbed brain, the perturbed one and notes on the perturbations.
 
     A gene with a rule only at the neuromuscular junction leaves the brain alone, said so.
@@ -216,7 +217,7 @@ def _brain(req: BehaviourRequest, atlas):
     from ..simulate import model_precision
     from ._simulation import SimulationRequest, build_model
 
-    reference = build_model(SimulationRequest(model=req.model), atlas)
+    reference = build_model(SimulationRequest(model=req.model), atlas, base=base)
     changed = SimulationRequest(model=req.model, drugs=req.drugs, modulation=req.modulation)
     brain = (
         build_model(changed, atlas, base=reference) if req.drugs or req.modulation else reference

@@ -51,6 +51,11 @@ def screen_command(
     traces: int = typer.Option(
         5, "--traces", help="Top hits per read-out rerun with their traces kept in screen.nc."
     ),
+    ensemble: int = typer.Option(
+        3,
+        "--ensemble",
+        help="Top hits per read-out rerun on the fitted worm's 8 bootstrap members (spread).",
+    ),
 ):
     """Run a screen: drugs x doses x genes x stimulations, phenotypes against the wild type."""
     from rich.progress import (
@@ -101,7 +106,7 @@ def screen_command(
         phenotypes, summary = run_screen(
             checked, atl, out, readouts=readouts, chunk_size=chunk, duration_s=duration,
             behaviour_duration_s=behaviour_duration, on_chunk=progress, command=command,
-            engine=engine, address=address, workers=workers, traces=traces,
+            engine=engine, address=address, workers=workers, traces=traces, ensemble=ensemble,
         )  # fmt: skip
     atomic_write_text(Path(out) / "command.txt", command + "\n")
     console.print(

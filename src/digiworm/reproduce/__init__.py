@@ -1,5 +1,6 @@
 """The main job: ``digiworm reproduce`` — fit, cross-validate, score, predict unc-31, report."""
 
+from ._final import fitted_ensemble
 from ._outputs import predictions_dataset, write_outputs
 from ._pipeline import (
     ReproduceSettings,
@@ -11,6 +12,7 @@ from ._pipeline import (
 __all__ = [
     "ReproduceSettings",
     "Reproduction",
+    "fitted_ensemble",
     "predictions_dataset",
     "run_reproduce",
     "unwired_removed",

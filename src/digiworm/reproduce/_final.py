@@ -8,10 +8,13 @@ provenance and compares (so the shipped files cannot drift from the code).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass
 
 import numpy as np
 
+from .._io import write_with
 from ..fit._graded_fit import GradedFit, fit_graded, graded_from_linear
 from ..fit._kernel_fit import fit_kernel_taus
 from ..fit._linear_cv import (
@@ -23,7 +26,7 @@ from ..fit._linear_cv import (
 from ..fit._linear_response import trial_table
 from ..models import linear_from_couplings
 
-__all__ = ["FinalFits", "fit_final_models", "peptide_pairs", "wild_type"]
+__all__ = ["FinalFits", "fit_final_models", "fitted_ensemble", "peptide_pairs", "wild_type"]
 
 
 def wild_type(atlas):
@@ -68,6 +71,71 @@ class FinalFits:
         return float(np.max(np.abs(np.linalg.eigvals(self.w))))
 
 
+def _final_ensemble(atlas, settings, unit: float, ridge: float):
+    """Fit the final bootstrap ensemble of the linear network on every stimulation (seeded)."""
+    n = len(atlas.names)
+    wt = wild_type(atlas)
+    dff, trials = wt["dff"].to_numpy(), wt["dff_trials"].to_numpy()
+    lin = settings.linear
+    edges = ~np.eye(n, dtype=bool)
+    prior, basis = atlas_prior(atlas, lin)
+    table = trial_table(trials)
+    cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
+    target, gains = linear_target(table, edges, prior, basis, cols, unit, lin)
+    rng = np.random.default_rng(settings.seed + 1)
+    ensemble = fit_linear_ensemble(table, edges, target, cols, ridge, lin, rng, unit)
+    return ensemble, gains, trials, cols
+
+
+def fitted_ensemble(atlas, kind: str = "graded", progress=None) -> list:
+    """Return the shipped worm's bootstrap ensemble: one ``kind`` model per member.
+
+    The shipped ``linear`` and ``graded`` models are built from the *mean* of the final
+    linear fit's Bayesian-bootstrap ensemble (``ensemble_members`` of the provenance); this
+    refits that ensemble with the recorded choices (deterministic: the same seed) and builds
+    each member's model the way the shipped one was built (:func:`graded_from_linear` for
+    ``graded``), so an effect can be read on every member and given a spread. The members'
+    couplings are cached in the user cache (``$DIGIWORM_CACHE_DIR``), keyed by the shipped
+    files' checksums; the first call takes about 15 s here, each graded member 2 s more.
+    """
+    from .._errors import DigiwormError, UnknownNameError
+    from ..atlas._cache import default_cache_dir
+    from ..models import fitted_provenance, graded_from_atlas
+    from ._pipeline import ReproduceSettings
+
+    if kind not in ("graded", "linear"):
+        raise UnknownNameError("ensemble model", kind, ["graded", "linear"])
+    prov = fitted_provenance()
+    settings = ReproduceSettings()
+    if prov["settings"] != json.loads(json.dumps(settings.describe())):
+        raise DigiwormError(
+            "the shipped worm was fitted with other settings than today's defaults; rerun "
+            "`digiworm reproduce` to refit it before asking for its ensemble"
+        )
+    final = prov["final"]["linear"]
+    key = hashlib.sha256(json.dumps(prov["files"], sort_keys=True).encode()).hexdigest()[:16]
+    path = default_cache_dir() / f"fitted_ensemble.{key}.npy"
+    if path.is_file():
+        w = np.load(path)
+    else:
+        if progress is not None:
+            progress("refitting the shipped worm's bootstrap ensemble (cached afterwards)")
+        ensemble = _final_ensemble(atlas, settings, final["unit"], final["ridge"])[0]
+        w = np.asarray(ensemble.w)
+        path.parent.mkdir(parents=True, exist_ok=True)
+
+        def save(tmp):
+            with open(tmp, "wb") as f:
+                np.save(f, w)
+
+        write_with(path, save)
+    names = list(atlas.names)
+    if kind == "linear":
+        return [linear_from_couplings(names, wk, unit=final["unit"]) for wk in w]
+    base = graded_from_atlas(atlas, peptides=None)
+    return [graded_from_linear(base, wk, final["unit"]).model for wk in w]
+
+
 def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) -> FinalFits:
     """Fit every model of ``settings`` (a ``ReproduceSettings``) on the whole wild-type atlas.
 
@@ -82,17 +150,8 @@ def fit_final_models(atlas, settings, unit: float, ridge: float, progress=None) 
 
     names = list(atlas.names)
     n = len(names)
-    wt = wild_type(atlas)
-    dff, trials = wt["dff"].to_numpy(), wt["dff_trials"].to_numpy()
-    lin = settings.linear
-    edges = ~np.eye(n, dtype=bool)
-    prior, basis = atlas_prior(atlas, lin)
-    table = trial_table(trials)
-    cols = np.flatnonzero(np.isfinite(dff).any(axis=0))
     report("final linear ensemble on every stimulation")
-    target, gains = linear_target(table, edges, prior, basis, cols, unit, lin)
-    rng = np.random.default_rng(settings.seed + 1)
-    ensemble = fit_linear_ensemble(table, edges, target, cols, ridge, lin, rng, unit)
+    ensemble, gains, trials, cols = _final_ensemble(atlas, settings, unit, ridge)
     w = ensemble.w.mean(0)
     models: dict[str, object] = {"linear": linear_from_couplings(names, w, unit=unit)}
     graded = None

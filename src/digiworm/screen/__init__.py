@@ -8,6 +8,7 @@ reported: Hill fits per compound (:func:`dose_responses`), the top hits' traces 
 report (:mod:`._report`).
 """
 
+from ._ensemble import hit_ensemble
 from ._report import DOSE_PHENOTYPES, dose_responses, fit_hill, write_hit_traces, write_report
 from ._run import PARALYSIS_MM_PER_S, READOUTS, batch_strategy, chunk_phenotypes, run_screen
 from ._table import COLUMNS, check_table, parse_grid, read_table, table_digest
@@ -22,6 +23,7 @@ __all__ = [
     "chunk_phenotypes",
     "dose_responses",
     "fit_hill",
+    "hit_ensemble",
     "parse_grid",
     "read_table",
     "run_screen",

@@ -10,6 +10,7 @@ r"""A screen's results for a person: dose–response fits, the top hits' traces,
   the phenotype's :data:`FLAT` is reported as no response (no EC50); an EC50 beyond the doses
   tested, and a response that turns back (not monotonic, which no Hill curve describes), are
   flagged.
+* the top hits' spread over the fitted ensemble (:mod:`._ensemble`) is shown beside them.
 * :func:`write_hit_traces` reruns the top hits of each read-out and keeps their traces, with
   the wild type's, in ``screen.nc`` (bounded: at most ``k`` hits per read-out).
 * :func:`write_report` writes ``report.html``: the command, the hit lists with each drug's
@@ -305,7 +306,7 @@ def _table_html(frame: pd.DataFrame) -> str:
                          na_rep="", escape=True)  # fmt: skip
 
 
-def write_report(out_dir, phenotypes, summary, fits, command: str) -> str:
+def write_report(out_dir, phenotypes, summary, fits, command: str, spread=None) -> str:
     """Write ``report.html`` (module docstring); return its path."""
     readouts = summary["readouts"]
     table = drug_table()
@@ -328,6 +329,15 @@ def write_report(out_dir, phenotypes, summary, fits, command: str) -> str:
         hits = pd.DataFrame(block["hits"])
         sections.append(f"<h2>Top {readout} hits</h2><p>ranked by the "
                         f"{html.escape(block['ranked_by'])}</p>{_table_html(hits)}")  # fmt: skip
+    if spread is not None and len(spread):
+        shown = spread.drop(columns=[c for c in AMINES if c in spread])
+        sections.append(
+            "<h2>Top hits on the fitted ensemble</h2><p>Each hit rerun on every member of the "
+            "shipped worm's bootstrap ensemble (each with its own wild type): the spread the "
+            "data leave in the fitted parameters. <code>agree</code>: members whose effect has "
+            "the shipped worm's sign and at least half its size. The drugs' potencies are a "
+            f"separate, larger uncertainty (their evidence above).</p>{_table_html(shown)}"
+        )
     if len(fits):
         placed = fits[fits["ec50_uM"].notna()]
         plain = (fits["knockout"] == "none") & (fits["ablate"] == "none")

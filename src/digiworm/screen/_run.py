@@ -66,6 +66,7 @@ def run_screen(
     workers: int | None = None,
     batch: str = "auto",
     traces: int = 5,
+    ensemble: int = 3,
     report: bool = True,
 ) -> tuple[pd.DataFrame, dict]:
     """Run the checked ``table``; return its phenotypes (one row per condition) and a summary.
@@ -81,8 +82,10 @@ def run_screen(
 
     Besides the chunks and ``phenotypes.parquet`` it writes ``dose_response.csv`` (a Hill fit
     per compound, context and phenotype), ``screen.nc`` (the top ``traces`` hits of each
-    read-out rerun with their traces; 0: none), ``report.html`` (``report=False``: neither of
-    these two, as a benchmark wants) and ``summary.json``.
+    read-out rerun with their traces; 0: none), ``hit_ensemble.csv`` (the top ``ensemble``
+    hits of each read-out rerun on every member of the fitted worm's bootstrap ensemble:
+    their effect's spread; :func:`~digiworm.screen.hit_ensemble`), ``report.html``
+    (``report=False``: none of these three, as a benchmark wants) and ``summary.json``.
     """
     readouts = tuple(readouts)
     bad = [r for r in readouts if r not in READOUTS]
@@ -93,8 +96,9 @@ def run_screen(
     strategy = batch_strategy(batch)
     if workers is not None and not (isinstance(workers, int) and workers >= 1):
         raise DigiwormError(f"workers must be a whole number >= 1; got {workers}")
-    if not (isinstance(traces, int) and 0 <= traces <= 50):
-        raise DigiwormError(f"traces must be a whole number from 0 to 50; got {traces}")
+    for what, v in (("traces", traces), ("ensemble", ensemble)):
+        if not (isinstance(v, int) and 0 <= v <= 50):
+            raise DigiwormError(f"{what} must be a whole number from 0 to 50; got {v}")
     if not (isinstance(chunk_size, int) and chunk_size >= 1):
         raise DigiwormError(f"chunk size must be a whole number >= 1; got {chunk_size}")
     for what, v in (("duration", duration_s), ("behaviour duration", behaviour_duration_s)):
@@ -176,8 +180,19 @@ def run_screen(
     if report and traces > 0:
         write_hit_traces(out, phenotypes, summary, atlas, duration_s, behaviour_duration_s,
                          k=traces)  # fmt: skip
+    spread = None
+    if report and ensemble > 0:
+        from ._ensemble import hit_ensemble
+
+        spread = hit_ensemble(phenotypes, summary, atlas, duration_s, behaviour_duration_s,
+                              k=ensemble)  # fmt: skip
+        write_with(out / "hit_ensemble.csv", lambda tmp: spread.to_csv(tmp, index=False))
+        summary["hit_ensemble"] = [
+            {c: _plain(v) for c, v in rec.items()} for rec in spread.to_dict("records")
+        ]
     if report:
-        write_report(out, phenotypes, summary, fits, command or "digiworm screen (from Python)")
+        write_report(out, phenotypes, summary, fits, command or "digiworm screen (from Python)",
+                     spread=spread)  # fmt: skip
     atomic_write_json(out / "summary.json", summary)
     return phenotypes, summary
 
