@@ -10,11 +10,12 @@ accelerators' strategy). The peer is what a user would write without it: for eac
 condition, build the perturbed model and call ``simulate`` through ``run_request`` (measured
 on ``--loop-rows`` conditions after one warm-up). The ratio is the loop's time per condition
 over the warm screen's. The behavioural read-out (the worm of ``digiworm behave``, 10 s) is
-timed on ``--behaviour-rows`` conditions the same way; the screen runs those one after another
-today, so its ratio says what batching them would have to win. The Ray engine runs the neural
-screen (four chunks) with 1 and with 2 workers on this machine: the speedup and the scaling
-efficiency, Ray's start and each actor's compiling included. Peak memory (RSS) and a
-projection of a million-condition screen on this machine close the output.
+timed on ``--behaviour-rows`` conditions the same way, with the CPU's strategy (one worm after
+another) and with each chunk's worms in one ``vmap`` (:func:`digiworm.app.run_behaviours`).
+The Ray engine runs the neural screen (four chunks) with 1 and with 2 workers on this
+machine: the speedup and the scaling efficiency, Ray's start and each actor's compiling
+included. Peak memory (RSS) and a projection of a million-condition screen on this machine
+close the output.
 
     python benchmarks/screen_speed.py [--rows 100] [--out benchmarks/results/screen_speed.json]
 
@@ -135,6 +136,14 @@ def main():
         run_screen(btable, atl, Path(tmp) / "bwarm", readouts=("behaviour",),
                    behaviour_duration_s=a.behaviour_duration, report=False)  # fmt: skip
         bscreen = (time.perf_counter() - t0) / len(btable)
+        run_screen(btable, atl, Path(tmp) / "bvcold", readouts=("behaviour",),
+                   behaviour_duration_s=a.behaviour_duration, report=False,
+                   batch="vmap")  # fmt: skip
+        t0 = time.perf_counter()
+        run_screen(btable, atl, Path(tmp) / "bvwarm", readouts=("behaviour",),
+                   behaviour_duration_s=a.behaviour_duration, report=False,
+                   batch="vmap")  # fmt: skip
+        bvmap = (time.perf_counter() - t0) / len(btable)
 
         def behave_one(rec):
             return run_behaviour(_behaviour_request(rec, a.behaviour_duration, atl), atl)
@@ -146,8 +155,11 @@ def main():
             "screen_warm_per_condition_s": bscreen,
             "loop_per_condition_s": bloop,
             "ratio_loop_over_screen": bloop / bscreen,
-            "note": "the screen runs behavioural conditions one after another today (its "
-            "wild-type references add one run per model, medium and seed)",
+            "screen_vmap_warm_per_condition_s": bvmap,
+            "ratio_loop_over_screen_vmap": bloop / bvmap,
+            "note": "the CPU's strategy runs a chunk's behavioural conditions one after "
+            "another; vmap runs each chunk's worms sharing model, medium and seed as one batch "
+            "(the wild-type references add one run per model, medium and seed)",
         }
         print("behaviour", json.dumps(rows["behaviour"], indent=1), flush=True)
     per = rows["neural"]["screen_warm_per_condition_s"]

@@ -217,6 +217,14 @@ def test_the_behaviour_readout_finds_levamisole_paralysis(atlas, tmp_path):
     spread = summary["hit_ensemble"][0]
     assert spread["row"] == int(lev["row"]) and spread["members"] == 8
     assert spread["agree"] == 8 and spread["high"] < 0.1
+    # the batched strategy runs the chunk's worms in one vmap and reads the same behaviour
+    batched, summary = run_screen(table, atlas, tmp_path / "bv", readouts=("behaviour",),
+                                  chunk_size=4, behaviour_duration_s=8.0, ensemble=0,
+                                  batch="vmap")  # fmt: skip
+    assert summary["batch"] == "vmap"
+    for col in ("speed_mm_per_s", "co_contraction", "speed_ratio_wt", "frequency_hz"):
+        np.testing.assert_allclose(batched[col], ph[col], rtol=1e-4, atol=1e-6, err_msg=col)
+    assert (batched["paralysed"] == ph["paralysed"]).all()
 
 
 def test_the_screen_command_runs_and_refuses_bad_rows(atlas, tmp_path):
@@ -239,7 +247,8 @@ def test_the_screen_command_runs_and_refuses_bad_rows(atlas, tmp_path):
     both = CliRunner().invoke(app, ["screen", "--out", str(tmp_path / "x")])
     assert both.exit_code == 2 and "--grid" in both.output
     for extra, needle in ((["--engine", "spark"], "spark"), (["--workers", "2"], "--engine ray"),
-                          (["--engine", "ray", "--workers", "0"], ">= 1")):  # fmt: skip
+                          (["--engine", "ray", "--workers", "0"], ">= 1"),
+                          (["--batch", "gpu"], "not one of auto, vmap, loop")):  # fmt: skip
         result = CliRunner().invoke(app, [*argv, *extra])
         assert result.exit_code == 2 and needle in result.output, (extra, result.output)
 

@@ -347,3 +347,30 @@ def test_simulate_is_the_one_entry_point_for_a_worm(worm):
                  noise=object())  # fmt: skip
     with pytest.raises(DigiwormError, match="no body"):
         simulate(worm.brain, protocol, 8.0, medium=Medium.agar())
+
+
+def test_perturbed_worms_run_as_one_batch(worm, atlas):
+    """simulate_worms runs worms that differ in their arrays (an ablation, a drug at the
+    junction, a stronger touch) in one vmap, each from its own rest with the shared noise:
+    each run is simulate_worm's on that worm; worms of different make are refused."""
+    from digiworm.body import neuromuscular_perturbation, simulate_worms
+    from digiworm.models import fitted
+
+    muscles, _ = neuromuscular_perturbation(worm.muscles, (), (("levamisole", 300.0),))
+    worms = [worm, worm.ablate(["AVAL", "AVAR"]), eqx.tree_at(lambda w: w.muscles, worm, muscles)]
+    key, touch = jax.random.PRNGKey(3), (("anterior", 1.0),)
+    runs = simulate_worms(worms, Medium.agar(), 4.0, key=key, touch=touch,
+                          touch_amplitude=[10.0, 10.0, 30.0])  # fmt: skip
+    for w, amp, got in zip(worms, (10.0, 10.0, 30.0), runs):
+        ref = simulate_worm(w, Medium.agar(), 4.0, key=key, touch=touch, touch_amplitude=amp)
+        for var in ("xy_mm", "muscle_activation", "command", ref.attrs["output_kind"]):
+            np.testing.assert_allclose(got[var], ref[var], rtol=1e-7, atol=1e-9, err_msg=var)
+        assert got.attrs == ref.attrs
+    # the three really differ (the batch is not one worm three times)
+    assert not np.allclose(runs[0]["xy_mm"], runs[2]["xy_mm"], atol=1e-3)
+    assert runs[1].attrs["ablated"] == "AVAL,AVAR"
+    linear = worm_from_atlas(atlas, fitted("linear"))
+    with pytest.raises(DigiwormError, match="cannot run in one batch"):
+        simulate_worms([worm, linear], Medium.agar(), 1.0, key=key)
+    with pytest.raises(DigiwormError, match="at least one worm"):
+        simulate_worms([], Medium.agar(), 1.0, key=key)

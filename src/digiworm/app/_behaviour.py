@@ -17,7 +17,14 @@ import xarray as xr
 
 from .._errors import DigiwormError, UnknownNameError
 
-__all__ = ["BehaviourRequest", "parse_medium", "parse_touch", "run_behaviour"]
+__all__ = [
+    "BehaviourRequest",
+    "build_worm",
+    "parse_medium",
+    "parse_touch",
+    "run_behaviour",
+    "run_behaviours",
+]
 
 #: Brain kinds a behaviour run accepts (the conductance network's 0.5 ms step is not wired
 #: into the body's loop yet).
@@ -135,20 +142,52 @@ def run_behaviour(req: BehaviourRequest, atlas, base=None) -> tuple[xr.Dataset, 
     the evidence of every assumed part. ``base``: the unperturbed brain to use instead of the
     request's model kind (e.g. one member of the fitted ensemble).
     """
-    import equinox as eqx
     import jax
 
-    from ..body import (
-        behaviour,
-        neuromuscular_perturbation,
-        score_behaviour,
-        simulate_worm,
-        worm_from_atlas,
-    )
-    from ..body._behaviour import AXIAL_SHORTENING
-    from ..body._worm import WORM_MOTOR_EVIDENCE
-    from ..experiments import drug_evidence
-    from ._simulation import model_evidence, stimulation_unit
+    from ..body import simulate_worm
+
+    worm, medium, amplitude, notes = build_worm(req, atlas, base)
+    ds = simulate_worm(worm, medium, req.duration_s, key=jax.random.PRNGKey(req.seed),
+                       touch=req.touch, touch_amplitude=amplitude)  # fmt: skip
+    return _summarise(req, worm, ds, notes)
+
+
+def run_behaviours(reqs, atlas, base=None) -> list[tuple[xr.Dataset, dict]]:
+    """Run several checked requests as one batch (:func:`~digiworm.body.simulate_worms`).
+
+    The requests must share the model, medium, duration, seed and touches; they differ in
+    ablations, knockouts, drugs and states. Each result equals :func:`run_behaviour`'s for
+    the same request, to rounding. On a CPU a loop of :func:`run_behaviour` is about as fast
+    (``benchmarks/screen_speed.py``); the batch is for accelerators.
+    """
+    import jax
+
+    from ..body import simulate_worms
+
+    reqs = list(reqs)
+    shared = {(r.model, str(r.medium), r.duration_s, r.seed, tuple(r.touch)) for r in reqs}
+    if len(shared) != 1:
+        raise DigiwormError(
+            "a batch of behaviour runs must share model, medium, duration, seed and touches; "
+            f"these have {len(shared)} different ones"
+        )
+    built = [build_worm(r, atlas, base) for r in reqs]
+    first = reqs[0]
+    runs = simulate_worms([b[0] for b in built], built[0][1], first.duration_s,
+                          key=jax.random.PRNGKey(first.seed), touch=first.touch,
+                          touch_amplitude=[b[2] for b in built])  # fmt: skip
+    return [_summarise(r, b[0], ds, b[3]) for r, b, ds in zip(reqs, built, runs)]
+
+
+def build_worm(req: BehaviourRequest, atlas, base=None):
+    """Return the worm of a checked request, its medium, its touch amplitude and notes.
+
+    The notes say what each perturbation did in the brain and at the neuromuscular junction.
+    """
+    import equinox as eqx
+
+    from ..body import neuromuscular_perturbation, worm_from_atlas
+    from ._simulation import stimulation_unit
 
     reference, brain, brain_notes = _brain(req, atlas, base)
     # The switch's rest is the unperturbed brain's, so knockouts and drugs reach it.
@@ -157,11 +196,18 @@ def run_behaviour(req: BehaviourRequest, atlas, base=None) -> tuple[xr.Dataset, 
         worm = worm.ablate(req.ablate)
     muscles, junction = neuromuscular_perturbation(worm.muscles, req.knockout, req.drugs)
     worm = eqx.tree_at(lambda w: w.muscles, worm, muscles)
-    medium = parse_medium(req.medium)
-    ds = simulate_worm(
-        worm, medium, req.duration_s, key=jax.random.PRNGKey(req.seed), touch=req.touch,
-        touch_amplitude=TOUCH_UNITS * stimulation_unit(brain),
-    )  # fmt: skip
+    amplitude = TOUCH_UNITS * stimulation_unit(brain)
+    return worm, parse_medium(req.medium), amplitude, {"brain": brain_notes, "junction": junction}
+
+
+def _summarise(req: BehaviourRequest, worm, ds: xr.Dataset, notes: dict):
+    """Read one run's behaviour, score it and gather its evidence; return (ds, summary)."""
+    from ..body import behaviour, score_behaviour
+    from ..body._behaviour import AXIAL_SHORTENING
+    from ..body._worm import WORM_MOTOR_EVIDENCE
+    from ..experiments import drug_evidence
+    from ._simulation import model_evidence
+
     readouts = behaviour(ds)
     target_medium = {"water": "water", "agar": "agar"}.get(str(req.medium).strip().lower())
     scores = (
@@ -176,8 +222,8 @@ def run_behaviour(req: BehaviourRequest, atlas, base=None) -> tuple[xr.Dataset, 
         "muscles": dict(worm.muscles.evidence),
         "body": dict(worm.body.evidence),
         "touch": f"assumed: {TOUCH_UNITS:g} x the model's stimulation unit for 1 s",
-        "perturbations in the brain": brain_notes,
-        "perturbations at the neuromuscular junction": junction,
+        "perturbations in the brain": notes["brain"],
+        "perturbations at the neuromuscular junction": notes["junction"],
         "drug potencies": drug_evidence(req.drugs),
         "body length": f"assumed: full co-contraction shortens the body by "
         f"{AXIAL_SHORTENING:.0%} (the rod is inextensible)",

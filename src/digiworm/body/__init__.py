@@ -24,6 +24,7 @@ from ._worm import (
     body_trajectory,
     simulate_worm,
     simulate_worm_protocol,
+    simulate_worms,
     worm_from_atlas,
     worm_motor,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "simulate_reflex",
     "simulate_worm",
     "simulate_worm_protocol",
+    "simulate_worms",
     "travelling_wave",
     "worm_from_atlas",
     "worm_motor",

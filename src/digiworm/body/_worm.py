@@ -50,6 +50,7 @@ __all__ = [
     "Worm",
     "simulate_worm",
     "simulate_worm_protocol",
+    "simulate_worms",
     "worm_from_atlas",
 ]
 
@@ -413,6 +414,80 @@ def simulate_worm_protocol(
     ds = ds.assign_coords(condition=list(protocol.labels))
     ds["stimulus"].attrs["long_name"] = "the brain's input (the protocol, per brain step)"
     return ds
+
+
+def simulate_worms(
+    worms,
+    medium: Medium,
+    duration_s: float,
+    *,
+    key: jax.Array,
+    touch: tuple[tuple[str, float], ...] = (),
+    touch_s: float = 1.0,
+    touch_amplitude=1.0,
+    dt_s: float = 1e-3,
+    initial_curvature_per_body_length: float = 1.0,
+) -> list[xr.Dataset]:
+    """Run several worms at once (one ``vmap``); return each one's :func:`simulate_worm` Dataset.
+
+    The worms differ in their arrays only (perturbed brains, muscles, ablations: each
+    :class:`Worm`'s leaves of the same shapes; every non-array field equal), and share the
+    medium, the run's times, the touches and ``key`` (the same switch noise, so paired runs
+    differ by their perturbations only). ``touch_amplitude`` is one number or one per worm.
+    Each worm starts from its own brain's rest. The results equal ``simulate_worm`` run on
+    each worm in turn, to rounding.
+    """
+    worms = list(worms)
+    if not worms:
+        raise DigiwormError("simulate_worms needs at least one worm")
+    amplitudes = np.broadcast_to(np.asarray(touch_amplitude, dtype=float), (len(worms),))
+    prepared = [
+        _prepare(w, duration_s, key, touch, touch_s, amp, dt_s, initial_curvature_per_body_length)
+        for w, amp in zip(worms, amplitudes)
+    ]
+    xi, n_inner = prepared[0][3], prepared[0][4]
+    try:
+        stacked = jax.tree_util.tree_map(_stack_leaves, *worms)
+    except (ValueError, TypeError) as exc:  # tree structures or shapes differ
+        raise DigiwormError(
+            f"these {len(worms)} worms differ in more than their arrays' values and cannot run "
+            f"in one batch ({exc}); run them one at a time with simulate_worm"
+        ) from None
+    maps, start, u = (jax.tree_util.tree_map(_stack_leaves, *(p[i] for p in prepared))
+                      for i in range(3))  # fmt: skip
+    # Only the arrays are batched (filter_vmap would map the worm's Python floats too).
+    arrays, fixed = eqx.partition(stacked, eqx.is_array)
+    saved = _run_batch(arrays, fixed, medium, maps, start, u, xi, dt_s, n_inner)
+    return [
+        _dataset(w, medium, tuple(x[i] for x in saved), u[i], touch) for i, w in enumerate(worms)
+    ]
+
+
+def _stack_leaves(*leaves):
+    """One leaf of every worm along a new batch axis; non-array leaves must be equal."""
+    if any(eqx.is_array(x) for x in leaves):
+        shapes = {tuple(np.shape(x)) for x in leaves}
+        if len(shapes) > 1:
+            raise ValueError(f"an array has shapes {sorted(shapes)}")
+        return jnp.stack([jnp.asarray(x) for x in leaves])
+    if any(not _same(leaf, leaves[0]) for leaf in leaves[1:]):
+        raise ValueError(f"a non-array field differs ({leaves[0]!r} vs others)")
+    return leaves[0]
+
+
+def _same(a, b) -> bool:
+    try:
+        return bool(a == b)
+    except (ValueError, TypeError):
+        return a is b
+
+
+@eqx.filter_jit
+def _run_batch(arrays, fixed, medium, maps, start, u, xi, dt_s, n_inner):
+    def one(arrays_i, maps_i, start_i, u_i):
+        return _run(eqx.combine(arrays_i, fixed), medium, maps_i, start_i, u_i, xi, dt_s, n_inner)
+
+    return jax.vmap(one)(arrays, maps, start, u)
 
 
 @eqx.filter_jit

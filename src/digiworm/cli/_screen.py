@@ -56,6 +56,12 @@ def screen_command(
         "--ensemble",
         help="Top hits per read-out rerun on the fitted worm's 8 bootstrap members (spread).",
     ),
+    batch: str = typer.Option(
+        "auto",
+        "--batch",
+        help="How a chunk's conditions run: vmap (one batch: accelerators), loop (one after "
+        "another: CPUs) or auto (by the device JAX uses).",
+    ),
 ):
     """Run a screen: drugs x doses x genes x stimulations, phenotypes against the wild type."""
     from rich.progress import (
@@ -68,7 +74,7 @@ def screen_command(
     )
 
     from .._io import atomic_write_text
-    from ..screen import check_table, parse_grid, read_table, run_screen
+    from ..screen import batch_strategy, check_table, parse_grid, read_table, run_screen
 
     if engine not in ("local", "ray"):
         raise DigiwormError(f"engine {engine!r} is not one of local, ray")
@@ -78,6 +84,7 @@ def screen_command(
         raise DigiwormError(f"--workers must be >= 1; got {workers}")
     if (grid is None) == (table is None):
         raise DigiwormError("give the conditions as --grid SPEC or --table FILE (one of them)")
+    batch_strategy(batch)  # a bad strategy fails before the atlas loads
     readouts = tuple(r.strip() for r in readout.split(",") if r.strip())
     conditions = parse_grid(grid) if grid is not None else read_table(table)
     atl = _atlas()
@@ -107,6 +114,7 @@ def screen_command(
             checked, atl, out, readouts=readouts, chunk_size=chunk, duration_s=duration,
             behaviour_duration_s=behaviour_duration, on_chunk=progress, command=command,
             engine=engine, address=address, workers=workers, traces=traces, ensemble=ensemble,
+            batch=batch,
         )  # fmt: skip
     atomic_write_text(Path(out) / "command.txt", command + "\n")
     console.print(

@@ -266,7 +266,7 @@ def _behaviour_request(rec, duration_s, atlas):
 
 
 def batch_strategy(batch: str = "auto") -> str:
-    """Return how a chunk's neural conditions run: ``"vmap"`` or ``"loop"``.
+    """Return how a chunk's conditions run, neural and behavioural: ``"vmap"`` or ``"loop"``.
 
     ``"auto"`` is ``"loop"`` on a CPU and ``"vmap"`` on an accelerator. On this project's
     2-core CPU a ``vmap`` over perturbed models ran at 0.19 s per 30 s condition and a loop
@@ -395,29 +395,42 @@ def _pearson(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _behaviour(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:
-    """Return the behavioural phenotypes of ``chunk``'s rows (module docstring), in order."""
-    from ..app import run_behaviour
+    """Return the behavioural phenotypes of ``chunk``'s rows (module docstring), in order.
+
+    Rows sharing model, medium and seed run as one batch (:func:`~digiworm.app.run_behaviours`)
+    when the strategy is ``vmap``, one after another otherwise (:func:`batch_strategy`).
+    """
+    from ..app import run_behaviour, run_behaviours
 
     keys = ("speed_mm_per_s", "reverse_speed_mm_per_s", "frequency_hz",
             "wavelength_body_lengths", "reversals_per_min", "fraction_backward",
             "co_contraction")  # fmt: skip
 
-    def run(rec):
-        _, summary = run_behaviour(_behaviour_request(rec, duration_s, atlas), atlas)
+    def read(summary):
         return {k: _float(summary.get(k)) for k in keys}
 
-    rows = []
-    for _, rec in chunk.iterrows():
-        key = (rec["model"], rec["medium"], int(rec["seed"]))
-        if key not in refs.behaviour_wt:
-            refs.behaviour_wt[key] = run(_wild_type(model=key[0], medium=key[1], seed=key[2]))
-        got = run(rec)
+    position = {row: i for i, row in enumerate(chunk.index)}
+    rows: list = [None] * len(chunk)
+    for key, group in chunk.groupby(["model", "medium", "seed"], sort=False):
+        key = (key[0], key[1], int(key[2]))
+        recs = [rec for _, rec in group.iterrows()]
+        need_wt = key not in refs.behaviour_wt
+        if need_wt:
+            recs.insert(0, _wild_type(model=key[0], medium=key[1], seed=key[2]))
+        reqs = [_behaviour_request(rec, duration_s, atlas) for rec in recs]
+        if refs.batch == "vmap":
+            got = [read(summary) for _, summary in run_behaviours(reqs, atlas)]
+        else:
+            got = [read(run_behaviour(req, atlas)[1]) for req in reqs]
+        if need_wt:
+            refs.behaviour_wt[key] = got.pop(0)
         wt = refs.behaviour_wt[key]
-        got["paralysed"] = bool(got["speed_mm_per_s"] < PARALYSIS_MM_PER_S)
-        got["speed_ratio_wt"] = (
-            got["speed_mm_per_s"] / wt["speed_mm_per_s"] if wt["speed_mm_per_s"] else math.nan
-        )
-        rows.append(got)
+        for row, res in zip(group.index, got):
+            res["paralysed"] = bool(res["speed_mm_per_s"] < PARALYSIS_MM_PER_S)
+            res["speed_ratio_wt"] = (
+                res["speed_mm_per_s"] / wt["speed_mm_per_s"] if wt["speed_mm_per_s"] else math.nan
+            )
+            rows[position[row]] = res
     return pd.DataFrame(rows)
 
 
