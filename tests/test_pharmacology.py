@@ -170,3 +170,58 @@ def test_l_achr_agonists_share_the_junction_rule():
         resistant, _ = neuromuscular_perturbation(m, ("unc-29",), ((drug, 1e4),))
         assert float(resistant.tonic) == 0.0
         assert "L-AChR agonist" in effects[0]["at the junction"]
+
+
+def test_inhibitory_anthelmintics_act_at_the_junction_and_their_mutants_resist():
+    """Muscimol and piperazine open UNC-49 (a hyperpolarising tonic drive), emodepside and
+    ethanol open SLO-1 (the evoked excitation silenced), ivermectin and moxidectin silence
+    the motor output through GluCls (both drives), at saturating doses; each rule vanishes
+    with its receptor, and ivermectin needs glc-1, avr-14 and avr-15 all lost (Dent et al.
+    2000)."""
+    from digiworm.body import Muscles, neuromuscular_perturbation
+
+    z = jnp.zeros((2, 1))
+    m = Muscles(excitatory=z, inhibitory=z, side=jnp.zeros(2), row=jnp.zeros(2, int),
+                names=("a", "b"), neurons=("n",))  # fmt: skip
+
+    def knobs(knockout, drug, dose):
+        out, effects = neuromuscular_perturbation(m, knockout, ((drug, dose),))
+        gains = (out.excitatory_gain, out.inhibitory_gain, out.tonic)
+        return tuple(float(x) for x in gains), effects[-1]["at the junction"]
+
+    for drug, dose in (("muscimol", 1e5), ("piperazine", 1e6)):
+        (_, _, tonic), said = knobs((), drug, dose)
+        assert tonic < -0.98 and "UNC-49" in said, drug
+        assert knobs(("unc-49",), drug, dose)[0][2] == 0.0
+    for drug, dose in (("emodepside", 100.0), ("ethanol", 1e6)):
+        (exc, inh, _), said = knobs((), drug, dose)
+        assert exc < 0.3 and inh == 1.0 and "SLO-1" in said, drug
+        assert knobs(("slo-1",), drug, dose)[0][0] == 1.0
+    for drug in ("ivermectin", "moxidectin"):
+        (exc, inh, _), said = knobs((), drug, 1.0)
+        assert exc < 0.02 and inh < 0.02 and "GluCl" in said, drug
+        assert knobs(("glc-1", "avr-14"), drug, 1.0)[0][0] < 0.02  # one GluCl gene left
+        (exc, inh, _), said = knobs(("glc-1", "avr-14", "avr-15"), drug, 1.0)
+        assert exc == inh == 1.0 and "no effect" in said
+
+
+def test_a_receptor_mutant_takes_its_agonists_action_from_the_brain_and_the_body(atlas):
+    """A knocked-out target carries no drug action in the brain (Drug's ``absent``), and a
+    behaviour run of the mutant under the drug moves like the mutant's wild type, while the
+    wild type under emodepside is paralysed (Guest et al. 2007: slo-1 mutants resist it)."""
+    from digiworm.app import BehaviourRequest, run_behaviour
+    from digiworm.experiments import Drug
+
+    assert Drug("emodepside", 1.0, atlas).targets == ("slo-1",)
+    assert Drug("emodepside", 1.0, atlas, absent=("slo-1",)).targets == ()
+
+    def speed(**kw):
+        req = BehaviourRequest(duration_s=6.0, seed=1, **kw).check(atlas)
+        return run_behaviour(req, atlas)[1]
+
+    wt, emo = speed(), speed(drugs=(("emodepside", 10.0),))
+    resistant = speed(knockout=("slo-1",), drugs=(("emodepside", 10.0),))
+    assert emo["speed_mm_per_s"] < 0.1 * wt["speed_mm_per_s"]
+    assert resistant["speed_mm_per_s"] == pytest.approx(wt["speed_mm_per_s"], rel=1e-3)
+    notes = resistant["evidence"]["perturbations in the brain"]
+    assert any("slo-1" in n and "leaves its neurons" in n for n in notes)

@@ -259,14 +259,16 @@ def _brain(req: BehaviourRequest, atlas, base=None):
     A gene with a rule only at the neuromuscular junction leaves the brain alone, said so.
     """
     from ..body import NMJ_GENES
-    from ..experiments import Knockout
+    from ..experiments import Drug, Knockout
     from ..simulate import model_precision
     from ._simulation import SimulationRequest, build_model
 
     reference = build_model(SimulationRequest(model=req.model), atlas, base=base)
     changed = SimulationRequest(model=req.model, drugs=req.drugs, modulation=req.modulation)
     brain = (
-        build_model(changed, atlas, base=reference) if req.drugs or req.modulation else reference
+        build_model(changed, atlas, base=reference, absent=req.knockout)
+        if req.drugs or req.modulation
+        else reference
     )
     notes = []
     with model_precision(brain):
@@ -275,9 +277,13 @@ def _brain(req: BehaviourRequest, atlas, base=None):
                 brain = Knockout(gene, atlas)(brain)
                 notes.append(f"{gene}: knocked out in the brain model")
             except DigiwormError as exc:
-                if gene not in NMJ_GENES:
+                targets = {t for name, _ in req.drugs for t in Drug(name, 0.0, atlas).targets}
+                if gene not in NMJ_GENES and gene not in targets:
                     raise
-                notes.append(f"{gene}: no action in the brain model ({exc})")
+                why = (
+                    "; the drugs' action in the brain leaves its neurons" if gene in targets else ""
+                )
+                notes.append(f"{gene}: no other action in the brain model ({exc}){why}")
     return reference, brain, notes
 
 

@@ -204,8 +204,12 @@ def _connectomes() -> list[str]:
     return list(CONNECTOMES)
 
 
-def build_model(req: SimulationRequest, atlas, base=None):
-    """Return the (perturbed) model the request describes (``base``: the unperturbed model)."""
+def build_model(req: SimulationRequest, atlas, base=None, absent=()):
+    """Return the (perturbed) model the request describes (``base``: the unperturbed model).
+
+    ``absent``: genes lost besides the request's knockouts, which its drugs see (a receptor
+    mutant resists its agonist) although the model has no knockout of its own for them.
+    """
     from ..experiments import Ablate, Drug, Knockout, Neuromodulation
     from ..models import (
         fitted,
@@ -236,7 +240,8 @@ def build_model(req: SimulationRequest, atlas, base=None):
             model = load_model(req.model)
     # build every transform first so that a bad gene or drug fails before any compute
     transforms = [Knockout(g, atlas) for g in req.knockout]
-    transforms += [Drug(name, dose, atlas) for name, dose in req.drugs]
+    lost = (*req.knockout, *absent)
+    transforms += [Drug(name, dose, atlas, absent=lost) for name, dose in req.drugs]
     if req.modulation:
         transforms.append(Neuromodulation(dict(req.modulation), atlas))
     if req.ablate:

@@ -27,6 +27,23 @@ pharmacology acts. Each rule changes one of the three knobs of
   ``drugs.csv``) and a tonic drive
   :data:`ALDICARB_TONIC` × H(dose) appears, both through the receptors present. The run is at
   steady state: the minutes-long onset of aldicarb paralysis is not modelled.
+* **GABA-A agonists** (``gaba_a_agonist``: muscimol, piperazine) open the muscle's UNC-49
+  Cl⁻ channels: a tonic drive of −:data:`GABA_AGONIST_TONIC` × H(dose) while UNC-49 is there,
+  so saturating doses leave the muscles flaccid and unc-49 mutants resist (Bamber et al. 1999
+  J Neurosci 19:5348: muscimol; Martin 1997 Vet J 154:11: piperazine's flaccid paralysis).
+* **SLO-1 openers** (``slo1_opener``: emodepside, ethanol) activate the BK channel in motor
+  neurons and muscle: the evoked excitatory drive × (1 − :data:`SLO1_SILENCING` × H(dose))
+  while SLO-1 is there; slo-1 mutants resist (Guest et al. 2007 Int J Parasitol 37:1577:
+  emodepside; Davies et al. 2003 Cell 115:655: ethanol).
+* **GluCl agonists** (``glucl_agonist``: ivermectin, moxidectin) silence the neurons that
+  express glutamate-gated Cl⁻ channels: both evoked drives × (1 − :data:`GLUCL_SILENCING` ×
+  H(dose)), the motor circuit's output standing in for where the channels act; resistance
+  needs glc-1, avr-14 and avr-15 all lost (Dent et al. 2000 PNAS 97:2674), so the rule holds
+  while any of them is there.
+
+Each of the last three rules' scale is *assumed* (saturating doses silence or shut the
+muscle), as are the first two's: the paralysis that follows is a consistency check of the
+rule's direction, not a prediction of its size.
 
 The citations name each gene's role as recalled from the literature (not re-read here).
 H(dose) is the Hill fraction of the drug's row in :func:`~digiworm.experiments.drug_table`
@@ -45,9 +62,13 @@ from ._muscles import Muscles
 
 __all__ = [
     "ALDICARB_TONIC",
+    "GABA_AGONIST_TONIC",
+    "GLUCL_SILENCING",
     "L_ACHR_SHARE",
     "LEVAMISOLE_TONIC",
     "NMJ_GENES",
+    "RULE_TARGETS",
+    "SLO1_SILENCING",
     "neuromuscular_perturbation",
 ]
 
@@ -58,6 +79,20 @@ L_ACHR_SHARE = 0.5
 LEVAMISOLE_TONIC = 1.0
 #: Tonic drive of saturating aldicarb through all receptors, in the drive's units (*assumed*).
 ALDICARB_TONIC = 0.5
+
+#: Tonic drive (negative: hyperpolarising) of a saturating GABA-A agonist on a muscle with its
+#: UNC-49 receptor, in the drive's units (*assumed*: cancels all its excitatory synapses).
+GABA_AGONIST_TONIC = 1.0
+#: Share of the evoked excitatory drive a saturating SLO-1 opener silences (*assumed*).
+SLO1_SILENCING = 1.0
+#: Share of both evoked drives a saturating GluCl agonist silences (*assumed*).
+GLUCL_SILENCING = 1.0
+#: The genes each receptor-borne junction rule needs (the rule holds while any is present).
+RULE_TARGETS = {
+    "gaba_a_agonist": ("unc-49",),
+    "slo1_opener": ("slo-1",),
+    "glucl_agonist": ("glc-1", "avr-14", "avr-15"),
+}
 
 #: Genes with a rule at the junction: what their loss removes, and the source.
 NMJ_GENES = {
@@ -101,8 +136,14 @@ def neuromuscular_perturbation(
     """
     l_achr, n_achr, gaba, ach = 1.0, 1.0, 1.0, 1.0
     effects = []
+    drug_targets = {g for genes in RULE_TARGETS.values() for g in genes}
     for gene in knockout:
         what = NMJ_GENES.get(gene)
+        if what is None and gene in drug_targets:
+            rules = ", ".join(r for r, genes in RULE_TARGETS.items() if gene in genes)
+            note = f"no rule of its own; a target of the {rules} rule"
+            effects.append({"perturbation": gene, "at the junction": note})
+            continue
         if what is None:
             effects.append({"perturbation": gene, "at the junction": "no rule (brain only)"})
             continue
@@ -135,6 +176,28 @@ def neuromuscular_perturbation(
                             f"{ALDICARB_TONIC * h * receptors * ach:.3g} (ACh persists)",
                             "source": "Mahoney et al. 2006 Nat Protoc 1:1772",
                             "evidence": "assumed (EC50, gain, tonic; steady state)"})  # fmt: skip
+        elif rule in RULE_TARGETS:
+            present = float(any(g not in knockout for g in RULE_TARGETS[rule]))
+            targets = "/".join(RULE_TARGETS[rule])
+            if rule == "gaba_a_agonist":
+                tonic -= GABA_AGONIST_TONIC * h * present
+                did = f"tonic drive {-GABA_AGONIST_TONIC * h * present:.3g} (UNC-49 opened)"
+                source = "Bamber et al. 1999 J Neurosci 19:5348; Martin 1997 Vet J 154:11"
+            elif rule == "slo1_opener":
+                excitatory *= 1.0 - SLO1_SILENCING * h * present
+                did = f"evoked excitatory drive x{1 - SLO1_SILENCING * h * present:.3g} (SLO-1)"
+                source = (
+                    "Guest et al. 2007 Int J Parasitol 37:1577; Davies et al. 2003 Cell 115:655"
+                )
+            else:
+                excitatory *= 1.0 - GLUCL_SILENCING * h * present
+                gaba *= 1.0 - GLUCL_SILENCING * h * present
+                did = f"both evoked drives x{1 - GLUCL_SILENCING * h * present:.3g} (GluCl)"
+                source = "Dent et al. 2000 PNAS 97:2674"
+            if not present:
+                did += f"; no effect: {targets} knocked out"
+            effects.append({"perturbation": f"{key}:{dose:g}", "at the junction": did,
+                            "source": source, "evidence": "assumed (EC50 and scale)"})  # fmt: skip
         else:
             effects.append({"perturbation": f"{key}:{dose:g}",
                             "at the junction": "no rule (brain only)"})  # fmt: skip

@@ -111,6 +111,9 @@ class Drug(eqx.Module):
     atlas : digiworm.atlas.Atlas
     threshold : int
         CeNGEN threshold for target expression.
+    absent : sequence of str
+        Genes knocked out: a target among them no longer carries the drug's action (a
+        receptor mutant resists its agonist).
     """
 
     name: str = eqx.field(static=True)
@@ -121,7 +124,7 @@ class Drug(eqx.Module):
     evidence: str = eqx.field(static=True)
     _apply: Callable = eqx.field(static=True)
 
-    def __init__(self, name: str, dose_uM: float, atlas, threshold: int = 2):
+    def __init__(self, name: str, dose_uM: float, atlas, threshold: int = 2, absent=()):
         table = drug_table()
         key = _drug_key(name, table)
         if not (np.isfinite(dose_uM) and dose_uM >= 0):
@@ -137,12 +140,15 @@ class Drug(eqx.Module):
         self.name, self.dose_uM, self.effect = key, float(dose_uM), float(h)
         self.mode, self.evidence = str(row["mode"]), str(row["evidence"])
         names = tuple(atlas.names)
-        targets = [g for g in str(row["target_genes"]).split(";") if g]
+        # genes knocked out (``absent``) take the drug's action from the neurons they were in
+        targets = [g for g in str(row["target_genes"]).split(";") if g and g not in absent]
         self.targets = tuple(targets)
         action = str(row["action"])
         kind, _, arg = action.partition(":")
 
         def expressing():
+            if not targets:
+                return np.zeros(len(names), dtype=bool)
             return np.any([_expressing(atlas, g, names, threshold) for g in targets], axis=0)
 
         if kind == "scale_transmission":
