@@ -5,8 +5,9 @@ The shipped worm is the mean of the final fit's Bayesian-bootstrap ensemble
 each member's own wild type, so its effect comes with the spread the data leave in the fitted
 parameters: mean, standard deviation and range over the members, and how many members
 ``agree``: an effect of the shipped worm's sign and at least half its size (the RMS change for
-a neural hit; the log of the speed ratio for a behavioural one). Rows of another model kind
-(uncalibrated, a file) have no ensemble and say so.
+a neural hit; the log of the speed ratio for a behavioural one, a ratio below 0.001 counted as
+0.001, so that every paralysis agrees). Rows of another model kind (uncalibrated, a file) have
+no ensemble and say so.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..experiments import AMINES
+from ._run import RATIO_FLOOR
 
 __all__ = ["ENSEMBLE_KINDS", "hit_ensemble"]
 
@@ -64,7 +66,7 @@ def _spread(values: np.ndarray, shipped: float, readout: str) -> dict:
         return {"members": 0, "note": "no member gave a finite value"}
 
     def effect(v):  # neural: the RMS change itself; behaviour: log of the speed ratio
-        return v if readout == "neural" else np.log(np.clip(v, 1e-6, None))
+        return v if readout == "neural" else np.log(np.clip(v, RATIO_FLOOR, None))
 
     ship = effect(np.float64(shipped))
     agree = (np.sign(effect(finite)) == np.sign(ship)) & (np.abs(effect(finite)) >= 0.5 * abs(ship))

@@ -45,6 +45,9 @@ from ._table import _names, table_digest
 __all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "batch_strategy", "chunk_phenotypes", "run_screen"]
 
 READOUTS = ("neural", "behaviour")
+#: Speed ratios below this count as this when ranked or compared (a stopped worm's log ratio
+#: is not an effect size: every paralysis is the same hit).
+RATIO_FLOOR = 1e-3
 #: Below this forward speed a worm counts as paralysed (*assumed*: a tenth of crawling).
 PARALYSIS_MM_PER_S = 0.02
 MANIFEST_VERSION = 1
@@ -453,7 +456,7 @@ def _hits(phenotypes: pd.DataFrame, readouts, k: int = 10) -> dict:
     for readout in readouts:
         column, how = RANK_BY[readout]
         value = phenotypes[column].astype(float)
-        score = np.abs(np.log(value.clip(lower=1e-3))) if readout == "behaviour" else value
+        score = np.abs(np.log(value.clip(lower=RATIO_FLOOR))) if readout == "behaviour" else value
         order = score.fillna(-np.inf).sort_values(ascending=False, kind="stable").index[:k]
         out[readout] = {
             "ranked_by": how,
