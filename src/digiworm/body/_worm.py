@@ -448,11 +448,8 @@ def simulate_worms(
     xi, n_inner = prepared[0][3], prepared[0][4]
     try:
         stacked = jax.tree_util.tree_map(_stack_leaves, *worms)
-    except (ValueError, TypeError) as exc:  # tree structures or shapes differ
-        raise DigiwormError(
-            f"these {len(worms)} worms differ in more than their arrays' values and cannot run "
-            f"in one batch ({exc}); run them one at a time with simulate_worm"
-        ) from None
+    except (ValueError, TypeError) as exc:  # the worms' tree structures differ
+        raise DigiwormError(_UNBATCHABLE.format(n=len(worms), why=exc)) from None
     maps, start, u = (jax.tree_util.tree_map(_stack_leaves, *(p[i] for p in prepared))
                       for i in range(3))  # fmt: skip
     # Only the arrays are batched (filter_vmap would map the worm's Python floats too).
@@ -463,15 +460,23 @@ def simulate_worms(
     ]
 
 
+_UNBATCHABLE = (
+    "these {n} worms differ in more than their arrays' values and cannot run in one batch "
+    "({why}); run them one at a time with simulate_worm"
+)
+
+
 def _stack_leaves(*leaves):
     """One leaf of every worm along a new batch axis; non-array leaves must be equal."""
+    n = len(leaves)
     if any(eqx.is_array(x) for x in leaves):
         shapes = {tuple(np.shape(x)) for x in leaves}
         if len(shapes) > 1:
-            raise ValueError(f"an array has shapes {sorted(shapes)}")
+            raise DigiwormError(_UNBATCHABLE.format(n=n, why=f"an array has shapes {shapes}"))
         return jnp.stack([jnp.asarray(x) for x in leaves])
     if any(not _same(leaf, leaves[0]) for leaf in leaves[1:]):
-        raise ValueError(f"a non-array field differs ({leaves[0]!r} vs others)")
+        why = f"a non-array field differs: {leaves[0]!r} and others"
+        raise DigiwormError(_UNBATCHABLE.format(n=n, why=why))
     return leaves[0]
 
 

@@ -1,0 +1,28 @@
+"""Brains beyond the worm: any connectome as an edge list, simulated on sparse coupling.
+
+* :func:`load` reads digiworm's edge-list format (CSV or Parquet; :mod:`._connectome` documents
+  it) into a :class:`Connectome`, refusing bad rows by number; :func:`from_flywire` maps the
+  FlyWire export of Shiu et al. 2024 onto it and :func:`from_atlas` gives the worm's own.
+* :func:`synthetic_flywire` draws a graph with the whole fly brain's size and statistics (for
+  benchmarks: FlyWire itself cannot be shipped).
+* :class:`LIFNetwork` is the leaky integrate-and-fire model of Shiu et al. 2024 on
+  ``segment_sum`` coupling; :func:`simulate_lif` runs it for batches of trials.
+"""
+
+from ._connectome import TRANSMITTER_SIGNS, Connectome, from_atlas, from_flywire, load
+from ._lif import SHIU_PARAMS, LIFNetwork, lif_from_connectome, simulate_lif
+from ._synthetic import FLYWIRE_TARGETS, synthetic_flywire
+
+__all__ = [
+    "FLYWIRE_TARGETS",
+    "SHIU_PARAMS",
+    "TRANSMITTER_SIGNS",
+    "Connectome",
+    "LIFNetwork",
+    "from_atlas",
+    "from_flywire",
+    "lif_from_connectome",
+    "load",
+    "simulate_lif",
+    "synthetic_flywire",
+]

@@ -1,0 +1,216 @@
+"""Larger brains: the edge-list format and its checks, the synthetic fly graph, the LIF model
+against its exact solution and against Brian2 spike for spike."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import numpy as np
+import pandas as pd
+import pytest
+
+from digiworm._errors import DigiwormError
+from digiworm.brains import (
+    FLYWIRE_TARGETS,
+    SHIU_PARAMS,
+    LIFNetwork,
+    from_atlas,
+    from_flywire,
+    lif_from_connectome,
+    load,
+    simulate_lif,
+    synthetic_flywire,
+)
+
+pytestmark = pytest.mark.usefixtures("x64")
+
+
+def test_an_edge_list_loads_and_bad_rows_are_named(tmp_path):
+    edges = pd.DataFrame({"pre": [1, 2, 3, 1], "post": [2, 3, 1, 3],
+                          "weight": [4.0, 2.0, 1.0, 3.0],
+                          "transmitter": ["acetylcholine", "GABA", "glutamate",
+                                          "ach"]})  # fmt: skip
+    neurons = pd.DataFrame({"id": [1, 2, 3], "type": ["a", "b", "c"]})
+    edges.to_parquet(tmp_path / "e.parquet")
+    neurons.to_csv(tmp_path / "n.csv", index=False)
+    c = load(tmp_path / "e.parquet", tmp_path / "n.csv")
+    assert (c.n_neurons, c.n_edges) == (3, 4)
+    np.testing.assert_array_equal(c.weight, [4.0, -2.0, -1.0, 3.0])  # GABA, Glu inhibitory
+    np.testing.assert_array_equal(c.index([3, 1]), [2, 0])
+    # round trip through the saved tables
+    c.save(tmp_path / "out.csv", tmp_path / "out_neurons.csv")
+    again = load(tmp_path / "out.csv", tmp_path / "out_neurons.csv")
+    np.testing.assert_array_equal(again.weight, c.weight)
+    # every problem at once, with its file lines
+    bad = pd.DataFrame({"pre": [1, 9, 2, 1, 2], "post": [2, 3, 2, 2, 2],
+                        "weight": [1.0, 2.0, float("nan"), 1.0, -1.0],
+                        "sign": [1, -1, 1, 1, 2], "kind": ["chemical", "chemical", "electrical",
+                                                         "chemical", "wireless"]})  # fmt: skip
+    with pytest.raises(DigiwormError) as err:
+        load(bad, neurons)
+    msg = str(err.value)
+    for needle in ("pre ids not in the neuron table, e.g. [9]", "file lines 3",
+                   "not finite", "kinds other than chemical, electrical", "signs other than",
+                   "gap junctions from a neuron to itself", "listed twice",
+                   "negative weights beside a sign"):  # fmt: skip
+        assert needle in msg, needle
+    with pytest.raises(DigiwormError, match="lacks column"):
+        load(pd.DataFrame({"from": [1], "to": [2]}))
+    with pytest.raises(DigiwormError, match="without a sign.*dopamine"):
+        load(pd.DataFrame({"pre": [1], "post": [2], "weight": [1.0], "transmitter": ["dopamine"]}))
+    with pytest.raises(DigiwormError, match="unknown neuron '4'"):
+        c.index([4])
+
+
+def test_a_flywire_export_maps_onto_the_format(tmp_path):
+    """A file in the layout of Shiu et al. 2024 (Connectivity_783 + Completeness_783) loads,
+    its index columns checked against the completeness table's order."""
+    ids = [720575940600000001, 720575940600000002, 720575940600000003]
+    pd.DataFrame({"Completed": [True] * 3}, index=pd.Index(ids, name="Unnamed: 0")).to_csv(
+        tmp_path / "Completeness_783.csv"
+    )
+    con = pd.DataFrame({"Presynaptic_ID": [ids[0], ids[1]], "Postsynaptic_ID": [ids[1], ids[2]],
+                        "Presynaptic_Index": [0, 1], "Postsynaptic_Index": [1, 2],
+                        "Connectivity": [12, 5], "Excitatory": [1, -1],
+                        "Excitatory x Connectivity": [12, -5]})  # fmt: skip
+    con.to_parquet(tmp_path / "Connectivity_783.parquet")
+    c = from_flywire(tmp_path / "Connectivity_783.parquet", tmp_path / "Completeness_783.csv")
+    np.testing.assert_array_equal(c.weight, [12, -5])
+    np.testing.assert_array_equal(c.pre, [0, 1])
+    con["Postsynaptic_Index"] = [2, 1]
+    con.to_parquet(tmp_path / "Connectivity_783.parquet")
+    with pytest.raises(DigiwormError, match="Postsynaptic_Index disagrees"):
+        from_flywire(tmp_path / "Connectivity_783.parquet", tmp_path / "Completeness_783.csv")
+
+
+def test_the_worm_is_one_connectome_among_others(atlas):
+    from digiworm.models._graded import connectome_arrays
+
+    c = from_atlas(atlas)
+    chem, gap, sign = connectome_arrays(atlas)
+    assert c.n_neurons == 302
+    pre, post, w = c.chemical()
+    dense = np.zeros((302, 302))
+    dense[post, pre] = w
+    np.testing.assert_allclose(dense, chem * sign)
+    a, b, g = c.gap_junctions()
+    assert len(a) == np.count_nonzero(np.triu(gap, 1)) and (g > 0).all()
+    with pytest.raises(DigiwormError, match="no gap junctions"):
+        lif_from_connectome(c)
+
+
+def test_the_synthetic_fly_graph_matches_its_targets():
+    c = synthetic_flywire(0.01, seed=3)
+    s = c.summary()
+    assert s["neurons"] == round(FLYWIRE_TARGETS["neurons"] * 0.01)
+    assert s["edges"] == round(FLYWIRE_TARGETS["connections"] * 0.01)
+    assert s["mean_abs_weight"] == pytest.approx(3.6, rel=0.05)
+    assert s["inhibitory_fraction"] == pytest.approx(0.3, abs=0.05)
+    assert s["max_out_degree"] > 4 * s["mean_out_degree"]  # heavy tailed
+    assert not (c.pre == c.post).any()
+    assert len(set(zip(c.pre.tolist(), c.post.tolist()))) == c.n_edges
+    again = synthetic_flywire(0.01, seed=3)
+    np.testing.assert_array_equal(again.weight, c.weight)
+    with pytest.raises(DigiwormError, match="scale"):
+        synthetic_flywire(0.0)
+
+
+def _chain(weight_synapses: float) -> LIFNetwork:
+    import jax.numpy as jnp
+
+    w = jnp.asarray([weight_synapses * SHIU_PARAMS["w_syn_mV"]])
+    return LIFNetwork(pre=jnp.asarray([0], jnp.int32), post=jnp.asarray([1], jnp.int32), w_mV=w,
+                      n=2)  # fmt: skip
+
+
+def test_lif_spikes_where_the_exact_solution_crosses_threshold():
+    """Neuron 0 spikes one step after an input; neuron 1 gets its synapse 18 steps later and
+    fires at the first step where v0 + A (e^{-t/tau_m} - e^{-t/tau}) (A = w tau / (tau_m -
+    tau)) exceeds the threshold; a weaker synapse stays below it (its peak is 0.1575 w)."""
+    dt_ms, steps = 0.1, 600
+    inputs = np.zeros((steps, 2), bool)
+    inputs[10, 0] = True
+    for count, fires in ((200.0, True), (150.0, False)):
+        out = simulate_lif(_chain(count), steps * 1e-4, input_spikes=inputs, record=[0, 1])
+        raster = out["raster"][0]
+        assert np.flatnonzero(raster[:, 0]).tolist() == [11]
+        w = count * SHIU_PARAMS["w_syn_mV"]
+        tau, tm = SHIU_PARAMS["tau_ms"], SHIU_PARAMS["t_mbr_ms"]
+        arrive = 11 + 18  # g jumps at the end of this step
+        j = np.arange(1, steps - arrive)
+        v = SHIU_PARAMS["v_0_mV"] + w * tau / (tm - tau) * (
+            np.exp(-j * dt_ms / tm) - np.exp(-j * dt_ms / tau)
+        )
+        expected = arrive + j[v > SHIU_PARAMS["v_th_mV"]][:1]
+        assert fires == (len(expected) == 1)
+        assert np.flatnonzero(raster[:, 1]).tolist() == expected.tolist()
+    assert 0.1575 * 150 * 0.275 < 7 < 0.1575 * 200 * 0.275  # the two cases straddle threshold
+
+
+def test_lif_refractory_period_and_poisson_input():
+    """Driven at every step, a neuron fires every 23 steps: 22 of refractoriness (2.2 ms at
+    0.1 ms; v and g frozen, inputs lost, as in Brian2) and one to cross threshold after the
+    first input it takes; a Poisson-driven neuron has no refractory period (Shiu et al.) and
+    fires at the input's rate, independently per trial."""
+    net = _chain(0.0)
+    steps = 440
+    inputs = np.zeros((steps, 2), bool)
+    inputs[:, 0] = True
+    out = simulate_lif(net, steps * 1e-4, input_spikes=inputs)
+    assert out["counts"][0, 0] == math.ceil((steps - 1) / 23)
+    out = simulate_lif(net, 2.0, stimulated=[0], key=jax.random.PRNGKey(1), trials=3)
+    rates = out["rate_hz"][:, 0]
+    assert np.all(np.abs(rates - 150.0) < 4 * math.sqrt(150.0 / 2.0))  # Poisson count s.d.
+    assert len(set(out["counts"][:, 0].tolist())) > 1  # trials differ
+    assert (out["counts"][:, 1] == 0).all()
+    with pytest.raises(DigiwormError, match="input_spikes must be"):
+        simulate_lif(net, 0.01, input_spikes=np.zeros((3, 2), bool))
+    with pytest.raises(DigiwormError, match="stimulated neurons must be indices"):
+        simulate_lif(net, 0.01, stimulated=[5])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # Brian2 2.9 on pyparsing 3.3
+def test_lif_gives_brian2s_spikes_on_a_small_fly_like_network():
+    """The same equations, graph and input spikes in Brian2 (runtime, numpy target; its
+    method 'linear' integrates exactly) give the same spikes, each within one step."""
+    b2 = pytest.importorskip("brian2", reason="brian2 is a test dependency (pip install .[test])")
+    c = synthetic_flywire(0.0005, seed=1)  # 69 neurons, about 7,500 connections
+    n, steps, dt_ms = c.n_neurons, 3000, 0.1
+    rng = np.random.default_rng(0)
+    inputs = np.zeros((steps, n), bool)
+    driven = rng.choice(n, 8, replace=False)
+    for neuron in driven:
+        inputs[rng.choice(steps, 40, replace=False), neuron] = True
+    w_syn = 3.0  # mV per synapse, 11x Shiu's, so that activity spreads through this small graph
+    ours = simulate_lif(lif_from_connectome(c, w_syn_mV=w_syn), steps * 1e-4, input_spikes=inputs,
+                        record=np.arange(n))["raster"][0]  # fmt: skip
+
+    p = SHIU_PARAMS
+    b2.prefs.codegen.target = "numpy"
+    b2.start_scope()
+    b2.defaultclock.dt = dt_ms * b2.ms
+    ns = {"v_0": p["v_0_mV"] * b2.mV, "v_rst": p["v_rst_mV"] * b2.mV, "v_th": p["v_th_mV"] * b2.mV,
+          "t_mbr": p["t_mbr_ms"] * b2.ms, "tau": p["tau_ms"] * b2.ms}  # fmt: skip
+    neu = b2.NeuronGroup(n, "dv/dt = (v_0 - v + g) / t_mbr : volt (unless refractory)\n"
+                            "dg/dt = -g / tau : volt (unless refractory)",
+                         threshold="v > v_th", reset="v = v_rst; g = 0*mV",
+                         refractory=p["t_rfc_ms"] * b2.ms, method="linear",
+                         namespace=ns)  # fmt: skip
+    neu.v = p["v_0_mV"] * b2.mV
+    syn = b2.Synapses(neu, neu, "w : volt", on_pre="g += w", delay=p["t_dly_ms"] * b2.ms)
+    syn.connect(i=c.pre.astype(int), j=c.post.astype(int))
+    syn.w = c.weight * w_syn * b2.mV
+    at_step, to_neuron = np.nonzero(inputs)
+    gen = b2.SpikeGeneratorGroup(n, to_neuron, at_step * dt_ms * b2.ms)
+    drive = b2.Synapses(gen, neu, on_pre=f"v += {p['f_poi'] * p['w_syn_mV']}*mV")
+    drive.connect(j="i")
+    mon = b2.SpikeMonitor(neu)
+    b2.Network(neu, syn, gen, drive, mon).run(steps * dt_ms * b2.ms)
+    theirs = np.zeros_like(ours)
+    theirs[np.round(np.asarray(mon.t / b2.ms) / dt_ms).astype(int), np.asarray(mon.i)] = True
+    assert theirs.sum() > 100 and (theirs.sum(0) > 0).sum() > len(driven)  # the net responds
+    for neuron in range(n):
+        a, b = np.flatnonzero(ours[:, neuron]), np.flatnonzero(theirs[:, neuron])
+        assert len(a) == len(b), (neuron, a, b)
+        assert np.all(np.abs(a - b) <= 1), (neuron, a, b)
