@@ -5,11 +5,14 @@
   FlyWire export of Shiu et al. 2024 onto it and :func:`from_atlas` gives the worm's own.
 * :func:`synthetic_flywire` draws a graph with the whole fly brain's size and statistics (for
   benchmarks: FlyWire itself cannot be shipped).
+* :class:`SparseGradedNetwork` is the worm's graded network on edge lists (equal to the dense
+  one, :func:`sparse_from_dense`; from any connectome, :func:`graded_from_connectome`).
 * :class:`LIFNetwork` is the leaky integrate-and-fire model of Shiu et al. 2024 on
   ``segment_sum`` coupling; :func:`simulate_lif` runs it for batches of trials.
 """
 
 from ._connectome import TRANSMITTER_SIGNS, Connectome, from_atlas, from_flywire, load
+from ._graded import SparseGradedNetwork, graded_from_connectome, sparse_from_dense
 from ._lif import SHIU_PARAMS, LIFNetwork, lif_from_connectome, simulate_lif
 from ._synthetic import FLYWIRE_TARGETS, synthetic_flywire
 
@@ -19,10 +22,13 @@ __all__ = [
     "TRANSMITTER_SIGNS",
     "Connectome",
     "LIFNetwork",
+    "SparseGradedNetwork",
     "from_atlas",
     "from_flywire",
+    "graded_from_connectome",
     "lif_from_connectome",
     "load",
     "simulate_lif",
+    "sparse_from_dense",
     "synthetic_flywire",
 ]
