@@ -268,3 +268,36 @@ def test_a_graded_network_builds_from_any_connectome():
     assert np.isfinite(out).all()
     others = np.setdiff1d(np.arange(c.n_neurons), np.arange(10))
     assert np.abs(out[:, others] - out[0, others]).max() > 1e-4
+
+
+def test_simulate_takes_a_connectome_file_and_refuses_the_worms_options(tmp_path):
+    """`digiworm simulate --connectome FILE --neurons FILE` runs both models on a saved edge
+    list; the worm's options (ablations, drugs, the in-silico atlas) are refused by name."""
+    import xarray as xr
+    from typer.testing import CliRunner
+
+    from digiworm.cli import app
+
+    c = synthetic_flywire(0.001, seed=4)
+    c.save(tmp_path / "edges.parquet", tmp_path / "neurons.csv")
+    base = ["simulate", "--connectome", str(tmp_path / "edges.parquet"), "--neurons",
+            str(tmp_path / "neurons.csv"), "--stimulate", "0,1,2"]  # fmt: skip
+    r = CliRunner().invoke(app, [*base, "--model", "lif", "--duration", "0.1", "--trials", "2",
+                                 "--out", str(tmp_path / "lif.nc")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    ds = xr.load_dataset(tmp_path / "lif.nc", engine="h5netcdf")
+    assert ds.sizes == {"trial": 2, "neuron": c.n_neurons}
+    assert (ds["rate_hz"].sel(neuron=["0", "1", "2"]) > 50).all()
+    r = CliRunner().invoke(app, [*base, "--duration", "1", "--out", str(tmp_path / "g.nc")])
+    assert r.exit_code == 0, r.output
+    for extra, needle in ((["--ablate", "3"], "--ablate act on the worm"),
+                          (["--model", "linear"], "model for a connectome file"),
+                          (["--stimulate", "999999"], "unknown neuron '999999'")):  # fmt: skip
+        r = CliRunner().invoke(app, [*base, *extra, "--out", str(tmp_path / "x.nc")])
+        assert r.exit_code == 2 and needle in r.output, (extra, r.output)
+    r = CliRunner().invoke(app, ["simulate", "--connectome", str(tmp_path / "none.csv"),
+                                 "--out", str(tmp_path / "x.nc")])  # fmt: skip
+    assert r.exit_code == 2 and "does not exist" in r.output
+    r = CliRunner().invoke(app, ["simulate", "--stimulate", "AVAL", "--trials", "3",
+                                 "--out", str(tmp_path / "x.nc")])  # fmt: skip
+    assert r.exit_code == 2 and "--trials are for a connectome file" in r.output

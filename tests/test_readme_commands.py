@@ -114,6 +114,7 @@ SHRINK = {
     "simulate": {"--duration": "6"},
     "simulate --atlas": {"--duration": "4", "--stimulate": "AVAL,ASHL,RIML"},
     "simulate --model conductance": {"--duration": "1.5", "--onset": "0.5"},
+    "simulate --connectome FILE": {"--duration": "0.2"},
     "fit": {
         "--folds": "2",
         "--steps": "8",
@@ -140,6 +141,8 @@ def _shrunk(argv: list[str]) -> list[str]:
         keys += ["simulate --atlas"] if "--atlas" in argv else []
         if "--model" in argv and argv[argv.index("--model") + 1] == "conductance":
             keys += ["simulate --model conductance"]
+        if "--connectome" in argv and argv[argv.index("--connectome") + 1].startswith("synth"):
+            keys += ["simulate --connectome FILE"]
     argv = list(argv)
     for key in keys:
         for option, value in SHRINK.get(key, {}).items():
@@ -233,7 +236,17 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
 
     if argv[0] == "simulate":
         ds = xr.load_dataset(path / option("--out"), engine="h5netcdf")
-        if "--atlas" in argv:
+        if (option("--connectome") or "").startswith("synthetic-flywire"):  # a larger brain
+            stim = option("--stimulate").split(",")
+            if option("--model") == "lif":
+                assert ds["rate_hz"].dims == ("trial", "neuron")
+                assert ds.sizes["trial"] == int(option("--trials") or 1)
+                assert (ds["rate_hz"].sel(neuron=stim) > 50).all()  # Poisson-driven, ~150 Hz
+            else:
+                trace = ds["dff"].sel(neuron=stim[0]).isel(condition=0)
+                assert float(np.ptp(trace.to_numpy())) > 0
+            assert ds.attrs["edges"] > 10 * ds.attrs["neurons"]
+        elif "--atlas" in argv:
             stim = option("--stimulate")
             assert ds["dff"].dims == ("responding", "stimulated")
             assert list(ds["stimulated"].values) == stim.split(",")

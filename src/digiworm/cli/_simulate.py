@@ -49,7 +49,16 @@ def simulate_command(
     ablate: list[str] = typer.Option([], "--ablate", help="Neurons to ablate, e.g. RIML,RIMR."),
     knockout: list[str] = typer.Option([], "--knockout", help="Genes to knock out, e.g. unc-31."),
     drug: list[str] = typer.Option([], "--drug", help="NAME:DOSE_uM, e.g. aldicarb:1000."),
-    connectome: str = typer.Option("cook2019", "--connectome", help="Anatomical connectome."),
+    connectome: str = typer.Option(
+        "cook2019",
+        "--connectome",
+        help="Anatomical connectome: a worm dataset (cook2019, white1986, ...), an edge-list "
+        "file (.parquet or .csv; --model graded or lif) or synthetic-flywire[:SCALE].",
+    ),
+    neurons: Path | None = typer.Option(
+        None, "--neurons", help="With a connectome file: its neuron table (.parquet or .csv)."
+    ),
+    trials: int = typer.Option(1, "--trials", help="With --model lif: trials run as a batch."),
     spontaneous: bool = typer.Option(False, "--spontaneous", help="Noise-driven activity."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (needed with noise)."),
     atlas_mode: bool = typer.Option(
@@ -71,6 +80,15 @@ def simulate_command(
     out = check_output_path(out, (".nc",))
     if plot is not None:
         plot = check_output_path(plot, (".png", ".svg"))
+    from ..brains._run import is_brain_file
+
+    if is_brain_file(connectome):
+        return _simulate_brain(connectome, neurons, model, _split(stimulate), duration, dt,
+                               amplitude, onset, pulse, trials, seed, out, plot,
+                               ablate=ablate, knockout=knockout, drug=drug,
+                               spontaneous=spontaneous, atlas_mode=atlas_mode)  # fmt: skip
+    if neurons is not None or trials != 1:
+        raise DigiwormError("--neurons and --trials are for a connectome file (--connectome FILE)")
     req = SimulationRequest(
         model=model, stimulate=_split(stimulate), duration_s=duration,
         dt_s=dt,
@@ -90,6 +108,31 @@ def simulate_command(
     if plot is not None:
         plot_traces(ds, plot)
         console.print(f"figure [bold]{plot}[/]")
+
+
+def _simulate_brain(spec, neurons, model, stimulate, duration, dt, amplitude, onset, pulse,
+                    trials, seed, out, plot, **worm_only):  # fmt: skip
+    """``digiworm simulate --connectome FILE``: a larger brain (digiworm.brains)."""
+    from ..app import write_netcdf
+    from ..brains._run import load_brain, run_brain
+
+    given = [f"--{k.replace('_mode', '').replace('_', '-')}" for k, v in worm_only.items() if v]
+    if given:
+        raise DigiwormError(
+            f"{', '.join(given)} act on the worm's atlas; a connectome file takes --model, "
+            "--stimulate, --duration, --dt, --amplitude, --onset, --pulse, --trials and --seed"
+        )
+    if plot is not None:
+        raise DigiwormError("--plot draws the worm's traces; for a connectome file, open the .nc")
+    with console.status("loading the connectome…"):
+        brain = load_brain(spec, neurons, seed=seed or 0)
+    console.print(f"{brain.source}: {brain.n_neurons:,} neurons, {brain.n_edges:,} connections")
+    with console.status(f"simulating {model} (the first run compiles)…"):
+        ds = run_brain(brain, model, stimulate=stimulate, duration_s=duration, dt_s=dt,
+                       amplitude=amplitude, onset_s=onset, pulse_s=pulse, trials=trials,
+                       seed=seed or 0)  # fmt: skip
+    write_netcdf(ds, out)
+    console.print(f"wrote [bold]{out}[/] ({', '.join(f'{k}={v}' for k, v in ds.sizes.items())})")
 
 
 # -- digiworm export ---------------------------------------------------------------------------
