@@ -499,6 +499,7 @@ BENCH_ARGS: dict[str, list[str]] = {
     "body_peers.py": [],
     "worm_speed.py": [],
     "screen_speed.py": [],
+    "brain_scale.py": [],
 }
 
 #: Optional peers (the ``bench`` extra) without which a benchmark cannot run at all.
@@ -616,6 +617,21 @@ def _check_screen_speed(res: dict, stdout: str, out: Path) -> None:
     assert _finite(res["results"]["ray"]["scaling_efficiency"])
 
 
+def _check_brain_scale(res: dict, stdout: str, out: Path) -> None:
+    lif = res["results"]["lif"]
+    ours = lif["digiworm"]
+    assert _finite(ours["trials_1"]["wall_per_sim_s"], ours["trials_2"]["wall_per_sim_s"])
+    assert 100 < ours["trials_1"]["mean_rate_driven_hz"] < 200  # Poisson-driven at 150 Hz
+    if _installed("brian2"):  # the peer ran and its driven neurons fire like ours
+        assert _finite(lif["brian2_over_digiworm_trials_1"]), lif["brian2"]
+        assert 100 < lif["brian2"]["mean_rate_driven_hz"] < 200
+    rows = res["results"]["graded_scaling"]
+    assert [r["neurons"] for r in rows] == [200, 500]
+    assert all(_finite(r["sparse_1_wall_per_sim_s"], r["dense_1_wall_per_sim_s"]) for r in rows)
+    assert _finite(res["results"]["worm"]["sparse_over_dense"])
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).
 BENCH_CHECKS = {
     "atlas_load.py": _check_atlas_load,
@@ -628,6 +644,7 @@ BENCH_CHECKS = {
     "body_peers.py": _check_body_peers,
     "worm_speed.py": _check_worm_speed,
     "screen_speed.py": _check_screen_speed,
+    "brain_scale.py": _check_brain_scale,
 }
 
 
