@@ -248,6 +248,13 @@ def test_the_sparse_graded_network_is_the_dense_one(atlas):
     np.testing.assert_allclose(a["dff"].values, b["dff"].values, rtol=1e-10, atol=1e-12)
     with pytest.raises(DigiwormError, match="takes a GradedNetwork"):
         sparse_from_dense(sparse)
+    back = sparse.to_dense()  # and back again, exactly (reversals where there are synapses)
+    for field in ("g_gap", "g_chem", "w_pep_mV"):
+        np.testing.assert_array_equal(getattr(back, field), getattr(dense, field), err_msg=field)
+    wired = np.asarray(dense.g_chem) > 0
+    np.testing.assert_array_equal(
+        np.asarray(back.e_chem_mV)[wired], np.asarray(dense.e_chem_mV)[wired]
+    )
 
 
 def test_a_graded_network_builds_from_any_connectome():
@@ -255,9 +262,15 @@ def test_a_graded_network_builds_from_any_connectome():
     into some neurons spreads to others and the run stays finite."""
     import jax.numpy as jnp
 
+    from digiworm.brains._graded import DENSE_MAX_NEURONS
+    from digiworm.models import GradedNetwork
     from digiworm.simulate import Protocol, simulate
 
     c = synthetic_flywire(0.002, seed=2)
+    assert c.n_neurons <= DENSE_MAX_NEURONS
+    assert isinstance(graded_from_connectome(c, layout="auto"), GradedNetwork)
+    with pytest.raises(DigiwormError, match="layout 'csr'"):
+        graded_from_connectome(c, layout="csr")
     net = graded_from_connectome(c, dtype=jnp.float64)
     pre, post, w = c.chemical()
     np.testing.assert_array_equal(np.asarray(net.e_chem_mV) < -1, w < 0)
@@ -301,3 +314,21 @@ def test_simulate_takes_a_connectome_file_and_refuses_the_worms_options(tmp_path
     r = CliRunner().invoke(app, ["simulate", "--stimulate", "AVAL", "--trials", "3",
                                  "--out", str(tmp_path / "x.nc")])  # fmt: skip
     assert r.exit_code == 2 and "--trials are for a connectome file" in r.output
+
+
+def test_the_flyvis_optic_lobe_expands_to_its_published_size():
+    """The shipped type-level table expands to flyvis's 45,669 cells and 1,513,231 connections
+    (Lappalainen et al. 2024); without the hull fill, 1,357,269; a small lattice keeps the
+    types' strides (Lawf cells on every third u and second v)."""
+    from digiworm.brains import flyvis_optic_lobe
+
+    c = flyvis_optic_lobe()
+    assert (c.n_neurons, c.n_edges) == (45_669, 1_513_231)
+    assert ((c.weight > 0).sum(), (c.weight < 0).sum()) == (983_980, 529_251)
+    assert flyvis_optic_lobe(fill=False).n_edges == 1_357_269
+    small = flyvis_optic_lobe(extent=2)
+    n_cols = 3 * 2 * 3 + 1
+    lawf = [i for i in small.ids if i.startswith("Lawf1@")]
+    assert len(lawf) == 3 and all(int(i.split("@")[1].split("_")[0]) % 3 == 0 for i in lawf)
+    assert small.n_neurons == 63 * n_cols + 2 * 3
+    assert small.index(["T4a@0_0"])[0] == list(small.ids).index("T4a@0_0")

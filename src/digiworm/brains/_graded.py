@@ -22,7 +22,16 @@ from .._errors import DigiwormError
 from ..models._base import AbstractModel
 from ..models._graded import E_EXC_MV, E_INH_MV, GradedState
 
-__all__ = ["SparseGradedNetwork", "graded_from_connectome", "sparse_from_dense"]
+__all__ = [
+    "DENSE_MAX_NEURONS",
+    "SparseGradedNetwork",
+    "graded_from_connectome",
+    "sparse_from_dense",
+]
+
+#: Up to this many neurons ``layout="auto"`` builds the dense network (matrix products beat
+#: edge sums there on this project's CPU; set from benchmarks/brain_scale.py).
+DENSE_MAX_NEURONS = 1000
 
 
 class SparseGradedNetwork(AbstractModel):
@@ -92,6 +101,31 @@ class SparseGradedNetwork(AbstractModel):
     def readout(self, y: GradedState):
         return jnp.where(self.alive, self.activation(y.v_mV), jnp.nan)
 
+    def to_dense(self):
+        """Return the same network as a dense :class:`~digiworm.models.GradedNetwork`."""
+        from ..models import GradedNetwork
+
+        n = len(self.names)
+        dtype = self.g_chem.dtype
+
+        def dense(rows, cols, values):
+            m = np.zeros((n, n), dtype=dtype)
+            np.add.at(m, (np.asarray(rows), np.asarray(cols)), np.asarray(values))
+            return jnp.asarray(m)
+
+        e = np.zeros((n, n), dtype=dtype)
+        e[np.asarray(self.chem_post), np.asarray(self.chem_pre)] = np.asarray(self.e_chem_mV)
+        gap = dense(self.gap_a, self.gap_b, self.g_gap)
+        return GradedNetwork(
+            names=self.names, g_gap=gap + gap.T,
+            g_chem=dense(self.chem_post, self.chem_pre, self.g_chem), e_chem_mV=jnp.asarray(e),
+            w_pep_mV=dense(self.pep_post, self.pep_pre, self.w_pep_mV), tau_m_s=self.tau_m_s,
+            v_rest_mV=self.v_rest_mV, v_th_mV=self.v_th_mV, tau_pep_s=self.tau_pep_s,
+            a_r_per_s=self.a_r_per_s, a_d_per_s=self.a_d_per_s, beta_per_mV=self.beta_per_mV,
+            g_tonic=self.g_tonic, e_tonic_mV=self.e_tonic_mV, alive=self.alive,
+            connectome_source=self.connectome_source,
+        )  # fmt: skip
+
     def max_rate(self):
         """Return the dense model's Gershgorin bound (``GradedNetwork.max_rate``) by edges."""
         n = len(self.names)
@@ -149,7 +183,8 @@ def graded_from_connectome(
     chem_per_synapse: float = 0.02,
     tau_m_s: float = 0.1,
     dtype=jnp.float32,
-) -> SparseGradedNetwork:
+    layout: str = "sparse",
+):
     """Build a :class:`SparseGradedNetwork` from a connectome, with the graded defaults.
 
     The conductance scales, time constants, rest (−35 mV) and activation midpoint (−15 mV)
@@ -157,7 +192,18 @@ def graded_from_connectome(
     reversal is 0 mV for a positive weight and −48 mV for a negative one; there is no peptide
     layer. The defaults were chosen for the worm: a larger brain's stability at them is not
     checked (``max_rate`` bounds the step).
+
+    ``layout``: ``"sparse"`` (edge lists), ``"dense"`` (a ``GradedNetwork``; N² memory) or
+    ``"auto"``: dense up to :data:`DENSE_MAX_NEURONS` neurons, where matrix products were
+    faster here (``benchmarks/brain_scale.py``), sparse above.
     """
+    if layout not in ("sparse", "dense", "auto"):
+        raise DigiwormError(f"layout {layout!r} is not one of sparse, dense, auto")
+    if layout == "dense" and connectome.n_neurons > 20_000:
+        raise DigiwormError(
+            f"a dense network of {connectome.n_neurons:,} neurons needs "
+            f"{16 * connectome.n_neurons**2 / 1e9:.0f} GB; use layout='sparse'"
+        )
     n = connectome.n_neurons
     pre, post, w = connectome.chemical()
     a, b, g = connectome.gap_junctions()
@@ -169,7 +215,7 @@ def graded_from_connectome(
         return jnp.asarray(x, jnp.int32)
 
     empty = np.zeros(0)
-    return SparseGradedNetwork(
+    sparse = SparseGradedNetwork(
         names=tuple(str(i) for i in connectome.ids), chem_pre=idx(pre), chem_post=idx(post),
         g_chem=arr(chem_per_synapse * np.abs(w)),
         e_chem_mV=arr(np.where(w > 0, E_EXC_MV, E_INH_MV)),
@@ -181,3 +227,5 @@ def graded_from_connectome(
         e_tonic_mV=arr(np.zeros(n)), alive=jnp.ones(n, dtype=bool),
         connectome_source=connectome.source,
     )  # fmt: skip
+    dense = layout == "dense" or (layout == "auto" and n <= DENSE_MAX_NEURONS)
+    return sparse.to_dense() if dense else sparse

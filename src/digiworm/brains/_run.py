@@ -1,6 +1,7 @@
 """One run of a larger brain, as ``digiworm simulate --connectome FILE`` does it.
 
-The brain is an edge-list file (:func:`~digiworm.brains.load`) or ``synthetic-flywire[:SCALE]``
+The brain is an edge-list file (:func:`~digiworm.brains.load`), ``flyvis[:EXTENT]`` (the optic
+lobe, :func:`~digiworm.brains.flyvis_optic_lobe`) or ``synthetic-flywire[:SCALE]``
 (:func:`~digiworm.brains.synthetic_flywire`); the model is ``graded``
 (:func:`~digiworm.brains.graded_from_connectome`: a pulse into the stimulated neurons, the
 activity of every neuron written at ``save_dt_s``) or ``lif`` (Shiu et al.'s model: the
@@ -22,12 +23,13 @@ __all__ = ["BRAIN_MODELS", "load_brain", "run_brain"]
 #: Models a connectome file can run.
 BRAIN_MODELS = ("graded", "lif")
 SYNTHETIC = "synthetic-flywire"
+FLYVIS = "flyvis"
 
 
 def is_brain_file(spec: str) -> bool:
     """Say whether ``--connectome`` names a file or the synthetic fly graph (not the worm's)."""
     s = str(spec)
-    return s.startswith(SYNTHETIC) or s.endswith((".parquet", ".csv"))
+    return s.startswith((SYNTHETIC, FLYVIS)) or s.endswith((".parquet", ".csv"))
 
 
 def load_brain(spec: str, neurons=None, seed: int = 0):
@@ -36,6 +38,13 @@ def load_brain(spec: str, neurons=None, seed: int = 0):
     from ._synthetic import synthetic_flywire
 
     s = str(spec)
+    if s.startswith(FLYVIS):
+        from ._flyvis import flyvis_optic_lobe
+
+        _, _, extent = s.partition(":")
+        if extent and not (extent.isdigit() and 1 <= int(extent) <= 15):
+            raise DigiwormError(f"{s!r}: the extent after 'flyvis:' must be a whole number 1-15")
+        return flyvis_optic_lobe(int(extent) if extent else 15)
     if s.startswith(SYNTHETIC):
         _, _, scale = s.partition(":")
         try:

@@ -53,7 +53,8 @@ def simulate_command(
         "cook2019",
         "--connectome",
         help="Anatomical connectome: a worm dataset (cook2019, white1986, ...), an edge-list "
-        "file (.parquet or .csv; --model graded or lif) or synthetic-flywire[:SCALE].",
+        "file (.parquet or .csv; --model graded or lif), flyvis[:EXTENT] (the fly's optic "
+        "lobe) or synthetic-flywire[:SCALE].",
     ),
     neurons: Path | None = typer.Option(
         None, "--neurons", help="With a connectome file: its neuron table (.parquet or .csv)."
