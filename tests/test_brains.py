@@ -332,3 +332,35 @@ def test_the_flyvis_optic_lobe_expands_to_its_published_size():
     assert len(lawf) == 3 and all(int(i.split("@")[1].split("_")[0]) % 3 == 0 for i in lawf)
     assert small.n_neurons == 63 * n_cols + 2 * 3
     assert small.index(["T4a@0_0"])[0] == list(small.ids).index("T4a@0_0")
+
+
+def test_lif_trials_spread_over_several_devices_give_the_same_spikes(tmp_path):
+    """With two devices (two CPU devices stand in for two GPUs, in a fresh process) the
+    trials' axis is sharded over them and every trial's spike counts are those of one device."""
+    import json
+    import subprocess
+    import sys
+
+    script = tmp_path / "shard.py"
+    script.write_text(
+        "import os, sys, json\n"
+        "os.environ['XLA_FLAGS'] = '--xla_force_host_platform_device_count=' + sys.argv[1]\n"
+        "import jax, numpy as np\n"
+        "from digiworm.brains import synthetic_flywire, lif_from_connectome, simulate_lif\n"
+        "from digiworm.brains._lif import _shard_trials\n"
+        "net = lif_from_connectome(synthetic_flywire(0.001, seed=5))\n"
+        "keys = _shard_trials(jax.random.split(jax.random.PRNGKey(0), 4))\n"
+        "out = simulate_lif(net, 0.05, stimulated=np.arange(10), key=jax.random.PRNGKey(3),"
+        " trials=4)\n"
+        "print(json.dumps({'devices': len(keys.sharding.device_set),"
+        " 'counts': out['counts'].tolist()}))\n"
+    )
+    runs = {}
+    for n in (1, 2):
+        proc = subprocess.run([sys.executable, str(script), str(n)], capture_output=True,
+                              text=True, timeout=300)  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        runs[n] = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert runs[1]["devices"] == 1 and runs[2]["devices"] == 2
+    assert runs[1]["counts"] == runs[2]["counts"]
+    assert len({tuple(c) for c in runs[2]["counts"]}) > 1  # the trials differ

@@ -134,7 +134,8 @@ def simulate_lif(
         Deterministic external spikes instead (each adds ``net.w_poi_mV`` to ``v``), e.g. to
         compare with another simulator spike for spike.
     key : jax.random key
-        Seeds the Poisson input (one independent stream per trial).
+        Seeds the Poisson input (one independent stream per trial). On a host with several
+        devices (GPUs) the trials are spread over them (:func:`_shard_trials`).
     record : array of int, optional
         Neurons whose every spike is returned (``(trials, steps, len(record))`` bool).
 
@@ -177,6 +178,7 @@ def simulate_lif(
     a, b, c = net.propagators(dt_ms)
     r_steps = jnp.where(jnp.asarray(drive), 0, refractory)
     ext = None if input_spikes is None else jnp.asarray(input_spikes)
+    keys = _shard_trials(keys)
     run = _compiled(steps, delay, len(rec) > 0)
     counts, raster = run(net, keys, jnp.asarray(drive), r_steps, jnp.asarray(p, dtype),
                          ext, jnp.asarray(rec), jnp.asarray([a, b, c], dtype))  # fmt: skip
@@ -184,6 +186,22 @@ def simulate_lif(
     raster = np.asarray(raster) if len(rec) else None
     return {"counts": counts, "rate_hz": counts / duration_s, "raster": raster, "dt_s": dt_s,
             "steps": steps}  # fmt: skip
+
+
+def _shard_trials(keys):
+    """Spread the trials over this host's devices (several GPUs) when they divide evenly.
+
+    The trials' axis is sharded (``NamedSharding`` over a one-axis mesh); the network is
+    replicated, so every device runs its own trials with no communication. One device (a CPU,
+    one GPU), or a trial count the devices do not divide, keeps them together.
+    """
+    devices = jax.devices()
+    if len(devices) < 2 or keys.shape[0] % len(devices):
+        return keys
+    from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+    mesh = Mesh(np.asarray(devices), ("trial",))
+    return jax.device_put(keys, NamedSharding(mesh, PartitionSpec("trial")))
 
 
 @functools.lru_cache(maxsize=16)
