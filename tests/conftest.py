@@ -25,6 +25,48 @@ def _session_cache_dir():
     shutil.rmtree(_SESSION_CACHE, ignore_errors=True)
 
 
+def _memory_maps() -> int | None:
+    try:
+        with open("/proc/self/maps") as f:
+            return sum(1 for _ in f)
+    except OSError:  # not Linux
+        return None
+
+
+def _max_memory_maps() -> int | None:
+    try:
+        with open("/proc/sys/vm/max_map_count") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _release_compiled_code():
+    """Free every module's compiled JAX programs when it ends.
+
+    Each XLA program JIT-compiled on a CPU holds about 19 memory maps, and Linux allows a
+    process 65,530 (``vm.max_map_count``). The whole suite compiles thousands of programs in
+    one process; kept alive they reached the limit, and the next allocation crashed the
+    process (SIGSEGV while unwinding, SIGABRT in an XLA compile: the core dump held 65,531
+    maps). Clearing JAX's caches between modules unmaps them; a module that alone nears the
+    limit fails here by name instead.
+    """
+    yield
+    import gc
+
+    import jax
+
+    jax.clear_caches()
+    gc.collect()
+    used, limit = _memory_maps(), _max_memory_maps()
+    if used is not None and limit is not None and used > 0.8 * limit:
+        pytest.fail(
+            f"this module left {used} memory maps after clearing JAX's caches "
+            f"(vm.max_map_count {limit}): something keeps compiled programs alive"
+        )
+
+
 @pytest.fixture(scope="session")
 def atlas():
     """One :class:`digiworm.atlas.Atlas` per session: datasets build once, then stay in memory."""
