@@ -20,8 +20,8 @@ Three parts, side by side in one run on this machine:
 3. **The worm.** Dense and sparse graded on the worm's 302 neurons (dt 10 ms, 30 s): dense
    stays the worm's default.
 
-    python benchmarks/brain_scale.py [--scale 0.1] [--sim-s 1] [--trials 32]
-        [--out benchmarks/results/brain_scale.json]
+    python benchmarks/brain_scale.py [--scale 0.1] [--sim-s 1] [--trials 32] [--graded-s 0.2]
+        [--sizes 1000,10000,100000] [--out benchmarks/results/brain_scale.json]
 
 ``--smoke`` runs every part at tiny sizes: a check that it works, not a measurement.
 """
@@ -266,10 +266,11 @@ def main():
     ap.add_argument("--sim-s", type=float, default=1.0)
     ap.add_argument("--trials", type=int, default=32)
     ap.add_argument("--sizes", default="1000,10000,100000")
+    ap.add_argument("--graded-s", type=float, default=0.2, help="simulated s per graded run")
     ap.add_argument("--out", default="benchmarks/results/brain_scale.json")
     ap.add_argument("--smoke", action="store_true")
     a = ap.parse_args()
-    graded_s, worm_s, dense_max = 1.0, 30.0, 4000
+    graded_s, worm_s, dense_max = a.graded_s, 30.0, 4000
     if a.smoke:
         a.scale, a.sim_s, a.trials, a.sizes = 0.002, 0.02, 2, "200,500"
         graded_s, worm_s = 0.1, 2.0
