@@ -29,9 +29,10 @@ __all__ = [
     "sparse_from_dense",
 ]
 
-#: Up to this many neurons ``layout="auto"`` builds the dense network (matrix products beat
-#: edge sums there on this project's CPU; set from benchmarks/brain_scale.py).
-DENSE_MAX_NEURONS = 1000
+#: Up to this many neurons ``layout="auto"`` builds the dense network. On this project's CPU
+#: (benchmarks/brain_scale.py, fly-like graphs of ~109 connections per neuron) dense was faster
+#: at 500 neurons and sparse 9 % faster at 1,000 and 3.6x at 3,000.
+DENSE_MAX_NEURONS = 800
 
 
 class SparseGradedNetwork(AbstractModel):
