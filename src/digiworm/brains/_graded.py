@@ -20,7 +20,13 @@ import numpy as np
 
 from .._errors import DigiwormError
 from ..models._base import AbstractModel
-from ..models._graded import E_EXC_MV, E_INH_MV, GradedState
+from ..models._graded import (
+    E_EXC_MV,
+    E_INH_MV,
+    GradedState,
+    graded_init_state,
+    graded_vector_field,
+)
 
 __all__ = [
     "DENSE_MAX_NEURONS",
@@ -87,17 +93,10 @@ class SparseGradedNetwork(AbstractModel):
         return {"gap": gap, "chemical": chem, "peptide": pep, "tonic": tonic}
 
     def vector_field(self, t, y: GradedState, u) -> GradedState:
-        i = self.currents(y)
-        dv = self.v_rest_mV - y.v_mV + i["gap"] + i["chemical"] + i["peptide"] + i["tonic"] + u
-        phi = self.activation(y.v_mV)
-        ds = self.a_r_per_s * phi * (1.0 - y.s) - self.a_d_per_s * y.s
-        dp = (phi - y.p) / self.tau_pep_s
-        return GradedState(dv / self.tau_m_s, ds, dp)
+        return graded_vector_field(self, y, u)
 
     def init_state(self) -> GradedState:
-        phi = self.activation(self.v_rest_mV)
-        s = self.a_r_per_s * phi / (self.a_r_per_s * phi + self.a_d_per_s)
-        return GradedState(self.v_rest_mV, s, phi)
+        return graded_init_state(self)
 
     def readout(self, y: GradedState):
         return jnp.where(self.alive, self.activation(y.v_mV), jnp.nan)

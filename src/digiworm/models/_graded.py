@@ -153,18 +153,11 @@ class GradedNetwork(AbstractModel):
 
     def vector_field(self, t, y: GradedState, u) -> GradedState:
         """Return ``dy/dt`` for state ``y`` with optogenetic input ``u`` (mV per neuron)."""
-        i = self.currents(y)
-        dv = self.v_rest_mV - y.v_mV + i["gap"] + i["chemical"] + i["peptide"] + i["tonic"] + u
-        phi = self.activation(y.v_mV)
-        ds = self.a_r_per_s * phi * (1.0 - y.s) - self.a_d_per_s * y.s
-        dp = (phi - y.p) / self.tau_pep_s
-        return GradedState(dv / self.tau_m_s, ds, dp)
+        return graded_vector_field(self, y, u)
 
     def init_state(self) -> GradedState:
         """Return the uncoupled rest (V = V_rest, s and p at their equilibria)."""
-        phi = self.activation(self.v_rest_mV)
-        s = self.a_r_per_s * phi / (self.a_r_per_s * phi + self.a_d_per_s)
-        return GradedState(self.v_rest_mV, s, phi)
+        return graded_init_state(self)
 
     def readout(self, y: GradedState) -> Float[Array, " n"]:
         r"""Return activity :math:`\phi(V)`; NaN for ablated neurons."""
@@ -191,6 +184,27 @@ class GradedNetwork(AbstractModel):
         loop = 0.5 * (membrane + d + jnp.sqrt((membrane - d) ** 2 + 4.0 * b * c))
         synapse = self.a_r_per_s + self.a_d_per_s
         return jnp.maximum(loop, synapse)
+
+
+def graded_vector_field(model, y: GradedState, u) -> GradedState:
+    """Return the graded equations' ``dy/dt`` (dense or edge-list coupling alike).
+
+    ``model`` has ``currents`` and ``activation`` and the per-neuron fields of
+    :class:`GradedNetwork`.
+    """
+    i = model.currents(y)
+    dv = model.v_rest_mV - y.v_mV + i["gap"] + i["chemical"] + i["peptide"] + i["tonic"] + u
+    phi = model.activation(y.v_mV)
+    ds = model.a_r_per_s * phi * (1.0 - y.s) - model.a_d_per_s * y.s
+    dp = (phi - y.p) / model.tau_pep_s
+    return GradedState(dv / model.tau_m_s, ds, dp)
+
+
+def graded_init_state(model) -> GradedState:
+    """Return a graded model's uncoupled rest (V = V_rest, s and p at their equilibria)."""
+    phi = model.activation(model.v_rest_mV)
+    s = model.a_r_per_s * phi / (model.a_r_per_s * phi + model.a_d_per_s)
+    return GradedState(model.v_rest_mV, s, phi)
 
 
 def _receptor_evidence(atlas, names, threshold: int) -> dict[str, np.ndarray]:
