@@ -25,6 +25,7 @@ from ..models._graded import (
     E_INH_MV,
     GradedState,
     graded_init_state,
+    graded_rate_bound,
     graded_vector_field,
 )
 
@@ -129,19 +130,15 @@ class SparseGradedNetwork(AbstractModel):
     def max_rate(self):
         """Return the dense model's Gershgorin bound (``GradedNetwork.max_rate``) by edges."""
         n = len(self.names)
-        s_max = self.a_r_per_s / (self.a_r_per_s + self.a_d_per_s)
 
         def rows(values, index):
             return jax.ops.segment_sum(values, index, num_segments=n)
 
         gap_rows = rows(self.g_gap, self.gap_a) + rows(self.g_gap, self.gap_b)
-        g_in = 1.0 + 2.0 * gap_rows + s_max * rows(self.g_chem, self.chem_post) + self.g_tonic
-        membrane = jnp.max(g_in / self.tau_m_s)
-        b = jnp.max(rows(jnp.abs(self.w_pep_mV), self.pep_post) / self.tau_m_s)
-        c = self.beta_per_mV / 4.0 / self.tau_pep_s
-        d = 1.0 / self.tau_pep_s
-        loop = 0.5 * (membrane + d + jnp.sqrt((membrane - d) ** 2 + 4.0 * b * c))
-        return jnp.maximum(loop, self.a_r_per_s + self.a_d_per_s)
+        chem_rows = rows(self.g_chem, self.chem_post)
+        return graded_rate_bound(
+            self, gap_rows, chem_rows, rows(jnp.abs(self.w_pep_mV), self.pep_post)
+        )
 
 
 def sparse_from_dense(model) -> SparseGradedNetwork:

@@ -175,15 +175,26 @@ class GradedNetwork(AbstractModel):
         :math:`c = (\beta / 4) / \tau_{pep}` (the steepest activation slope) and release
         decay :math:`d = 1/\tau_{pep}`: :math:`(m + d + \sqrt{(m - d)^2 + 4bc}) / 2`.
         """
-        s_max = self.a_r_per_s / (self.a_r_per_s + self.a_d_per_s)
-        g_in = 1.0 + 2.0 * jnp.sum(self.g_gap, -1) + s_max * jnp.sum(self.g_chem, -1) + self.g_tonic
-        membrane = jnp.max(g_in / self.tau_m_s)
-        b = jnp.max(jnp.sum(jnp.abs(self.w_pep_mV), -1) / self.tau_m_s)
-        c = self.beta_per_mV / 4.0 / self.tau_pep_s
-        d = 1.0 / self.tau_pep_s
-        loop = 0.5 * (membrane + d + jnp.sqrt((membrane - d) ** 2 + 4.0 * b * c))
-        synapse = self.a_r_per_s + self.a_d_per_s
-        return jnp.maximum(loop, synapse)
+        rows = (jnp.sum(self.g_gap, -1), jnp.sum(self.g_chem, -1),
+                jnp.sum(jnp.abs(self.w_pep_mV), -1))  # fmt: skip
+        return graded_rate_bound(self, *rows)
+
+
+def graded_rate_bound(model, gap_rows, chem_rows, pep_abs_rows):
+    """Return :meth:`GradedNetwork.max_rate` from each neuron's summed couplings.
+
+    ``gap_rows``, ``chem_rows`` and ``pep_abs_rows`` are the row sums of the gap, chemical and
+    absolute peptide couplings into each neuron, however the network holds them (dense or
+    edge-list).
+    """
+    s_max = model.a_r_per_s / (model.a_r_per_s + model.a_d_per_s)
+    g_in = 1.0 + 2.0 * gap_rows + s_max * chem_rows + model.g_tonic
+    membrane = jnp.max(g_in / model.tau_m_s)
+    b = jnp.max(pep_abs_rows / model.tau_m_s)
+    c = model.beta_per_mV / 4.0 / model.tau_pep_s
+    d = 1.0 / model.tau_pep_s
+    loop = 0.5 * (membrane + d + jnp.sqrt((membrane - d) ** 2 + 4.0 * b * c))
+    return jnp.maximum(loop, model.a_r_per_s + model.a_d_per_s)
 
 
 def graded_vector_field(model, y: GradedState, u) -> GradedState:
