@@ -445,46 +445,17 @@ def simulate_worms(
         _prepare(w, duration_s, key, touch, touch_s, amp, dt_s, initial_curvature_per_body_length)
         for w, amp in zip(worms, amplitudes)
     ]
+    from ..simulate import stack_models
+
     xi, n_inner = prepared[0][3], prepared[0][4]
-    try:
-        stacked = jax.tree_util.tree_map(_stack_leaves, *worms)
-    except (ValueError, TypeError) as exc:  # the worms' tree structures differ
-        raise DigiwormError(_UNBATCHABLE.format(n=len(worms), why=exc)) from None
-    maps, start, u = (jax.tree_util.tree_map(_stack_leaves, *(p[i] for p in prepared))
-                      for i in range(3))  # fmt: skip
+    stacked = stack_models(worms, "worms", "run them one at a time with simulate_worm")
+    maps, start, u = (stack_models([p[i] for p in prepared], "worms' inputs") for i in range(3))
     # Only the arrays are batched (filter_vmap would map the worm's Python floats too).
     arrays, fixed = eqx.partition(stacked, eqx.is_array)
     saved = _run_batch(arrays, fixed, medium, maps, start, u, xi, dt_s, n_inner)
     return [
         _dataset(w, medium, tuple(x[i] for x in saved), u[i], touch) for i, w in enumerate(worms)
     ]
-
-
-_UNBATCHABLE = (
-    "these {n} worms differ in more than their arrays' values and cannot run in one batch "
-    "({why}); run them one at a time with simulate_worm"
-)
-
-
-def _stack_leaves(*leaves):
-    """One leaf of every worm along a new batch axis; non-array leaves must be equal."""
-    n = len(leaves)
-    if any(eqx.is_array(x) for x in leaves):
-        shapes = {tuple(np.shape(x)) for x in leaves}
-        if len(shapes) > 1:
-            raise DigiwormError(_UNBATCHABLE.format(n=n, why=f"an array has shapes {shapes}"))
-        return jnp.stack([jnp.asarray(x) for x in leaves])
-    if any(not _same(leaf, leaves[0]) for leaf in leaves[1:]):
-        why = f"a non-array field differs: {leaves[0]!r} and others"
-        raise DigiwormError(_UNBATCHABLE.format(n=n, why=why))
-    return leaves[0]
-
-
-def _same(a, b) -> bool:
-    try:
-        return bool(a == b)
-    except (ValueError, TypeError):
-        return a is b
 
 
 @eqx.filter_jit

@@ -289,10 +289,8 @@ def batch_strategy(batch: str = "auto") -> str:
 
 def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:
     """Return the neural phenotypes of ``chunk``'s rows (module docstring), in its order."""
-    import jax
-
     from ..app import build_model
-    from ..simulate import model_precision
+    from ..simulate import model_precision, stack_models
 
     out = pd.DataFrame(index=range(len(chunk)), columns=[
         "neural_rms", "neural_change_rms", "neural_corr_wt", "neural_top_neuron",
@@ -304,7 +302,7 @@ def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.Dat
         with model_precision(base):
             models = [build_model(r, atlas, base=base) for r in reqs]
             if refs.batch == "vmap":
-                stacked = jax.tree_util.tree_map(_stack, *models)
+                stacked = stack_models(models, "perturbed models")
                 responses = _responses(stacked, reqs[0], len(models))
             else:
                 responses = np.stack([_response(m, reqs[0]) for m in models])
@@ -331,18 +329,6 @@ def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.Dat
     out = out.astype({"neural_rms": float, "neural_change_rms": float, "neural_corr_wt": float,
                       "neural_top_change": float})  # fmt: skip
     return out
-
-
-def _stack(*leaves):
-    """Stack one leaf of every perturbed model along a new member axis."""
-    import jax
-    import jax.numpy as jnp
-
-    if isinstance(leaves[0], jax.Array):
-        return jnp.stack(leaves)
-    if any(leaf != leaves[0] for leaf in leaves[1:]):
-        raise DigiwormError("perturbed models differ in a non-array field; cannot batch them")
-    return leaves[0]
 
 
 def _protocol(model, req):

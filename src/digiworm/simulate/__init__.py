@@ -20,6 +20,7 @@ from ._simulate import (
     simulate,
     simulate_arrays,
     simulate_ensemble,
+    stack_models,
 )
 from ._spontaneous import spontaneous_correlation
 
@@ -43,6 +44,7 @@ __all__ = [
     "simulate",
     "simulate_arrays",
     "simulate_ensemble",
+    "stack_models",
     "spontaneous_correlation",
     "steady_iv",
     "voltage_clamp",

@@ -522,6 +522,44 @@ def _simulate_brain(
 
 
 @_in_model_precision
+def stack_models(models, what: str = "models", hint: str = ""):
+    """Stack models (any pytrees) along a new leading axis of every array leaf, for a ``vmap``.
+
+    They may differ in their arrays' values only: every array of the same shape, every
+    non-array field equal. Otherwise a :class:`DigiwormError` says what differs (``what``
+    names the models, ``hint`` what to do instead).
+    """
+    models = list(models)
+
+    def fail(why):
+        tail = f"; {hint}" if hint else ""
+        raise DigiwormError(
+            f"these {len(models)} {what} differ in more than their arrays' values and cannot run "
+            f"in one batch ({why}){tail}"
+        )
+
+    def same(a, b) -> bool:
+        try:
+            return bool(a == b)
+        except (ValueError, TypeError):
+            return a is b
+
+    def stack(*leaves):
+        if any(eqx.is_array(x) for x in leaves):
+            shapes = {tuple(np.shape(x)) for x in leaves}
+            if len(shapes) > 1:
+                fail(f"an array has shapes {shapes}")
+            return jnp.stack([jnp.asarray(x) for x in leaves])
+        if any(not same(leaf, leaves[0]) for leaf in leaves[1:]):
+            fail(f"a non-array field differs: {leaves[0]!r} and others")
+        return leaves[0]
+
+    try:
+        return jax.tree_util.tree_map(stack, *models)
+    except (ValueError, TypeError) as exc:  # the tree structures differ
+        fail(exc)
+
+
 def simulate_ensemble(
     models: AbstractModel,
     protocol: Protocol,
