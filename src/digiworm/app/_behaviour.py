@@ -271,13 +271,19 @@ def _brain(req: BehaviourRequest, atlas, base=None):
         else reference
     )
     notes = []
+    # the drugs' targets: a knocked-out one the brain model cannot knock out is still lost to
+    # the drug (``absent`` above), which the notes say
+    targets = (
+        {t for name, _ in req.drugs for t in Drug(name, 0.0, atlas).targets}
+        if req.knockout
+        else set()
+    )
     with model_precision(brain):
         for gene in req.knockout:
             try:
                 brain = Knockout(gene, atlas)(brain)
                 notes.append(f"{gene}: knocked out in the brain model")
             except DigiwormError as exc:
-                targets = {t for name, _ in req.drugs for t in Drug(name, 0.0, atlas).targets}
                 if gene not in NMJ_GENES and gene not in targets:
                     raise
                 why = (
