@@ -332,6 +332,8 @@ def test_the_flyvis_optic_lobe_expands_to_its_published_size():
     assert len(lawf) == 3 and all(int(i.split("@")[1].split("_")[0]) % 3 == 0 for i in lawf)
     assert small.n_neurons == 63 * n_cols + 2 * 3
     assert small.index(["T4a@0_0"])[0] == list(small.ids).index("T4a@0_0")
+    with pytest.raises(DigiwormError, match="extent must be a whole number.*got 0"):
+        flyvis_optic_lobe(extent=0)
 
 
 def test_lif_trials_spread_over_several_devices_give_the_same_spikes(tmp_path):

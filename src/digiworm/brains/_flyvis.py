@@ -28,6 +28,7 @@ from importlib import resources
 import numpy as np
 import pandas as pd
 
+from .._errors import DigiwormError
 from ._connectome import Connectome
 
 __all__ = ["FLYVIS_CITATION", "flyvis_optic_lobe"]
@@ -88,6 +89,10 @@ def flyvis_optic_lobe(extent: int = 15, fill: bool = True) -> Connectome:
     ``positions`` the column's axial ``(u, v)`` and 0. Weights are the average synapse
     counts, signed. ``fill=False`` leaves out step 3 (1,357,269 connections at extent 15).
     """
+    if not (isinstance(extent, int) and 1 <= extent <= 15):
+        raise DigiwormError(
+            f"extent must be a whole number of columns from 1 to 15; got {extent!r}"
+        )
     types, edges = _tables()
     columns = _hexagon(extent)
     ids, kinds, where, index = [], [], [], {}
