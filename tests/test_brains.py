@@ -372,7 +372,8 @@ def test_the_flyvis_optic_lobe_expands_to_its_published_size():
 
 def test_lif_trials_spread_over_several_devices_give_the_same_spikes(tmp_path):
     """With two devices (two CPU devices stand in for two GPUs, in a fresh process) the
-    trials' axis is sharded over them and every trial's spike counts are those of one device."""
+    trials' axis of the batch (``vmap``) is sharded over them and every trial's spike counts
+    are those of the trials run one after another on one device (``loop``)."""
     import json
     import subprocess
     import sys
@@ -387,13 +388,13 @@ def test_lif_trials_spread_over_several_devices_give_the_same_spikes(tmp_path):
         "net = lif_from_connectome(synthetic_flywire(0.001, seed=5))\n"
         "keys = _shard_trials(jax.random.split(jax.random.PRNGKey(0), 4))\n"
         "out = simulate_lif(net, 0.05, stimulated=np.arange(10), key=jax.random.PRNGKey(3),"
-        " trials=4)\n"
+        " trials=4, batch=sys.argv[2])\n"
         "print(json.dumps({'devices': len(keys.sharding.device_set),"
         " 'counts': out['counts'].tolist()}))\n"
     )
     runs = {}
-    for n in (1, 2):
-        proc = subprocess.run([sys.executable, str(script), str(n)], capture_output=True,
+    for n, batch in ((1, "loop"), (2, "vmap")):
+        proc = subprocess.run([sys.executable, str(script), str(n), batch], capture_output=True,
                               text=True, timeout=300)  # fmt: skip
         assert proc.returncode == 0, proc.stderr[-2000:]
         runs[n] = json.loads(proc.stdout.strip().splitlines()[-1])

@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._errors import DigiwormError
+from ..simulate import batch_strategy
 
 __all__ = ["SHIU_PARAMS", "LIFNetwork", "lif_from_connectome", "simulate_lif"]
 
@@ -130,6 +131,7 @@ def simulate_lif(
     record=None,
     coupling: str = "event",
     edge_budget: int | None = None,
+    batch: str = "auto",
 ):
     """Run ``trials`` trials of ``net``; return spike counts and, for ``record``, spike rasters.
 
@@ -144,6 +146,10 @@ def simulate_lif(
     key : jax.random key
         Seeds the Poisson input (one independent stream per trial). On a host with several
         devices (GPUs) the trials are spread over them (:func:`_shard_trials`).
+    batch : {"auto", "vmap", "loop"}
+        The trials as one ``vmap`` or one after another in the same compiled program
+        (:func:`digiworm.simulate.batch_strategy`: ``"auto"`` loops on a CPU, where the step is
+        memory-bound, and batches on an accelerator). Same spikes either way.
     record : array of int, optional
         Neurons whose every spike is returned (``(trials, steps, len(record))`` bool).
     coupling : {"event", "all"}
@@ -161,6 +167,7 @@ def simulate_lif(
     None), ``dt_s`` and ``steps``.
     """
     n = net.n
+    strategy = batch_strategy(batch)
     if coupling not in ("event", "all"):
         raise DigiwormError(f"coupling must be 'event' or 'all'; got {coupling!r}")
     steps = int(round(duration_s / dt_s))
@@ -200,7 +207,8 @@ def simulate_lif(
     if input_spikes is not None:  # padded to whole rounds of ``delay`` steps (see _trial)
         pad = -steps % delay
         ext = jnp.asarray(np.concatenate([input_spikes, np.zeros((pad, n), bool)]))
-    keys = _shard_trials(keys)
+    if strategy == "vmap":  # several devices: each runs its share of the batch
+        keys = _shard_trials(keys)
     stim_idx = jnp.asarray(np.flatnonzero(drive), jnp.int32)
     csr = None
     budget = 0
@@ -215,7 +223,7 @@ def simulate_lif(
             raise DigiwormError(f"edge_budget must be a whole number >= 1; got {edge_budget!r}")
         budget = max(1, min(budget, n_edges))
         csr = (jnp.asarray(row_ptr[:-1], jnp.int32), jnp.asarray(np.diff(row_ptr), jnp.int32))
-    run = _compiled(steps, delay, len(rec) > 0, (budget, _BLOCK, _BLOCKS_AT_ONCE))
+    run = _compiled(steps, delay, len(rec) > 0, (budget, _BLOCK, _BLOCKS_AT_ONCE), strategy)
     counts, raster = run(net, keys, stim_idx, r_steps, jnp.asarray(p, dtype), ext,
                          jnp.asarray(rec), jnp.asarray([a, b, c], dtype), csr)  # fmt: skip
     counts = np.asarray(counts)
@@ -256,11 +264,14 @@ def _sorted_by_pre(net: LIFNetwork):
 
 
 @functools.lru_cache(maxsize=16)
-def _compiled(steps: int, delay: int, keep: bool, events: tuple[int, int, int]):
+def _compiled(steps: int, delay: int, keep: bool, events: tuple[int, int, int], strategy: str):
     @eqx.filter_jit
     def run(net, keys, stim_idx, r_steps, p, ext, rec, abc, csr):
-        return jax.vmap(lambda k: _trial(net, k, stim_idx, r_steps, p, ext, rec, abc, csr,
-                                         steps, delay, keep, events))(keys)  # fmt: skip
+        def one(k):
+            return _trial(net, k, stim_idx, r_steps, p, ext, rec, abc, csr, steps, delay, keep,
+                          events)  # fmt: skip
+
+        return jax.vmap(one)(keys) if strategy == "vmap" else jax.lax.map(one, keys)
 
     return run
 

@@ -40,6 +40,7 @@ import pandas as pd
 from .._errors import DigiwormError
 from .._io import atomic_write_json, write_with
 from ..experiments import AMINES, drug_table
+from ..simulate import batch_strategy
 from ._table import _names, table_digest
 
 __all__ = ["PARALYSIS_MM_PER_S", "READOUTS", "batch_strategy", "chunk_phenotypes", "run_screen"]
@@ -266,26 +267,6 @@ def _behaviour_request(rec, duration_s, atlas):
         ablate=_names(rec["ablate"]), knockout=_names(rec["knockout"]), drugs=_drugs(rec),
         modulation=_state(rec), seed=int(rec["seed"]),
     ).check(atlas)  # fmt: skip
-
-
-def batch_strategy(batch: str = "auto") -> str:
-    """Return how a chunk's conditions run, neural and behavioural: ``"vmap"`` or ``"loop"``.
-
-    ``"auto"`` is ``"loop"`` on a CPU and ``"vmap"`` on an accelerator. On this project's
-    2-core CPU a ``vmap`` over perturbed models ran at 0.19 s per 30 s condition and a loop
-    of single-model runs at 0.12 s (``benchmarks/screen_speed.py``): every member brings its
-    own weight matrices, so the batch does matrix-vector products one member at a time
-    without the single run's optimised kernels. The behavioural read-out's worms batched the
-    same way ran at 0.69 s per 10 s condition against the loop's 0.63 s. An accelerator's
-    batched products are where ``vmap`` should win (not measured here).
-    """
-    import jax
-
-    if batch not in ("auto", "vmap", "loop"):
-        raise DigiwormError(f"batch {batch!r} is not one of auto, vmap, loop")
-    if batch == "auto":
-        return "loop" if jax.default_backend() == "cpu" else "vmap"
-    return batch
 
 
 def _neural(chunk: pd.DataFrame, atlas, refs: _References, duration_s) -> pd.DataFrame:

@@ -14,6 +14,7 @@ from ._clamp import (
 from ._protocol import DEFAULT_PULSE_S, Noise, Protocol
 from ._reference import reference_solution
 from ._simulate import (
+    batch_strategy,
     model_precision,
     rest_residual,
     rest_state,
@@ -29,6 +30,7 @@ __all__ = [
     "RESPONSE_WINDOW_S",
     "Noise",
     "Protocol",
+    "batch_strategy",
     "current_clamp",
     "depolarising_current",
     "insilico_atlas",

@@ -25,6 +25,7 @@ from ..models import AbstractModel, CalciumIndicator, GCaMP6s
 from ._protocol import Noise, Protocol
 
 __all__ = [
+    "batch_strategy",
     "model_precision",
     "rest_residual",
     "rest_state",
@@ -611,3 +612,27 @@ def simulate_ensemble(
     if first.output == "activity":
         data["activity"] = (dims, np.asarray(out))
     return xr.Dataset(data, coords=coords, attrs={"model": type(first).__name__, "dt_s": dt_s})
+
+
+def batch_strategy(batch: str = "auto") -> str:
+    """Return how a batch of conditions or trials runs: ``"vmap"`` (all at once) or ``"loop"``.
+
+    Used by the screens (a chunk's conditions, neural and behavioural) and by
+    :func:`digiworm.brains.simulate_lif` (trials). ``"auto"`` is ``"loop"`` on a CPU and
+    ``"vmap"`` on an accelerator. On this project's
+    2-core CPU a ``vmap`` over perturbed models ran at 0.19 s per 30 s condition and a loop
+    of single-model runs at 0.12 s (``benchmarks/screen_speed.py``): every member brings its
+    own weight matrices, so the batch does matrix-vector products one member at a time
+    without the single run's optimised kernels. The behavioural read-out's worms batched the
+    same way ran at 0.69 s per 10 s condition against the loop's 0.63 s. 32 LIF trials on a
+    2,773-neuron fly-like graph took 25 s per simulated second as one ``vmap`` against 19 s
+    for 32 single trials (``benchmarks/brain_scale.py``): the step is memory-bound on a CPU.
+    An accelerator's batched products are where ``vmap`` should win (not measured here).
+    """
+    import jax
+
+    if batch not in ("auto", "vmap", "loop"):
+        raise DigiwormError(f"batch {batch!r} is not one of auto, vmap, loop")
+    if batch == "auto":
+        return "loop" if jax.default_backend() == "cpu" else "vmap"
+    return batch
