@@ -4,14 +4,16 @@ Three parts, side by side in one run on this machine:
 
 1. **LIF vs Brian2.** Shiu et al.'s LIF model (``digiworm.brains.LIFNetwork``) on the synthetic
    FlyWire-like graph at ``--scale`` (1 = 138,639 neurons and 15.1M connections), 100 neurons
-   driven by Poisson input at 150 Hz, ``--sim-s`` simulated at dt 0.1 ms. digiworm runs one
-   trial and ``--trials`` trials (one ``vmap``); Brian2 (C++ standalone, the engine and mode
-   of the published model) runs the same equations on the same graph, one trial and the
-   trials one after another (as Shiu et al.'s code does), compiled once. Reported: wall per
-   simulated second (compiling apart, and the first call's cost), the ratios, and the two
-   engines' mean rates (driven and all neurons: independent Poisson streams, so they agree in
-   distribution, not spike for spike; tests/test_brains.py checks spike-for-spike agreement
-   with shared input spikes).
+   driven by Poisson input at 150 Hz, ``--sim-s`` simulated at dt 0.1 ms. digiworm (its
+   event-driven step) runs one trial and ``--trials`` trials (``--batch``: auto loops over them
+   in one compiled program on a CPU and batches them with ``vmap`` on an accelerator); Brian2
+   (C++ standalone, the engine and mode of the published model) runs the same equations on the
+   same graph, one trial and the trials one after another (as Shiu et al.'s code does),
+   compiled once. Reported: wall per simulated second (compiling apart, and the first call's
+   cost), the ratios,
+   memory, and the two engines' mean rates (driven and all neurons: independent Poisson
+   streams, so they agree in distribution, not spike for spike; tests/test_brains.py checks
+   spike-for-spike agreement with shared input spikes).
 2. **Graded network vs size.** ``SparseGradedNetwork`` on synthetic graphs of 10³–10⁵ neurons
    (the fly's mean degree, about 109): wall per simulated second (dt 1 ms, one condition and
    8; the stepping alone: the rest is settled in one step), the model's memory, and the dense
@@ -20,8 +22,11 @@ Three parts, side by side in one run on this machine:
 3. **The worm.** Dense and sparse graded on the worm's 302 neurons (dt 10 ms, 30 s): dense
    stays the worm's default.
 
-    python benchmarks/brain_scale.py [--scale 0.1] [--sim-s 1] [--trials 32] [--graded-s 0.2]
-        [--sizes 1000,10000,100000] [--out benchmarks/results/brain_scale.json]
+    python benchmarks/brain_scale.py [--scale 0.1] [--sim-s 1] [--trials 32] [--batch auto]
+        [--graded-s 0.2] [--sizes 1000,10000,100000] [--out benchmarks/results/brain_scale.json]
+
+The committed results: ``--scale 1 --sim-s 1 --trials 32 --sizes 1000,3000,10000,100000
+--graded-s 0.1`` (the full FlyWire-size graph).
 
 ``--smoke`` runs every part at tiny sizes: a check that it works, not a measurement.
 """
@@ -56,28 +61,33 @@ def _timed(fn, repeat: int = 1):
     return best
 
 
-def _lif_digiworm(c, sim_s: float, trials: int) -> dict:
+def _lif_digiworm(c, sim_s: float, trials: int, batch: str) -> dict:
     import jax
 
     from digiworm.brains import lif_from_connectome, simulate_lif
+    from digiworm.simulate import batch_strategy
 
     net = lif_from_connectome(c)
     stim = np.arange(STIMULATED)
-    out = {}
+    out = {"coupling": "event", "batch": batch_strategy(batch),
+           "model_mb": sum(x.nbytes for x in (net.pre, net.post, net.w_mV)) / 1e6}  # fmt: skip
     for k in (1, trials):
-        t0 = time.perf_counter()
-        res = simulate_lif(net, sim_s, stimulated=stim, rate_hz=RATE_HZ,
-                           key=jax.random.PRNGKey(0), trials=k)  # fmt: skip
+        t0 = time.perf_counter()  # the first call compiles
+        simulate_lif(net, sim_s, stimulated=stim, rate_hz=RATE_HZ, key=jax.random.PRNGKey(0),
+                     trials=k, batch=batch)  # fmt: skip
         first = time.perf_counter() - t0
         t0 = time.perf_counter()
         res = simulate_lif(net, sim_s, stimulated=stim, rate_hz=RATE_HZ,
-                           key=jax.random.PRNGKey(1), trials=k)  # fmt: skip
+                           key=jax.random.PRNGKey(1), trials=k, batch=batch)  # fmt: skip
         wall = time.perf_counter() - t0
         out[f"trials_{k}"] = {
-            "wall_per_sim_s": wall / sim_s, "first_call_s": first,
+            "wall_per_sim_s": wall / sim_s,
+            "first_call_s": first,
             "mean_rate_driven_hz": float(res["rate_hz"][:, stim].mean()),
             "mean_rate_all_hz": float(res["rate_hz"].mean()),
+            "spikes_per_step": float(res["counts"].sum() / (k * res["steps"])),
         }  # fmt: skip
+        print(f"lif digiworm {k} trial(s): {wall / sim_s:.2f} s per simulated s", flush=True)
     return out
 
 
@@ -149,6 +159,7 @@ def _lif_brian2(c, sim_s: float, trials: int) -> dict:
         res = json.loads((Path(tmp) / "out.json").read_text())
     walls = res["walls_s"]
     return {
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
         "trials_1": {"wall_per_sim_s": walls[0] / sim_s},
         f"trials_{trials}": {"wall_per_sim_s": sum(walls) / sim_s, "how": "one after another"},
         "build_s": res["build_s"], "process_total_s": total,
@@ -235,13 +246,26 @@ def _worm(sim_s: float) -> dict:
     return out
 
 
-def _plot(rows, path: Path) -> None:
+def _plot(results: dict, path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    rows, lif = results["graded_scaling"], results["lif"]
+    fig, (left, ax) = plt.subplots(1, 2, figsize=(11, 4))
+    trials = [k for k in lif["digiworm"] if k.startswith("trials_")]
+    x = np.arange(len(trials))
+    for i, (engine, colour) in enumerate((("digiworm", "C0"), ("brian2", "C1"))):
+        walls = [lif[engine].get(k, {}).get("wall_per_sim_s", np.nan) for k in trials]
+        left.bar(x + (i - 0.5) * 0.38, walls, 0.38, color=colour, label=engine)
+    left.set_xticks(x, [k.replace("trials_", "") + " trial(s)" for k in trials])
+    left.set_yscale("log")
+    left.set_ylabel("wall s per simulated s (dt 0.1 ms)")
+    g = results["graph"]
+    left.set_title(f"LIF (Shiu et al. 2024), {g['neurons']:,} neurons, {g['edges']:,} conn.",
+                   fontsize=9)  # fmt: skip
+    left.legend()
     n = [r["neurons"] for r in rows]
     for key, label, style in (("sparse_1", "sparse, 1 condition", "o-"),
                               ("sparse_8", "sparse, 8 conditions", "s-"),
@@ -253,7 +277,7 @@ def _plot(rows, path: Path) -> None:
             ax.loglog(*zip(*pts), style, label=label)
     ax.set_xlabel("neurons (synthetic fly-like graph, ~109 connections each)")
     ax.set_ylabel("wall s per simulated s (dt 1 ms)")
-    ax.set_title(f"graded network cost vs size ({min(n):,}–{max(n):,} neurons)")
+    ax.set_title(f"graded network cost vs size ({min(n):,}–{max(n):,} neurons)", fontsize=9)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
@@ -265,6 +289,7 @@ def main():
     ap.add_argument("--scale", type=float, default=0.1)
     ap.add_argument("--sim-s", type=float, default=1.0)
     ap.add_argument("--trials", type=int, default=32)
+    ap.add_argument("--batch", default="auto", help="digiworm's trials: auto, vmap or loop")
     ap.add_argument("--sizes", default="1000,10000,100000")
     ap.add_argument("--graded-s", type=float, default=0.2, help="simulated s per graded run")
     ap.add_argument("--out", default="benchmarks/results/brain_scale.json")
@@ -282,7 +307,7 @@ def main():
     print(f"graph: {c.n_neurons:,} neurons, {c.n_edges:,} connections ({build_s:.1f} s)",
           flush=True)  # fmt: skip
     results = {"graph": {**c.summary(), "build_s": build_s}}
-    ours = _lif_digiworm(c, a.sim_s, a.trials)
+    ours = _lif_digiworm(c, a.sim_s, a.trials, a.batch)
     print("lif digiworm", json.dumps(ours), flush=True)
     theirs = _lif_brian2(c, a.sim_s, a.trials)
     print("lif brian2", json.dumps(theirs), flush=True)
@@ -300,7 +325,7 @@ def main():
     print("worm", json.dumps(results["worm"]), flush=True)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    _plot(results["graded_scaling"], out.with_suffix(".png"))
+    _plot(results, out.with_suffix(".png"))
     doc = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
         "smoke": a.smoke,

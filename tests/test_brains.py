@@ -347,7 +347,22 @@ def test_simulate_takes_a_connectome_file_and_refuses_the_worms_options(tmp_path
     assert r.exit_code == 2 and "does not exist" in r.output
     r = CliRunner().invoke(app, ["simulate", "--stimulate", "AVAL", "--trials", "3",
                                  "--out", str(tmp_path / "x.nc")])  # fmt: skip
-    assert r.exit_code == 2 and "--trials are for a connectome file" in r.output
+    assert r.exit_code == 2 and "--conditions are for a connectome file" in r.output
+    # a conditions table: its columns say what each condition does, so those options go
+    pd.DataFrame({"stimulate": ["0;1", "2"]}).to_csv(tmp_path / "c.csv", index=False)
+    for extra, needle in ((["--conditions", str(tmp_path / "c.csv")], "--stimulate cannot"),
+                          (["--engine", "ray"], "are for --conditions")):  # fmt: skip
+        r = CliRunner().invoke(app, [*base, *extra, "--out", str(tmp_path / "x.nc")])
+        assert r.exit_code == 2 and needle in r.output, (extra, r.output)
+    r = CliRunner().invoke(app, [*base[:5], "--conditions", str(tmp_path / "c.csv"),
+                                 "--engine", "local", "--workers", "2",
+                                 "--out", str(tmp_path / "x.nc")])  # fmt: skip
+    assert r.exit_code == 2 and "--workers are for --engine ray" in r.output, r.output
+    r = CliRunner().invoke(app, [*base[:5], "--conditions", str(tmp_path / "c.csv"),
+                                 "--duration", "1", "--out", str(tmp_path / "c.nc")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    ds = xr.load_dataset(tmp_path / "c.nc", engine="h5netcdf")
+    assert ds["peak_dff"].dims == ("condition", "neuron") and ds.sizes["condition"] == 2
 
 
 def test_the_flyvis_optic_lobe_expands_to_its_published_size():
@@ -401,3 +416,90 @@ def test_lif_trials_spread_over_several_devices_give_the_same_spikes(tmp_path):
     assert runs[1]["devices"] == 1 and runs[2]["devices"] == 2
     assert runs[1]["counts"] == runs[2]["counts"]
     assert len({tuple(c) for c in runs[2]["counts"]}) > 1  # the trials differ
+
+
+def test_a_conditions_table_runs_locally_and_on_ray_with_the_same_numbers(tmp_path):
+    """Conditions (stimulated sets, seeds, trials, rates) on one brain give one number per
+    neuron each; the Ray engine's actors give the local engine's numbers exactly (each row
+    carries its seed); the graded model's peak responses follow their stimulation."""
+    from digiworm.brains import run_conditions
+
+    table = pd.DataFrame({"stimulate": ["0;1;2", "3 4", ""], "seed": [1, 2, 1],
+                          "trials": [2, 2, 1], "amplitude": [150.0, None, 100.0]})  # fmt: skip
+    table.to_csv(tmp_path / "conditions.csv", index=False)
+    spec = "synthetic-flywire:0.001"
+    local = run_conditions(spec, tmp_path / "conditions.csv", model="lif", duration_s=0.2)
+    assert local["rate_hz"].shape == (3, 139)
+    rates = local["rate_hz"].to_numpy()
+    assert rates[0, :3].min() > 100 and rates[1, 3:5].min() > 100  # driven at 150 Hz
+    assert rates[2].max() == 0  # nothing driven, nothing fires
+    assert np.isfinite(local["rate_sd_hz"].to_numpy()[:2]).all()
+    assert np.isnan(local["rate_sd_hz"].to_numpy()[2]).all()  # one trial: no spread
+    ray = run_conditions(spec, table, model="lif", duration_s=0.2, engine="ray", workers=2)
+    np.testing.assert_array_equal(ray["rate_hz"], local["rate_hz"])
+    assert ray.attrs["engine"] == "ray" and "assumed" in ray.attrs["evidence"]
+    graded = run_conditions(spec, table[["stimulate"]], model="graded", duration_s=2.0)
+    peak = np.abs(graded["peak_dff"].to_numpy())
+    assert peak[0, :3].min() > peak[0, 3:].mean() and peak[2].max() < peak[0].max()
+
+
+def test_a_bad_conditions_table_is_refused_with_every_problem_named():
+    from digiworm.brains import read_conditions
+
+    c = synthetic_flywire(0.001, seed=0)
+    bad = pd.DataFrame({"stimulate": ["0;1", "zzz", "2"], "seed": [0, 1.5, -1],
+                        "trials": [1, 0, 3], "amplitude": [-1.0, None, 5.0]})  # fmt: skip
+    with pytest.raises(DigiwormError) as err:
+        read_conditions(bad, c, "graded")
+    msg = str(err.value)
+    for needle in ("neuron ids not in the brain, e.g. ['zzz'] (file lines 3)",
+                   "seed not a whole number >= 0 (file lines 3, 4)",
+                   "trials not a whole number >= 1 (file lines 3)",
+                   "trials other than 1 (the graded model is deterministic) (file lines 4)",
+                   "amplitude not a finite number > 0 (file lines 2)"):  # fmt: skip
+        assert needle in msg, msg
+    with pytest.raises(DigiwormError, match="conditions column"):
+        read_conditions(pd.DataFrame({"stimulate": ["0"], "dose": [1]}), c, "lif")
+    with pytest.raises(DigiwormError, match="lacks its 'stimulate' column"):
+        read_conditions(pd.DataFrame({"seed": [1]}), c, "lif")
+
+
+def test_rest_stability_matches_the_full_jacobians_eigenvalues(atlas):
+    """ARPACK on Jacobian-vector products finds the leading eigenvalue of the worm's graded
+    network at rest that numpy finds on the full Jacobian (jax.jacfwd), and the edge-list twin
+    gives the same; a linear system with one growing mode is reported unstable at its rate,
+    and a state that is not finite is refused."""
+    import jax.numpy as jnp
+    from jax.flatten_util import ravel_pytree
+
+    from digiworm.models import graded_from_atlas
+    from digiworm.simulate import rest_stability, rest_state
+
+    dense = graded_from_atlas(atlas, dtype=jnp.float64)
+    y = rest_state(dense)
+    flat, unravel = ravel_pytree(y)
+    zero = jnp.zeros(dense.n_neurons, jnp.float64)
+    jac = jax.jacfwd(lambda x: ravel_pytree(dense.vector_field(0.0, unravel(x), zero))[0])(flat)
+    truth = np.linalg.eigvals(np.asarray(jac))
+    truth = truth[np.argmax(truth.real)]
+    got = rest_stability(dense, y)
+    assert got["stable"] and truth.real < 0
+    assert abs(got["leading_per_s"].real - truth.real) < 1e-6 * max(1.0, abs(truth.real))
+    assert got["rest_residual"] < 1e-8
+    sparse = rest_stability(sparse_from_dense(dense), y)
+    assert abs(sparse["leading_per_s"].real - truth.real) < 1e-6 * max(1.0, abs(truth.real))
+    weak = graded_from_connectome(synthetic_flywire(0.002, seed=0), dtype=jnp.float64)
+    assert rest_stability(weak)["stable"]
+    with pytest.raises(DigiwormError, match="no rest was found"):
+        rest_stability(weak, jax.tree_util.tree_map(lambda x: x * np.nan, rest_state(weak)))
+    # a linear system with one growing mode: its rate, exactly
+    from digiworm.models import LinearModel
+
+    n, rng = 40, np.random.default_rng(0)
+    q = rng.normal(size=(n, n))
+    rates = np.r_[-np.arange(1.0, n), 0.3]
+    a = q @ np.diag(rates) @ np.linalg.inv(q)
+    model = LinearModel(names=tuple(f"n{i}" for i in range(n)), a_per_s=jnp.asarray(a),
+                        b_per_s=jnp.ones(n))  # fmt: skip
+    got = rest_stability(model, jnp.zeros(n))
+    assert not got["stable"] and abs(got["leading_per_s"] - 0.3) < 1e-6

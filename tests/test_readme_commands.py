@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 from conftest import tiny_reproduce_settings
@@ -105,6 +106,7 @@ PLACEHOLDERS = {
     "FILE.nc": "trials.nc",  # a per-trial perturbation dataset
     "PRED.nc": "pred.nc",  # a dff(responding, stimulated) prediction
     "COV.npy": "cov.npy",
+    "CONDITIONS.csv": "conditions.csv",  # brain conditions: stimulate, seed, trials, amplitude
     "FILE": "digiworm-reproduce/model_linear.dwm",
     "DIR": "out-dir",
 }
@@ -211,6 +213,8 @@ def workspace(atlas, tmp_path_factory) -> Workspace:
     )
     x = np.random.default_rng(0).normal(size=(400, 300))
     np.save(path / "cov.npy", x.T @ x / 400)
+    pd.DataFrame({"stimulate": ["0;1;2", "3;4", "5"], "seed": [0, 1, 2],
+                  "trials": [2, 2, 1]}).to_csv(path / "conditions.csv", index=False)  # fmt: skip
     (path / "out-dir").mkdir()
     return Workspace(path)
 
@@ -236,7 +240,14 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
 
     if argv[0] == "simulate":
         ds = xr.load_dataset(path / option("--out"), engine="h5netcdf")
-        if (option("--connectome") or "").startswith("synthetic-flywire"):  # a larger brain
+        if option("--conditions"):  # a larger brain's table of conditions: a rate each
+            table = pd.read_csv(path / option("--conditions"))
+            assert ds["rate_hz"].dims == ("condition", "neuron")
+            assert ds.sizes["condition"] == len(table)
+            for i, cell in enumerate(table["stimulate"]):
+                assert (ds["rate_hz"].isel(condition=i).sel(neuron=cell.split(";")) > 50).all()
+            assert ds.attrs["engine"] == (option("--engine") or "local")
+        elif (option("--connectome") or "").startswith("synthetic-flywire"):  # a larger brain
             stim = option("--stimulate").split(",")
             if option("--model") == "lif":
                 assert ds["rate_hz"].dims == ("trial", "neuron")
@@ -308,8 +319,6 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
         if option("--video"):
             assert (path / option("--video")).read_bytes()[:4] == b"GIF8"
     elif argv[0] == "screen":
-        import pandas as pd
-
         folder = path / option("--out")
         ph = pd.read_parquet(folder / "phenotypes.parquet")
         assert len(ph) == 14 and ph["neural_change_rms"].notna().all()

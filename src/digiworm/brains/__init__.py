@@ -9,10 +9,12 @@
   benchmarks: FlyWire itself cannot be shipped).
 * :class:`SparseGradedNetwork` is the worm's graded network on edge lists (equal to the dense
   one, :func:`sparse_from_dense`; from any connectome, :func:`graded_from_connectome`).
-* :class:`LIFNetwork` is the leaky integrate-and-fire model of Shiu et al. 2024 on
-  ``segment_sum`` coupling; :func:`simulate_lif` runs it for batches of trials.
+* :class:`LIFNetwork` is the leaky integrate-and-fire model of Shiu et al. 2024 on sparse,
+  event-driven coupling; :func:`simulate_lif` runs it for batches of trials.
+* :func:`run_conditions` runs a table of conditions on one brain, locally or on Ray.
 """
 
+from ._conditions import CONDITION_COLUMNS, read_conditions, run_conditions
 from ._connectome import TRANSMITTER_SIGNS, Connectome, from_atlas, from_flywire, load
 from ._flyvis import FLYVIS_CITATION, flyvis_optic_lobe
 from ._graded import SparseGradedNetwork, graded_from_connectome, sparse_from_dense
@@ -20,6 +22,7 @@ from ._lif import SHIU_PARAMS, LIFNetwork, lif_from_connectome, simulate_lif
 from ._synthetic import FLYWIRE_TARGETS, synthetic_flywire
 
 __all__ = [
+    "CONDITION_COLUMNS",
     "FLYVIS_CITATION",
     "FLYWIRE_TARGETS",
     "SHIU_PARAMS",
@@ -33,6 +36,8 @@ __all__ = [
     "graded_from_connectome",
     "lif_from_connectome",
     "load",
+    "read_conditions",
+    "run_conditions",
     "simulate_lif",
     "sparse_from_dense",
     "synthetic_flywire",

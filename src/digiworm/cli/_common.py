@@ -40,6 +40,16 @@ def _user_errors(func):
     return wrapper
 
 
+def _check_engine(engine: str, address, workers) -> None:
+    """Refuse a distributed-engine choice that cannot run (``--engine``, ``--address``, ...)."""
+    if engine not in ("local", "ray"):
+        raise DigiwormError(f"engine {engine!r} is not one of local, ray")
+    if engine == "local" and (address is not None or workers is not None):
+        raise DigiwormError("--address and --workers are for --engine ray")
+    if workers is not None and workers < 1:
+        raise DigiwormError(f"--workers must be >= 1; got {workers}")
+
+
 def _atlas():
     from .. import atlas
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from .._errors import DigiwormError
-from ._common import _atlas, _user_errors, app, console
+from ._common import _atlas, _check_engine, _user_errors, app, console
 
 
 @app.command("screen")
@@ -76,12 +76,7 @@ def screen_command(
     from .._io import atomic_write_text
     from ..screen import batch_strategy, check_table, parse_grid, read_table, run_screen
 
-    if engine not in ("local", "ray"):
-        raise DigiwormError(f"engine {engine!r} is not one of local, ray")
-    if engine == "local" and (address is not None or workers is not None):
-        raise DigiwormError("--address and --workers are for --engine ray")
-    if workers is not None and workers < 1:
-        raise DigiwormError(f"--workers must be >= 1; got {workers}")
+    _check_engine(engine, address, workers)
     if (grid is None) == (table is None):
         raise DigiwormError("give the conditions as --grid SPEC or --table FILE (one of them)")
     batch_strategy(batch)  # a bad strategy fails before the atlas loads

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from .._errors import DigiwormError
-from ._common import _atlas, _user_errors, app, console
+from ._common import _atlas, _check_engine, _user_errors, app, console
 
 
 # -- digiworm simulate -----------------------------------------------------------------------
@@ -60,6 +60,21 @@ def simulate_command(
         None, "--neurons", help="With a connectome file: its neuron table (.parquet or .csv)."
     ),
     trials: int = typer.Option(1, "--trials", help="With --model lif: trials run as a batch."),
+    conditions: Path | None = typer.Option(
+        None,
+        "--conditions",
+        help="With a connectome file: a table of conditions (.csv or .parquet: stimulate, "
+        "[seed, trials, amplitude]), one rate or peak response per neuron each.",
+    ),
+    engine: str = typer.Option(
+        "local", "--engine", help="With --conditions: local, or ray (a Ray cluster's actors)."
+    ),
+    address: str | None = typer.Option(
+        None, "--address", help="With --engine ray: a running cluster (auto or HOST:PORT)."
+    ),
+    workers: int | None = typer.Option(
+        None, "--workers", help="With --engine ray: actors (default: the cluster's CPUs)."
+    ),
     spontaneous: bool = typer.Option(False, "--spontaneous", help="Noise-driven activity."),
     seed: int | None = typer.Option(None, "--seed", help="Random seed (needed with noise)."),
     atlas_mode: bool = typer.Option(
@@ -84,12 +99,26 @@ def simulate_command(
     from ..brains._run import is_brain_file
 
     if is_brain_file(connectome):
+        if conditions is not None:
+            return _brain_conditions(connectome, neurons, model, conditions, duration, dt, seed,
+                                     out, engine, address, workers, plot=plot,
+                                     stimulate=bool(stimulate), trials=trials != 1,
+                                     amplitude=amplitude is not None, onset=onset is not None,
+                                     pulse=pulse is not None, ablate=ablate, knockout=knockout,
+                                     drug=drug, spontaneous=spontaneous,
+                                     atlas_mode=atlas_mode)  # fmt: skip
+        if engine != "local" or address is not None or workers is not None:
+            raise DigiwormError("--engine, --address and --workers are for --conditions")
         return _simulate_brain(connectome, neurons, model, _split(stimulate), duration, dt,
                                amplitude, onset, pulse, trials, seed, out, plot,
                                ablate=ablate, knockout=knockout, drug=drug,
                                spontaneous=spontaneous, atlas_mode=atlas_mode)  # fmt: skip
-    if neurons is not None or trials != 1:
-        raise DigiwormError("--neurons and --trials are for a connectome file (--connectome FILE)")
+    if neurons is not None or trials != 1 or conditions is not None:
+        raise DigiwormError(
+            "--neurons, --trials and --conditions are for a connectome file (--connectome FILE)"
+        )
+    if engine != "local" or address is not None or workers is not None:
+        raise DigiwormError("--engine, --address and --workers are for --conditions")
     req = SimulationRequest(
         model=model, stimulate=_split(stimulate), duration_s=duration,
         dt_s=dt,
@@ -132,6 +161,44 @@ def _simulate_brain(spec, neurons, model, stimulate, duration, dt, amplitude, on
         ds = run_brain(brain, model, stimulate=stimulate, duration_s=duration, dt_s=dt,
                        amplitude=amplitude, onset_s=onset, pulse_s=pulse, trials=trials,
                        seed=seed or 0)  # fmt: skip
+    write_netcdf(ds, out)
+    console.print(f"wrote [bold]{out}[/] ({', '.join(f'{k}={v}' for k, v in ds.sizes.items())})")
+
+
+def _brain_conditions(spec, neurons, model, conditions, duration, dt, seed, out, engine,
+                      address, workers, **refused):  # fmt: skip
+    """``digiworm simulate --connectome FILE --conditions TABLE``: many conditions, one file."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    from ..app import write_netcdf
+    from ..brains import run_conditions
+
+    given = [f"--{k.replace('_mode', '').replace('_', '-')}" for k, v in refused.items() if v]
+    if given:
+        raise DigiwormError(
+            f"with --conditions, {', '.join(given)} cannot be given: the table's columns "
+            "(stimulate, seed, trials, amplitude) say what each condition does"
+        )
+    _check_engine(engine, address, workers)
+    with Progress(
+        TextColumn("conditions"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        TimeRemainingColumn(), console=console, transient=False,
+    ) as bar:  # fmt: skip
+        task = bar.add_task("conditions", total=None)
+
+        def progress(done, total):
+            bar.update(task, completed=done, total=total)
+
+        ds = run_conditions(spec, conditions, model=model, duration_s=duration, dt_s=dt,
+                            neurons=neurons, graph_seed=seed or 0, engine=engine,
+                            address=address, workers=workers, progress=progress)  # fmt: skip
     write_netcdf(ds, out)
     console.print(f"wrote [bold]{out}[/] ({', '.join(f'{k}={v}' for k, v in ds.sizes.items())})")
 

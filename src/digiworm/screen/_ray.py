@@ -14,9 +14,6 @@ node and ``ray start --address HEAD:6379`` on the others, from the job script) a
 
 from __future__ import annotations
 
-import os
-import warnings
-
 __all__ = ["ray_results"]
 
 
@@ -50,26 +47,12 @@ def ray_results(todo, readouts, duration_s, behaviour_duration_s, address, worke
     """Yield ``(path, phenotypes)`` for each chunk of ``todo``, as the actors finish them."""
     import jax
 
-    from .._errors import DigiwormError
+    from .._ray import import_ray, ray_session
 
-    try:
-        import ray
-    except ImportError:
-        raise DigiwormError(
-            "the Ray engine needs Ray: pip install 'digiworm[distributed]' (or 'ray>=2.40')"
-        ) from None
+    import_ray()  # no Ray: fail before anything starts
     if not todo:
         return
-    started = not ray.is_initialized()
-    if started:
-        env = {k: os.environ[k] for k in ("DIGIWORM_CACHE_DIR",) if k in os.environ}
-        with warnings.catch_warnings():
-            # Ray starts its own services by fork + exec; JAX's warning about a fork of a
-            # multithreaded process (a child that goes on running Python) does not apply
-            warnings.filterwarnings("ignore", r"os\.fork\(\) was called", RuntimeWarning)
-            ray.init(address=address, include_dashboard=False, log_to_driver=False,
-                     runtime_env={"env_vars": env} if env else None)  # fmt: skip
-    try:
+    with ray_session(address) as ray:
         n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
         worker = _actor_class(ray)
         x64 = bool(jax.config.jax_enable_x64)
@@ -89,6 +72,3 @@ def ray_results(todo, readouts, duration_s, behaviour_duration_s, address, worke
                 next_path, chunk = queue.pop(0)
                 pending[actor.run.remote(chunk)] = (actor, next_path)
             yield path, frame
-    finally:
-        if started:
-            ray.shutdown()
