@@ -112,8 +112,9 @@ def test_study_runs_on_a_toy_worm():
     observed = np.arange(n) < 10
     settings = StudySettings(seeds=2, max_trials=400, checkpoints=5, first_trials=20)
     result = design_study(a, b, sigma, observed, settings)
-    assert set(result.curves["order"]) == {"random", "designed"}
-    assert len(result.curves) == 2 * 2 * len(settings.trial_grid())
+    assert set(result.curves["order"]) == {"random", "designed", "adaptive"}
+    assert len(result.curves) == 3 * 2 * len(settings.trial_grid())
+    assert result.adaptive_counts.sum() == 400
     # error falls with trials for both orders
     for (_, _), g in result.curves.groupby(["seed", "order"]):
         assert g["gain_rmse"].iloc[-1] < g["gain_rmse"].iloc[0]
@@ -123,6 +124,56 @@ def test_study_runs_on_a_toy_worm():
     by_budget = result.ratio_by_budget()
     assert list(by_budget["random_trials"]) == list(settings.trial_grid()[1:])
     assert (by_budget["seeds"] <= 2).all()
+    summary = result.summary()
+    assert {"adaptive", "adaptivity_gain"} <= set(summary)
+    assert len(summary["adaptivity_gain"]["ratio_by_budget"]) == len(settings.trial_grid()) - 1
+    with pytest.raises(DigiwormError, match="no order"):
+        result.ratio_by_budget("greedy")
+    fixed = design_study(a, b, sigma, observed,
+                         StudySettings(seeds=1, max_trials=400, checkpoints=5, first_trials=20,
+                                       adaptive=False))  # fmt: skip
+    assert (
+        set(fixed.curves["order"]) == {"random", "designed"} and "adaptive" not in fixed.summary()
+    )
+
+
+def test_the_adaptive_design_refits_and_redesigns_block_by_block():
+    """Recomputed step by step, independently: the adaptive order opens with the fixed design's
+    first block, then chooses each block greedily from the Fisher information at the gains
+    refitted to the trials so far (prior plus those trials' information), and its blocks grow
+    as max(batch, growth x trials so far)."""
+    from digiworm.design._study import _data, adaptive_run
+
+    a, b = _network(n=12, seed=2)
+    n = len(b)
+    sigma, observed = np.full(n, 0.2), np.arange(n) < 9
+    settings = StudySettings(seeds=1, max_trials=90, checkpoints=2, first_trials=30, batch=10,
+                             growth=0.5)  # fmt: skip
+    grid = settings.trial_grid()
+    assert list(grid) == [30, 90]
+    rng = np.random.default_rng(0)
+    truth = rng.normal(0, 0.8, n)
+    r_true = gain_response(a, b, truth)[0]
+    noise = rng.normal(size=(90, n)) * sigma[None, :]
+    prior = np.eye(n) / settings.prior_sd**2
+    designed = greedy_a_order(fisher_factors(a, b, sigma, observed, settings.energy), prior, 90)
+    scored = []
+    order = adaptive_run(a, b, sigma, observed, settings, grid, noise, r_true, designed,
+                         lambda t, theta: scored.append((t, theta)))  # fmt: skip
+    assert [t for t, _ in scored] == [30, 90] and len(order) == 90
+    assert list(order[:10]) == list(designed[:10])
+    # blocks: 10 (the opening), 10, 10 (to the checkpoint at 30), 15, 23, 22 (to 90)
+    start, theta = 10, np.zeros(n)
+    for block in (10, 10, 15, 23, 22):
+        mean, counts = _data(order[:start], noise, r_true)
+        theta = refit_gains(a, b, mean, counts, sigma, observed, settings.prior_sd, theta)
+        u = fisher_factors(a, b, sigma, observed, settings.energy, theta=theta)
+        info = prior + sum(c * f @ f.T for c, f in zip(counts, u))
+        expected = greedy_a_order(u, info, block)
+        assert list(order[start : start + block]) == list(expected), start
+        start += block
+    assert start == 90
+    assert np.sqrt(np.mean((scored[-1][1] - truth) ** 2)) < np.sqrt(np.mean(truth**2))
 
 
 def test_bad_settings_and_unstable_networks_are_refused():

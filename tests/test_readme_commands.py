@@ -227,7 +227,9 @@ def _tiny_design_study(monkeypatch):
     monkeypatch.setattr(
         report,
         "StudySettings",
-        lambda **_: StudySettings(seeds=2, max_trials=200, checkpoints=3, first_trials=50),
+        lambda **_: StudySettings(
+            seeds=2, max_trials=200, checkpoints=3, first_trials=50, batch=50, growth=1.0
+        ),  # two adaptive re-designs per seed
     )
     cases = report._formula_cases
     monkeypatch.setattr(report, "_formula_cases", lambda a, quick, seed: cases(a, True, seed)[:1])
@@ -287,7 +289,13 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
     elif argv[0] == "neuron" and option("--out"):
         assert (path / option("--out")).read_bytes()[:4] == b"\x89PNG"
     elif argv[0] == "design" and argv[1] == "study":
-        assert (path / (option("--out") or "digiworm-design") / "report.html").is_file()
+        import json
+
+        folder = path / (option("--out") or "digiworm-design")
+        assert (folder / "report.html").is_file()
+        study = json.loads((folder / "study.json").read_text())["random_vs_designed"]
+        assert {"adaptive", "adaptivity_gain"} <= set(study)
+        assert "adaptive" in {row for row in pd.read_csv(folder / "curves.csv")["order"]}
     elif argv[0] == "behave" and option("--report"):
         import json
 

@@ -174,6 +174,13 @@ def design_study_command(
             f"{summary['ratio_mean']:.2f} ± {summary['ratio_sd'] or 0:.2f} "
             f"({summary['seeds_reaching_target']}/{summary['seeds']} seeds)"
         )
+    for key, what in (("adaptive", "adaptive"), ("adaptivity_gain", "fixed design / adaptive")):
+        block = summary.get(key)
+        if block and block["ratio_mean"] is not None:
+            label = "trials random needs / trials adaptive needs" if key == "adaptive" else what
+            reached = f"{block['seeds_reaching_target']}/{summary['seeds']} seeds"
+            console.print(f"{label}: {block['ratio_mean']:.2f} ± {block['ratio_sd'] or 0:.2f} "
+                          f"({reached})")  # fmt: skip
     console.print(f"wrote {out / 'report.html'}, study.json, curves.csv ({wall:.0f} s)")
 
 

@@ -109,14 +109,19 @@ def _fig_study(study: StudyResult) -> bytes:
         ax.legend(fontsize=8)
     axes[0].axhline(study.settings.prior_sd, c="0.6", lw=0.8, ls=":")
     counts = np.sort(study.designed_counts)[::-1]
-    axes[2].bar(np.arange(counts.size), counts, color="C1", width=1.0)
+    axes[2].bar(np.arange(counts.size), counts, color="C1", width=1.0, label="designed")
+    if study.adaptive_counts is not None:
+        adaptive = np.sort(study.adaptive_counts)[::-1]
+        axes[2].step(np.arange(adaptive.size), adaptive, where="mid", c="C2",
+                     label="adaptive (mean over seeds)")  # fmt: skip
     axes[2].axhline(study.settings.max_trials / counts.size, c="C0", ls="--",
                     label="random (expected, every neuron)")  # fmt: skip
     axes[2].set_xlabel("neurons, by designed trials")
     axes[2].set_ylabel("trials at the full budget")
     axes[2].set_yscale("symlog")
     axes[2].legend(fontsize=8)
-    fig.suptitle("Random vs designed (greedy A-optimal) stimulation order: mean ± s.d. over "
+    fig.suptitle("Random, designed (greedy A-optimal at the fitted model) and adaptive (refitted "
+                 "and re-designed block by block) stimulation orders: mean ± s.d. over "
                  f"{study.settings.seeds} ground-truth worms", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return _png(fig)
@@ -155,14 +160,34 @@ def write_design_report(report: DesignReport, out_dir: Path, wall_s: float) -> l
             df.to_csv(tmp, index=False)
         written.append(out_dir / name)
 
-    ratio = summary["ratio_mean"]
-    ratio_text = (
-        "designed never reached random's final error"
-        if ratio is None
-        else f"{ratio:.2f} ± {summary['ratio_sd'] or 0:.2f} (range {summary['ratio_min']:.2f}"
-        f"–{summary['ratio_max']:.2f}, {summary['seeds_reaching_target']}/{summary['seeds']} "
-        "seeds)"
-    )
+    def ratio_text(block: dict, what: str) -> str:
+        if block["ratio_mean"] is None:
+            return f"{what} never reached the target"
+        return (f"{block['ratio_mean']:.2f} ± {block['ratio_sd'] or 0:.2f} (range "
+                f"{block['ratio_min']:.2f}–{block['ratio_max']:.2f}, "
+                f"{block['seeds_reaching_target']}/{summary['seeds']} seeds)")  # fmt: skip
+
+    designed_text = ratio_text(summary, "designed")
+    adaptive_html = ""
+    if "adaptive" in summary:
+        adaptive_html = f"""<p>Adaptive order (after each block of max({
+            report.study.settings.batch
+        },
+{report.study.settings.growth:g} × trials so far) trials the gains are refitted, every
+candidate's Fisher information recomputed at the estimate, and the next block chosen greedily):
+trials random needs over trials adaptive needs, <b>{ratio_text(summary["adaptive"], "adaptive")}
+</b>; the gain of adaptivity alone (trials the fixed design needs over the adaptive's, for
+random's final error): <b>{ratio_text(summary["adaptivity_gain"], "adaptive")}</b>.</p>
+<p>Random over adaptive with the target set at random's error after fewer trials:</p>
+{
+            _table(
+                report.study.ratio_by_budget("adaptive"),
+                ["random_trials", "ratio_mean", "ratio_sd", "seeds"],
+            )
+        }"""
+    columns = ["seed", "target_gain_rmse", "random", "designed", "ratio"]
+    if "ratio_adaptive" in report.study.needed:
+        columns += ["adaptive", "ratio_adaptive", "adaptivity_gain"]
     s = report.study.settings
     study_fig = _img("study", _fig_study(report.study), "Gain error and prediction of the true "
                      "response matrix against trials; designed trials per neuron.")  # fmt: skip
@@ -186,11 +211,12 @@ figcaption{{font-size:13px;color:#555}}</style></head><body>
 with the atlas's trial noise; gains refitted (MAP, prior s.d. {s.prior_sd}) at each checkpoint.
 Designed: greedy A-optimal order from the Fisher information of the starting model.
 Trials random stimulation needs to reach its error at {s.max_trials} trials, over the trials
-the designed order needs: <b>{ratio_text}</b>.</p>
-{_table(report.study.needed, ["seed", "target_gain_rmse", "random", "designed", "ratio"])}
+the designed order needs: <b>{designed_text}</b>.</p>
+{_table(report.study.needed, columns)}
 <p>The same ratio with the target set at random's error after fewer trials (mean ± s.d. over
 seeds):</p>
 {_table(report.study.ratio_by_budget(), ["random_trials", "ratio_mean", "ratio_sd", "seeds"])}
+{adaptive_html}
 {study_fig}
 <h2>Spontaneous activity vs single-neuron stimulation as inputs</h2>
 <p>Samples needed for the same coupling error, spontaneous over random stimulation, at equal

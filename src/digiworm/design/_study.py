@@ -38,6 +38,7 @@ from .._errors import DigiwormError
 __all__ = [
     "StudySettings",
     "StudyResult",
+    "adaptive_run",
     "design_study",
     "fisher_factors",
     "gain_response",
@@ -64,6 +65,14 @@ class StudySettings:
     """Fraction of each Fisher matrix's trace kept by its truncated SVD factor (on the fitted
     worm: rank 19 at 0.99, 76 at 0.999, 130 at 0.9999 of up to 207; the greedy search's cost
     grows with the rank)."""
+    adaptive: bool = True
+    """Also run the adaptive order (refit, recompute the information, design the next block)."""
+    batch: int = 20
+    """Fewest trials the adaptive design plans at once (a lab's experiment: 10-30 trials)."""
+    growth: float = 0.25
+    """The adaptive design plans ``max(batch, growth × trials so far)`` trials at once: each
+    re-design costs one Fisher computation per candidate, so blocks grow with the data while
+    each block still moves the estimate."""
 
     def __post_init__(self):
         if self.seeds < 1 or self.checkpoints < 2:
@@ -75,6 +84,8 @@ class StudySettings:
             )
         if not (self.truth_sd > 0 and self.prior_sd > 0 and 0 < self.energy <= 1):
             raise DigiwormError("truth_sd and prior_sd must be > 0 and energy in (0, 1]")
+        if self.batch < 1 or not self.growth >= 0:
+            raise DigiwormError(f"need batch >= 1 and growth >= 0; got {self.batch}, {self.growth}")
 
     def trial_grid(self) -> np.ndarray:
         grid = np.geomspace(self.first_trials, self.max_trials, self.checkpoints)
@@ -114,8 +125,12 @@ def fisher_factors(
     observed: np.ndarray,
     energy: float = 0.9999,
     sets: list[np.ndarray] | None = None,
+    theta: np.ndarray | None = None,
 ) -> np.ndarray:
     r"""Return factors ``U[e]`` (p × r) with ``U[e] @ U[e].T`` ≈ one trial's Fisher ``F_e``.
+
+    The information is that of the model at log gains ``theta`` (default 0: the fitted model);
+    the adaptive design recomputes it at each refitted estimate.
 
     Experiment *e* stimulates the neurons ``sets[e]`` together (default: each neuron alone),
     observing the summed response :math:`\sum_{j \in S} R_{:,j}` on the observed responders
@@ -127,21 +142,30 @@ def fisher_factors(
     a, b = _check_model(a, b)
     n = a.shape[0]
     sets = [np.array([j]) for j in range(n)] if sets is None else [np.asarray(s) for s in sets]
-    r, p, _ = gain_response(a, b, np.zeros(n))
-    w = np.where(np.asarray(observed, bool), 1.0 / np.asarray(sigma, float), 0.0)
-    factors, ranks = [], []
     for members in sets:
         if members.size == 0 or members.min() < 0 or members.max() >= n:
             raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
-        wj = w.copy()
-        wj[members] = 0.0  # stimulated neurons' own responses are inputs, not readouts
-        m = (wj[:, None] * p) * r[:, members].sum(1)[None, :]
-        _, s, vt = np.linalg.svd(m, full_matrices=False)
-        total = np.sum(s**2)
-        keep = 1 if total == 0 else int(np.searchsorted(np.cumsum(s**2), energy * total) + 1)
-        keep = min(keep, s.size)
-        factors.append(vt[:keep].T * s[:keep])
-        ranks.append(keep)
+    r, p, _ = gain_response(a, b, np.zeros(n) if theta is None else np.asarray(theta, float))
+    rows = np.flatnonzero(np.asarray(observed, bool))  # the readouts: observed responders
+    wp = p[rows] / np.asarray(sigma, float)[rows, None]
+    factors, ranks = [], []
+    # M_e's leading singular directions from the small Gram matrices M_e M_e^T (responders ×
+    # responders), a batch of candidates at a time: if M M^T = Q diag(s^2) Q^T then M^T Q =
+    # V diag(s) is the factor, with M^T M = (M^T Q)(M^T Q)^T exactly when every direction is
+    # kept (the dropped ones hold at most 1 - energy of the trace)
+    for start in range(0, len(sets), 32):
+        chunk = sets[start : start + 32]
+        m = np.stack([wp * r[:, members].sum(1)[None, :] for members in chunk])
+        for i, members in enumerate(chunk):  # stimulated neurons' own responses are inputs
+            m[i, np.isin(rows, members)] = 0.0
+        lam, q = np.linalg.eigh(m @ np.swapaxes(m, 1, 2))
+        lam, q = np.clip(lam[:, ::-1], 0.0, None), q[:, :, ::-1]
+        for i in range(len(chunk)):
+            total = lam[i].sum()
+            keep = 1 if total == 0 else int(np.searchsorted(np.cumsum(lam[i]), energy * total) + 1)
+            keep = min(keep, lam.shape[1])
+            factors.append(m[i].T @ q[i, :, :keep])
+            ranks.append(keep)
     out = np.zeros((len(sets), n, max(ranks)))
     for e, f in enumerate(factors):
         out[e, :, : f.shape[1]] = f
@@ -317,20 +341,25 @@ class StudyResult:
     settings: StudySettings
     designed_counts: np.ndarray
     """Trials per neuron of the designed order at the full budget."""
+    adaptive_counts: np.ndarray | None = None
+    """Trials per neuron of the adaptive order at the full budget, mean over seeds."""
 
-    def ratio_by_budget(self) -> pd.DataFrame:
-        """Trials ratio (random / designed) for targets set at each random checkpoint.
+    def ratio_by_budget(self, order: str = "designed", against: str = "random") -> pd.DataFrame:
+        """Trials ratio (``against`` / ``order``) for targets set at each checkpoint.
 
-        For each seed and each random budget *t* (after the first), the target is random's
-        gain error at *t*; the designed order's trials to reach it are interpolated. Rows:
-        ``random_trials``, ``ratio_mean``, ``ratio_sd``, ``seeds`` (reaching the target).
+        For each seed and each budget *t* of ``against`` (after the first), the target is its
+        gain error at *t*; ``order``'s trials to reach it are interpolated. Rows:
+        ``random_trials`` (``against``'s trials), ``ratio_mean``, ``ratio_sd``, ``seeds``
+        (reaching the target).
         """
+        if order not in set(self.curves["order"]) or against not in set(self.curves["order"]):
+            raise DigiwormError(f"the study has no order {order!r} or {against!r}")
         rows = []
         for t in sorted(self.curves["trials"].unique())[1:]:
             ratios = []
             for _, g in self.curves.groupby("seed"):
-                rnd = g[g["order"] == "random"].sort_values("trials")
-                des = g[g["order"] == "designed"].sort_values("trials")
+                rnd = g[g["order"] == against].sort_values("trials")
+                des = g[g["order"] == order].sort_values("trials")
                 target = float(rnd.loc[rnd["trials"] == t, "gain_rmse"].iloc[0])
                 needed = _trials_to_reach(des["trials"].to_numpy(), des["gain_rmse"].to_numpy(),
                                           target)  # fmt: skip
@@ -343,18 +372,33 @@ class StudyResult:
         return pd.DataFrame(rows)
 
     def summary(self) -> dict:
-        ratio = self.needed["ratio"].to_numpy(dtype=float)
-        finite = ratio[np.isfinite(ratio)]
-        return {
-            "ratio_mean": float(np.mean(finite)) if finite.size else None,
-            "ratio_sd": float(np.std(finite, ddof=1)) if finite.size > 1 else None,
-            "ratio_min": float(np.min(finite)) if finite.size else None,
-            "ratio_max": float(np.max(finite)) if finite.size else None,
-            "seeds": int(ratio.size),
-            "seeds_reaching_target": int(finite.size),
+        def spread(column: str) -> dict:
+            ratio = self.needed[column].to_numpy(dtype=float)
+            finite = ratio[np.isfinite(ratio)]
+            return {
+                "ratio_mean": float(np.mean(finite)) if finite.size else None,
+                "ratio_sd": float(np.std(finite, ddof=1)) if finite.size > 1 else None,
+                "ratio_min": float(np.min(finite)) if finite.size else None,
+                "ratio_max": float(np.max(finite)) if finite.size else None,
+                "seeds_reaching_target": int(finite.size),
+            }
+
+        out = {
+            **spread("ratio"),
+            "seeds": int(len(self.needed)),
             "ratio_by_budget": self.ratio_by_budget().to_dict("records"),
             "settings": asdict(self.settings),
         }
+        if "ratio_adaptive" in self.needed:
+            out["adaptive"] = {
+                **spread("ratio_adaptive"),
+                "ratio_by_budget": self.ratio_by_budget("adaptive").to_dict("records"),
+            }
+            out["adaptivity_gain"] = {
+                **spread("adaptivity_gain"),
+                "ratio_by_budget": self.ratio_by_budget("adaptive", "designed").to_dict("records"),
+            }
+        return out
 
 
 def _trials_to_reach(trials: np.ndarray, error: np.ndarray, target: float) -> float:
@@ -371,6 +415,54 @@ def _trials_to_reach(trials: np.ndarray, error: np.ndarray, target: float) -> fl
     return float(np.exp(x0 + frac * (x1 - x0)))
 
 
+def _data(order: np.ndarray, noise: np.ndarray, r_true: np.ndarray):
+    """Mean response per stimulated column and trial counts of the trials ``order`` ran."""
+    n = r_true.shape[0]
+    counts = np.bincount(order, minlength=n).astype(float)
+    sums = np.zeros((n, n))
+    np.add.at(sums.T, order, noise[: len(order)])
+    return r_true + sums / np.maximum(counts, 1.0)[None, :], counts
+
+
+def _information(factors: np.ndarray, counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
+    """Prior precision plus the Fisher information of ``counts`` trials of each candidate."""
+    used = np.flatnonzero(counts)
+    if used.size == 0:
+        return prior.copy()
+    x = np.concatenate(list(factors[used] * np.sqrt(counts[used])[:, None, None]), axis=1)
+    return prior + x @ x.T
+
+
+def adaptive_run(a, b, sigma, observed, settings, grid, noise, r_true, first, score):
+    """Run the adaptive order on one ground truth: refit, re-design, run the next block.
+
+    ``first`` is the fixed design's opening (at the fitted model, with no data, both designs
+    choose the same trials). Before each block the gains are refitted to the trials so far,
+    the Fisher information of every candidate is recomputed at that estimate, and the block
+    (``max(batch, growth × trials so far)`` trials, ending at the next checkpoint at the
+    latest) is chosen greedily (A-optimal, sequential conditioning: its trials differ as the
+    information they add is accounted for). ``score(t, theta)`` is called at each checkpoint
+    ``t`` of ``grid`` with the estimate refitted to the first ``t`` trials. Returns the order.
+    """
+    n = a.shape[0]
+    s = settings
+    prior = np.eye(n) / s.prior_sd**2
+    order = np.asarray(first[: min(s.batch, int(grid[0]))], dtype=int)
+    theta = np.zeros(n)
+    for t in grid:
+        while len(order) < t:
+            mean, counts = _data(order, noise, r_true)
+            theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
+            block = min(int(t) - len(order), max(s.batch, int(np.ceil(s.growth * len(order)))))
+            factors = fisher_factors(a, b, sigma, observed, s.energy, theta=theta)
+            chosen = greedy_a_order(factors, _information(factors, counts, prior), block)
+            order = np.concatenate([order, chosen])
+        mean, counts = _data(order[:t], noise, r_true)
+        theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
+        score(int(t), theta)
+    return order
+
+
 def design_study(
     a: np.ndarray,
     b: np.ndarray,
@@ -380,6 +472,10 @@ def design_study(
     progress: Callable[[str], None] | None = None,
 ) -> StudyResult:
     """Run the random-vs-designed study on the network ``(A, b)`` (see the module docstring).
+
+    Orders: ``random``, ``designed`` (fixed, from the fitted model) and, with
+    ``settings.adaptive``, ``adaptive`` (:func:`adaptive_run`). Every order of a seed sees
+    the same ground truth and the same trial noise, trial by trial.
 
     Parameters
     ----------
@@ -407,37 +503,46 @@ def design_study(
     off = ~np.eye(n, dtype=bool)
     scored = off & observed[:, None]
     rows, needed = [], []
+    adaptive_counts = np.zeros(n, int)
     for seed in range(s.seeds):
         rng = np.random.default_rng(seed)
         theta_true = rng.normal(0.0, s.truth_sd, n)
         r_true = gain_response(a, b, theta_true)[0]
-        orders = {"random": rng.integers(0, n, int(grid[-1])), "designed": designed}
-        errors = {}
-        for name, order in orders.items():
-            noise = rng.normal(size=(int(grid[-1]), n)) * sigma[None, :]
-            errs = []
+        random_order = rng.integers(0, n, int(grid[-1]))
+        noise = rng.normal(size=(int(grid[-1]), n)) * sigma[None, :]
+        errors: dict[str, list[float]] = {}
+
+        def score(name, t, theta, seed=seed, truth=theta_true, r_true=r_true, errors=errors):
+            r_hat = gain_response(a, b, theta)[0]
+            rmse = float(np.sqrt(np.mean((theta - truth) ** 2)))
+            pred_r = float(np.corrcoef(r_hat[scored], r_true[scored])[0, 1])
+            rows.append({"seed": seed, "order": name, "trials": int(t),
+                         "gain_rmse": rmse, "prediction_r": pred_r})  # fmt: skip
+            errors.setdefault(name, []).append(rmse)
+
+        for name, order in (("random", random_order), ("designed", designed)):
             theta = np.zeros(n)
             for t in grid:
-                stim = order[:t]
-                counts = np.bincount(stim, minlength=n).astype(float)
-                sums = np.zeros((n, n))
-                np.add.at(sums.T, stim, noise[:t])
-                mean = r_true + sums / np.maximum(counts, 1.0)[None, :]
+                mean, counts = _data(order[:t], noise, r_true)
                 theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
-                r_hat = gain_response(a, b, theta)[0]
-                rmse = float(np.sqrt(np.mean((theta - theta_true) ** 2)))
-                pred_r = float(np.corrcoef(r_hat[scored], r_true[scored])[0, 1])
-                rows.append({"seed": seed, "order": name, "trials": int(t),
-                             "gain_rmse": rmse, "prediction_r": pred_r})  # fmt: skip
-                errs.append(rmse)
-            errors[name] = np.asarray(errs)
+                score(name, t, theta)
+        if s.adaptive:
+            order = adaptive_run(a, b, sigma, observed, s, grid, noise, r_true, designed,
+                                 lambda t, theta: score("adaptive", t, theta))  # fmt: skip
+            adaptive_counts += np.bincount(order, minlength=n)
         target = errors["random"][-1]
-        t_rand = _trials_to_reach(grid, errors["random"], target)
-        t_des = _trials_to_reach(grid, errors["designed"], target)
-        needed.append({"seed": seed, "target_gain_rmse": float(target), "random": t_rand,
-                       "designed": t_des, "ratio": t_rand / t_des})  # fmt: skip
+        reach = {k: _trials_to_reach(grid, np.asarray(v), target) for k, v in errors.items()}
+        row = {"seed": seed, "target_gain_rmse": float(target), **reach,
+               "ratio": reach["random"] / reach["designed"]}  # fmt: skip
+        message = f"designed needs {reach['designed']:.0f} trials for random's " \
+                  f"{reach['random']:.0f} (ratio {row['ratio']:.2f})"  # fmt: skip
+        if s.adaptive:
+            row["ratio_adaptive"] = reach["random"] / reach["adaptive"]
+            row["adaptivity_gain"] = reach["designed"] / reach["adaptive"]
+            message += f"; adaptive {reach['adaptive']:.0f} (ratio {row['ratio_adaptive']:.2f})"
+        needed.append(row)
         if progress is not None:
-            progress(f"seed {seed + 1}/{s.seeds}: designed needs {t_des:.0f} trials for "
-                     f"random's {t_rand:.0f} (ratio {t_rand / t_des:.2f})")  # fmt: skip
+            progress(f"seed {seed + 1}/{s.seeds}: {message}")
     counts = np.bincount(designed, minlength=n)
-    return StudyResult(pd.DataFrame(rows), pd.DataFrame(needed), s, counts)
+    return StudyResult(pd.DataFrame(rows), pd.DataFrame(needed), s, counts,
+                       adaptive_counts / s.seeds if s.adaptive else None)  # fmt: skip
