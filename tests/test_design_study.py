@@ -281,3 +281,40 @@ def test_cli_design_study_refuses_bad_models(tmp_path, atlas):
     small = save_model(tmp_path / "small.dwm", linear_from_couplings(["A", "B"], np.zeros((2, 2))))
     bad = runner.invoke(app, ["design", "study", "--model", str(small), "--quick"])
     assert bad.exit_code == 2 and "302" in bad.output
+
+
+def test_cli_design_plan_writes_the_plan_and_refuses_bad_input(tmp_path, atlas, models_dir):
+    """`design plan` on the bundled atlas with a given model: the plan in order with what each
+    trial improves, and the report; bad budgets, criteria, files and data without trials are
+    refused by name."""
+    import pandas as pd
+    import xarray as xr
+    from typer.testing import CliRunner
+
+    from digiworm.cli import app
+
+    runner = CliRunner()
+    model = str(models_dir / "model_linear.dwm")
+    out = tmp_path / "plan.csv"
+    r = runner.invoke(app, ["design", "plan", "--model", model, "--budget", "4", "--out",
+                            str(out), "--report", str(tmp_path / "rep")])  # fmt: skip
+    assert r.exit_code == 0, r.output
+    plan = pd.read_csv(out)
+    assert list(plan.columns) == ["rank", "neuron", "size", "trials_done", "criterion",
+                                  "reduction", "improves_most"]  # fmt: skip
+    assert len(plan) == 4 and set(plan["neuron"]) <= set(atlas.names)
+    assert (np.diff(plan["reduction"]) > 0).all()  # every trial removes some variance
+    for cell in plan["improves_most"]:
+        assert 1 <= len(cell.split(";")) <= 3 and set(cell.split(";")) <= set(atlas.names)
+    assert (tmp_path / "rep" / "plan.png").is_file() and (tmp_path / "rep" / "index.html").is_file()
+    means = xr.Dataset({"dff": atlas.functional("wt", kernel_time_s=None)["dff"]})
+    means.to_netcdf(tmp_path / "means.nc", engine="h5netcdf")
+    for args, needle in ((["--budget", "0"], "--budget must be >= 1"),
+                         (["--criterion", "E"], "--criterion must be A, D or V"),
+                         (["--sets", "pairs"], "--sets must be"),
+                         (["--data", str(tmp_path / "none.nc")], "does not exist"),
+                         (["--data", str(tmp_path / "means.nc")], "no per-trial values"),
+                         (["--out", str(tmp_path / "plan.txt")], ".csv")):  # fmt: skip
+        argv = ["design", "plan", "--model", model, "--out", str(out), *args]
+        r = runner.invoke(app, argv)
+        assert r.exit_code == 2 and needle in r.output, (args, r.output)

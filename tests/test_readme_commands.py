@@ -288,6 +288,16 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
         assert (path / option("--report")).is_dir()
     elif argv[0] == "neuron" and option("--out"):
         assert (path / option("--out")).read_bytes()[:4] == b"\x89PNG"
+    elif argv[0] == "design" and argv[1] == "plan":
+        plan = pd.read_csv(path / option("--out"))
+        assert len(plan) == int(option("--budget"))
+        assert list(plan["rank"]) == list(range(1, len(plan) + 1))
+        assert np.all(np.diff(plan["reduction"]) >= -1e-12)  # uncertainty only falls
+        assert plan["improves_most"].notna().any()
+        if option("--report"):
+            folder = path / option("--report")
+            assert (folder / "index.html").is_file()
+            assert (folder / "plan.png").read_bytes()[:4] == b"\x89PNG"
     elif argv[0] == "design" and argv[1] == "study":
         import json
 

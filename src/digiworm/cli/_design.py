@@ -96,14 +96,7 @@ def design_next_command(
     sigma, done, observed = atlas_design(ds)
     if sets not in ("single", "classes"):
         raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
-    candidates = None
-    if sets == "classes":
-        classes = atl.neurons.loc[list(atl.names), "neuron_class"].to_numpy()
-        candidates = {
-            f"{c} (all {int((classes == c).sum())})": np.flatnonzero(classes == c)
-            for c in dict.fromkeys(classes)
-            if (classes == c).sum() > 1
-        }
+    candidates = _class_sets(atl) if sets == "classes" else None
     unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
     np.fill_diagonal(unmeasured, False)
     with console.status(f"greedy {criterion}-optimal design over {len(atl.names)} neurons…"):
@@ -129,6 +122,83 @@ def design_next_command(
     never = int((done == 0).sum())
     console.print(f"{never} of {len(done)} neurons were never stimulated in the atlas; "
                   f"{int((~observed).sum())} were never recorded as responders")  # fmt: skip
+
+
+@design_app.command("plan")
+@_user_errors
+def design_plan_command(
+    data: Path | None = typer.Option(
+        None, "--data",
+        help="Your perturbation NetCDF (the schema digiworm fit --data reads, with dff_trials); "
+        "default: the bundled wild-type atlas.",
+    ),
+    budget: int = typer.Option(50, "--budget", help="Stimulation trials to plan."),
+    criterion: str = typer.Option(
+        "A", "--criterion",
+        help="A (gain variance), D (log det information) or V (predictive variance of the "
+        "pairs the data never measured).",
+    ),
+    sets: str = typer.Option(
+        "single", "--sets", help="single, or classes (also each class's members together)."
+    ),
+    model: Path | None = typer.Option(
+        None, "--model", help="A fitted linear model (.dwm) instead of fitting one to --data."
+    ),
+    out: Path = typer.Option(Path("plan.csv"), "--out", help="The plan, in order (.csv)."),
+    report: Path | None = typer.Option(
+        None, "--report", help="Also a folder with the expected uncertainty against trials."
+    ),
+):  # fmt: skip
+    """Plan the next stimulations from your data: fit, then choose them in order."""
+    import numpy as np
+
+    from .._io import atomic_path
+    from ..app import check_output_path
+    from ..design import atlas_design, next_stimulations
+    from ..validate import check_perturbation, load_perturbation
+
+    out = check_output_path(out, (".csv",))
+    if budget < 1:
+        raise DigiwormError(f"--budget must be >= 1 trial; got {budget}")
+    if criterion not in ("A", "D", "V"):
+        raise DigiwormError(f"--criterion must be A, D or V; got {criterion!r}")
+    if sets not in ("single", "classes"):
+        raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
+    if report is not None and report.exists() and not report.is_dir():
+        raise DigiwormError(f"--report {str(report)!r} exists and is not a folder")
+    atl = _atlas()
+    if data is None:
+        fun = atl.functional("wt", kernel_time_s=None)
+        ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
+        what = "the wild-type atlas"
+    else:
+        ds = load_perturbation(data, atl.names)
+        what = data.name
+    sigma, done, observed = atlas_design(ds)
+    fitted = _design_model(model, atl, ds, what)
+    unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
+    np.fill_diagonal(unmeasured, False)
+    with console.status(f"planning {budget} trials ({criterion}-optimal)…"):
+        plan = next_stimulations(fitted, sigma, done, k=budget, criterion=criterion,
+                                 observed=observed, target_pairs=unmeasured,
+                                 sets=_class_sets(atl) if sets == "classes" else None)  # fmt: skip
+    with atomic_path(out) as tmp:
+        plan.to_csv(tmp, index=False)
+    table = Table(title=f"the first {min(budget, 10)} of {budget} planned trials "
+                  f"({criterion}-optimal, from {what})", title_justify="left")  # fmt: skip
+    for col in ("rank", "stimulate", "trials done", "reduction", "improves most"):
+        table.add_column(col, justify="left" if col in ("stimulate", "improves most") else "right")
+    for row in plan.head(10).itertuples():
+        table.add_row(str(row.rank), row.neuron, str(row.trials_done), f"{row.reduction:.4f}",
+                      row.improves_most.replace(";", ", "))  # fmt: skip
+    console.print(table)
+    console.print(f"wrote [bold]{out}[/] ({budget} trials in order)")
+    if report is not None:
+        from ..design._next import write_plan_report
+
+        page = write_plan_report(plan, fitted, sigma, done, observed, criterion, report, what,
+                                 target_pairs=unmeasured)  # fmt: skip
+        console.print(f"report [bold]{page}[/]")
 
 
 @design_app.command("study")
@@ -184,8 +254,23 @@ def design_study_command(
     console.print(f"wrote {out / 'report.html'}, study.json, curves.csv ({wall:.0f} s)")
 
 
-def _design_model(path: Path | None, atl):
-    """Return the linear model a design command works on: a file, or a fit to the atlas now."""
+def _class_sets(atl) -> dict:
+    """Every neuron class with several members, stimulated together (a design candidate)."""
+    import numpy as np
+
+    classes = atl.neurons.loc[list(atl.names), "neuron_class"].to_numpy()
+    return {
+        f"{c} (all {int((classes == c).sum())})": np.flatnonzero(classes == c)
+        for c in dict.fromkeys(classes)
+        if (classes == c).sum() > 1
+    }
+
+
+def _design_model(path: Path | None, atl, ds=None, what: str = "the wild-type atlas"):
+    """Return the linear model a design command works on: a file, or a fit to ``ds`` now.
+
+    ``ds`` (a checked perturbation dataset with ``dff_trials``) defaults to the atlas's own.
+    """
     from ..models import LinearModel, load_model
 
     if path is None:
@@ -197,11 +282,11 @@ def _design_model(path: Path | None, atl):
         from ..validate import baseline_context
 
         lin = LinearCVSettings()
-        with console.status("fitting the linear network to the wild-type atlas (ridge 1)…"):
-            fun = atl.functional("wt", kernel_time_s=None)
+        with console.status(f"fitting the linear network to {what} (ridge 1)…"):
+            trials = (atl.functional("wt", kernel_time_s=None) if ds is None else ds)["dff_trials"]
             n = len(atl.names)
             fit = fit_linear_response(
-                fun["dff_trials"].to_numpy(), ~np.eye(n, dtype=bool),
+                trials.to_numpy(), ~np.eye(n, dtype=bool),
                 prior=connectome_prior(baseline_context(atl).signed), ridge=1.0,
                 steps=lin.steps, learning_rate=lin.learning_rate, delta=lin.huber_delta,
             )  # fmt: skip

@@ -21,7 +21,7 @@ import pandas as pd
 from .._errors import DigiwormError
 from ..fit._uncertainty import pair_trial_variance, row_medians
 
-__all__ = ["atlas_design", "gain_fishers", "next_stimulations"]
+__all__ = ["atlas_design", "gain_fishers", "next_stimulations", "write_plan_report"]
 
 
 def _predict(a, b):
@@ -80,6 +80,7 @@ def next_stimulations(
     observed: np.ndarray | None = None,
     sets: dict[str, np.ndarray] | None = None,
     target_pairs: np.ndarray | None = None,
+    improving: int = 3,
 ) -> pd.DataFrame:
     r"""Rank the next ``k`` stimulation trials by greedy optimal design.
 
@@ -109,16 +110,21 @@ def next_stimulations(
     target_pairs : bool array (n, n), optional
         Responses whose predictive variance V sums (default: every off-diagonal pair of
         observed responders).
+    improving : int
+        How many responders to name per trial in ``improves_most``.
 
     Returns
     -------
     pandas.DataFrame
         One row per chosen trial: ``rank``, ``neuron`` (or set name), ``size`` (neurons
         stimulated), ``trials_done`` (before this design, single neurons), ``criterion``
-        after the choice and ``reduction`` — the fraction of the criterion's variance removed
-        so far (A, V), or the log det information gained (D).
+        after the choice, ``reduction`` — the fraction of the criterion's variance removed
+        so far (A, V), or the log det information gained (D) — and ``improves_most``: the
+        observed responders whose predictions gain most from the trial (the largest drops of
+        :math:`\sum_j \mathrm{Var}\,R_{ij}`, the predictive variance of their responses to
+        every stimulation, under the Gaussian posterior of the gains), separated by ``;``.
     """
-    from ._study import CRITERIA, fisher_factors, greedy_a_order, prediction_weight
+    from ._study import CRITERIA, fisher_factors, gain_response, greedy_a_order, prediction_weight
 
     if criterion not in CRITERIA:  # checked before the Fisher matrices are built
         raise DigiwormError(f"criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
@@ -162,14 +168,28 @@ def next_stimulations(
 
     start = value(info)
     order = greedy_a_order(factors, info, k, criterion=criterion, weight=weight)
+    # each responder's summed predictive variance over every stimulation: for R_ij's gradient
+    # -P_ik R_kj, sum_j Var R_ij = P_i (C o S) P_i^T with S = R R^T
+    r, p, _ = gain_response(a, b, np.zeros(n))
+    s = r @ r.T
+
+    def per_responder(m):
+        return np.einsum("ik,kl,il->i", p, np.linalg.inv(m) * s, p)
+
+    before = per_responder(info)
     rows = []
     for rank, e in enumerate(order, start=1):
         info = info + factors[e] @ factors[e].T
         v = value(info)
         reduction = v - start if criterion == "D" else 1 - v / start
         done = int(trials_done[e]) if e < n else 0
+        after = per_responder(info)
+        drop = np.where(observed, before - after, -np.inf)
+        best = [list(model.names)[i] for i in np.argsort(-drop)[:improving] if drop[i] > 0]
+        before = after
         rows.append({"rank": rank, "neuron": names[e], "size": sizes[e], "trials_done": done,
-                     "criterion": v, "reduction": reduction})  # fmt: skip
+                     "criterion": v, "reduction": reduction,
+                     "improves_most": ";".join(best)})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -202,3 +222,91 @@ def atlas_design(ds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     trials_done = np.array([np.median(c[c > 0]) if (c > 0).any() else 0.0 for c in count.T])
     observed = (count > 0).any(axis=1)
     return sigma, trials_done, observed
+
+
+def write_plan_report(plan, model, sigma, trials_done, observed, criterion, folder, what,
+                      target_pairs=None, draws: int = 10, seed: int = 0):  # fmt: skip
+    """Write ``folder/index.html`` and ``plan.png``: expected uncertainty against trials.
+
+    The plan (a :func:`next_stimulations` table) beside the same number of trials spent on
+    single neurons drawn at random (mean of ``draws``), by the same criterion (``target_pairs``
+    as the plan's, for V). Returns the page's path. The curves are expectations under the
+    fitted model's Fisher information (the plan is designed at the fit; refit after each block
+    of real trials).
+    """
+    import html
+    from pathlib import Path
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .._io import atomic_path, atomic_write_text
+    from ..report._atlas_report import _img, _png
+    from ._study import fisher_factors
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    n = len(model.names)
+    a = np.asarray(model.a_per_s, dtype=float)
+    b = np.asarray(model.b_per_s, dtype=float)
+    u = fisher_factors(a, b, np.asarray(sigma, float), np.asarray(observed, bool), energy=1.0)
+    info0 = np.eye(n) + np.einsum("j,jpr,jqr->pq", np.asarray(trials_done, float), u, u)
+
+    def value(m):
+        return (
+            float(np.linalg.slogdet(m)[1])
+            if criterion == "D"
+            else float(np.trace(np.linalg.inv(m)))
+        )
+
+    start = value(info0)
+    rng = np.random.default_rng(seed)
+    random_curves = []
+    for _ in range(draws):
+        info, curve = info0.copy(), []
+        for j in rng.integers(0, n, len(plan)):
+            info = info + u[j] @ u[j].T
+            v = value(info)
+            curve.append(v - start if criterion == "D" else 1 - v / start)
+        random_curves.append(curve)
+    trials = np.arange(1, len(plan) + 1)
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    ax.plot(trials, plan["reduction"], "o-", ms=3, label=f"plan ({criterion}-optimal)")
+    mean = np.mean(random_curves, axis=0)
+    ax.plot(trials, mean, "s--", ms=3, c="0.4", label=f"random single neurons (mean of {draws})")
+    ax.set_xlabel("planned stimulation trials")
+    ax.set_ylabel({"A": "fraction of the gains' summed variance removed",
+                   "D": "log det information gained",
+                   "V": "fraction of the predictive variance removed"}[criterion])  # fmt: skip
+    ax.set_title(f"expected uncertainty vs trials, from {what}", fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    figure = _png(fig)
+    with atomic_path(folder / "plan.png") as tmp:
+        Path(tmp).write_bytes(figure)
+    rows = "".join(
+        f"<tr><td>{r.rank}</td><td>{html.escape(str(r.neuron))}</td><td>{r.trials_done}</td>"
+        f"<td>{r.reduction:.4f}</td><td>{html.escape(r.improves_most.replace(';', ', '))}</td></tr>"
+        for r in plan.itertuples()
+    )
+    page = f"""<!doctype html><html lang="en"><head><meta charset="utf-8">
+<title>digiworm design plan</title><style>body{{font-family:system-ui,sans-serif;max-width:
+1000px;margin:2em auto}}td,th{{border:1px solid #ccc;padding:3px 8px}}table{{border-collapse:
+collapse;font-size:13px}}</style></head><body><h1>Next {len(plan)} stimulations</h1>
+<p>Fitted to {html.escape(what)}; {criterion}-optimal greedy order. Expected reductions under the
+fit's Fisher information: refit after each block of real trials and plan again
+(<code>digiworm design plan</code> on the new data).</p>
+{
+        _img(
+            "plan",
+            figure,
+            "Expected uncertainty removed against trials: the plan against the same "
+            "number of random single-neuron trials.",
+        )
+    }
+<table><tr><th>rank</th><th>stimulate</th><th>trials done</th><th>reduction</th>
+<th>predictions improving most</th></tr>{rows}</table></body></html>"""
+    atomic_write_text(folder / "index.html", page)
+    return folder / "index.html"
