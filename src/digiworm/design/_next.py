@@ -120,9 +120,10 @@ def next_stimulations(
         stimulated), ``trials_done`` (before this design, single neurons), ``criterion``
         after the choice, ``reduction`` — the fraction of the criterion's variance removed
         so far (A, V), or the log det information gained (D) — and ``improves_most``: the
-        observed responders whose predictions gain most from the trial (the largest drops of
-        :math:`\sum_j \mathrm{Var}\,R_{ij}`, the predictive variance of their responses to
-        every stimulation, under the Gaussian posterior of the gains), separated by ``;``.
+        observed responders whose predictions gain most from the trial (the largest relative
+        drops of :math:`\sum_j \mathrm{Var}\,R_{ij}`, the predictive variance of their
+        responses to every stimulation, under the Gaussian posterior of the gains), separated
+        by ``;``.
     """
     from ._study import CRITERIA, fisher_factors, gain_response, greedy_a_order, prediction_weight
 
@@ -184,7 +185,9 @@ def next_stimulations(
         reduction = v - start if criterion == "D" else 1 - v / start
         done = int(trials_done[e]) if e < n else 0
         after = per_responder(info)
-        drop = np.where(observed, before - after, -np.inf)
+        # relative drops: responders with large predictions would otherwise top every trial
+        drop = np.where(observed & (before > 0), (before - after) / np.maximum(before, 1e-300),
+                        -np.inf)  # fmt: skip
         best = [list(model.names)[i] for i in np.argsort(-drop)[:improving] if drop[i] > 0]
         before = after
         rows.append({"rank": rank, "neuron": names[e], "size": sizes[e], "trials_done": done,
