@@ -318,3 +318,20 @@ def test_cli_design_plan_writes_the_plan_and_refuses_bad_input(tmp_path, atlas, 
         argv = ["design", "plan", "--model", model, "--out", str(out), *args]
         r = runner.invoke(app, argv)
         assert r.exit_code == 2 and needle in r.output, (args, r.output)
+
+
+def test_ground_truths_that_do_not_settle_are_drawn_again():
+    """A truth whose slowest mode is slower than max_time_constant_s (or grows) is refused and
+    counted; the one returned settles in time; an impossible bound fails by name."""
+    from digiworm.design._study import _settling_truth
+
+    a, _ = _network(n=20, seed=1)
+    n = a.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    settings = StudySettings(truth_sd=1.5, max_time_constant_s=2.3)  # the fit's: 2.8 s
+    theta, redraws = _settling_truth(a, settings, np.random.default_rng(0))
+    lead = np.linalg.eigvals(np.where(off, a * np.exp(theta)[None, :], a)).real.max()
+    assert lead < -1.0 / 2.3 and redraws > 0
+    with pytest.raises(DigiwormError, match="settles faster"):
+        _settling_truth(a, StudySettings(max_time_constant_s=1e-3), np.random.default_rng(0),
+                        tries=5)  # fmt: skip

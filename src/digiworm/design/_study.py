@@ -65,6 +65,10 @@ class StudySettings:
     """Fraction of each Fisher matrix's trace kept by its truncated SVD factor (on the fitted
     worm: rank 19 at 0.99, 76 at 0.999, 130 at 0.9999 of up to 207; the greedy search's cost
     grows with the rank)."""
+    max_time_constant_s: float = 30.0
+    """Ground truths whose slowest mode relaxes slower than this are drawn again: a steady
+    response is what a trial measures, and a network near (or past) instability has none
+    within an experiment (with the fitted worm, 2 of the first 5 draws were unstable)."""
     adaptive: bool = True
     """Also run the adaptive order (refit, recompute the information, design the next block)."""
     batch: int = 20
@@ -84,6 +88,8 @@ class StudySettings:
             )
         if not (self.truth_sd > 0 and self.prior_sd > 0 and 0 < self.energy <= 1):
             raise DigiwormError("truth_sd and prior_sd must be > 0 and energy in (0, 1]")
+        if not self.max_time_constant_s > 0:
+            raise DigiwormError(f"max_time_constant_s must be > 0; got {self.max_time_constant_s}")
         if self.batch < 1 or not self.growth >= 0:
             raise DigiwormError(f"need batch >= 1 and growth >= 0; got {self.batch}, {self.growth}")
 
@@ -463,6 +469,25 @@ def adaptive_run(a, b, sigma, observed, settings, grid, noise, r_true, first, sc
     return order
 
 
+def _settling_truth(a, settings, rng, tries: int = 1000):
+    """Draw log gains around the fit until the network settles within the experiment.
+
+    Returns the gains and how many draws were refused (their slowest mode relaxed slower than
+    ``settings.max_time_constant_s``, or grew).
+    """
+    n = a.shape[0]
+    off = ~np.eye(n, dtype=bool)
+    for redraws in range(tries):
+        theta = rng.normal(0.0, settings.truth_sd, n)
+        lead = np.linalg.eigvals(np.where(off, a * np.exp(theta)[None, :], a)).real.max()
+        if lead < -1.0 / settings.max_time_constant_s:
+            return theta, redraws
+    raise DigiwormError(
+        f"no ground truth within {tries} draws settles faster than "
+        f"{settings.max_time_constant_s} s; lower truth_sd or raise max_time_constant_s"
+    )
+
+
 def design_study(
     a: np.ndarray,
     b: np.ndarray,
@@ -475,7 +500,8 @@ def design_study(
 
     Orders: ``random``, ``designed`` (fixed, from the fitted model) and, with
     ``settings.adaptive``, ``adaptive`` (:func:`adaptive_run`). Every order of a seed sees
-    the same ground truth and the same trial noise, trial by trial.
+    the same ground truth (drawn again until it settles, :func:`_settling_truth`) and the same
+    trial noise, trial by trial.
 
     Parameters
     ----------
@@ -506,7 +532,7 @@ def design_study(
     adaptive_counts = np.zeros(n, int)
     for seed in range(s.seeds):
         rng = np.random.default_rng(seed)
-        theta_true = rng.normal(0.0, s.truth_sd, n)
+        theta_true, redraws = _settling_truth(a, s, rng)
         r_true = gain_response(a, b, theta_true)[0]
         random_order = rng.integers(0, n, int(grid[-1]))
         noise = rng.normal(size=(int(grid[-1]), n)) * sigma[None, :]
@@ -532,7 +558,7 @@ def design_study(
             adaptive_counts += np.bincount(order, minlength=n)
         target = errors["random"][-1]
         reach = {k: _trials_to_reach(grid, np.asarray(v), target) for k, v in errors.items()}
-        row = {"seed": seed, "target_gain_rmse": float(target), **reach,
+        row = {"seed": seed, "truth_redraws": redraws, "target_gain_rmse": float(target), **reach,
                "ratio": reach["random"] / reach["designed"]}  # fmt: skip
         message = f"designed needs {reach['designed']:.0f} trials for random's " \
                   f"{reach['random']:.0f} (ratio {row['ratio']:.2f})"  # fmt: skip
