@@ -282,7 +282,9 @@ _BLOCKS_AT_ONCE = 64
 
 
 def _deliver_events(net, spike, csr, events, g, open_):
-    """Sum the synaptic input of ``spike``'s neurons, reading only their out-edges.
+    """Return ``g`` plus the input of ``spike``'s neurons to the ``open_`` ones, by event.
+
+    Only the spikers' out-edges are read.
 
     ``events`` is ``(budget, block, at_once)``. Spikers are found in two levels, so no step
     runs a prefix sum over the whole network (on a CPU that costs more than the rest of the

@@ -84,25 +84,11 @@ def design_next_command(
     json_out: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ):  # fmt: skip
     """Rank the next stimulations that best pin down the output gains (or the predictions)."""
-    import numpy as np
-
-    from ..design import atlas_design, next_stimulations
-    from ..validate import check_perturbation
-
+    _check_sets(sets)
     atl = _atlas()
     fitted = _design_model(model, atl)
-    fun = atl.functional("wt", kernel_time_s=None)
-    ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
-    sigma, done, observed = atlas_design(ds)
-    if sets not in ("single", "classes"):
-        raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
-    candidates = _class_sets(atl) if sets == "classes" else None
-    unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
-    np.fill_diagonal(unmeasured, False)
-    with console.status(f"greedy {criterion}-optimal design over {len(atl.names)} neurons…"):
-        table = next_stimulations(fitted, sigma, done, k=k, criterion=criterion,
-                                  observed=observed, sets=candidates,
-                                  target_pairs=unmeasured)  # fmt: skip
+    ds, _ = _design_data(atl)
+    table, (sigma, done, observed, _) = _planned(fitted, atl, ds, k, criterion, sets)
     if json_out:
         typer.echo(table.to_json(orient="records"))
         return
@@ -150,38 +136,24 @@ def design_plan_command(
     ),
 ):  # fmt: skip
     """Plan the next stimulations from your data: fit, then choose them in order."""
-    import numpy as np
-
     from .._io import atomic_path
     from ..app import check_output_path
-    from ..design import atlas_design, next_stimulations
-    from ..validate import check_perturbation, load_perturbation
+    from ..design import atlas_design
 
     out = check_output_path(out, (".csv",))
     if budget < 1:
         raise DigiwormError(f"--budget must be >= 1 trial; got {budget}")
     if criterion not in ("A", "D", "V"):
         raise DigiwormError(f"--criterion must be A, D or V; got {criterion!r}")
-    if sets not in ("single", "classes"):
-        raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
+    _check_sets(sets)
     if report is not None and report.exists() and not report.is_dir():
         raise DigiwormError(f"--report {str(report)!r} exists and is not a folder")
     atl = _atlas()
-    if data is None:
-        fun = atl.functional("wt", kernel_time_s=None)
-        ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
-        what = "the wild-type atlas"
-    else:
-        ds = load_perturbation(data, atl.names)
-        what = data.name
-    sigma, done, observed = atlas_design(ds)
+    ds, what = _design_data(atl, data)
+    design = atlas_design(ds)  # data without per-trial values fail before the fit
     fitted = _design_model(model, atl, ds, what)
-    unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
-    np.fill_diagonal(unmeasured, False)
-    with console.status(f"planning {budget} trials ({criterion}-optimal)…"):
-        plan = next_stimulations(fitted, sigma, done, k=budget, criterion=criterion,
-                                 observed=observed, target_pairs=unmeasured,
-                                 sets=_class_sets(atl) if sets == "classes" else None)  # fmt: skip
+    plan, (sigma, done, observed, unmeasured) = _planned(fitted, atl, ds, budget, criterion, sets,
+                                                         design)  # fmt: skip
     with atomic_path(out) as tmp:
         plan.to_csv(tmp, index=False)
     table = Table(title=f"the first {min(budget, 10)} of {budget} planned trials "
@@ -218,14 +190,12 @@ def design_study_command(
 
     from ..design import atlas_design
     from ..design._report import run_design_report, write_design_report
-    from ..validate import check_perturbation
 
     if out.exists() and not out.is_dir():
         raise DigiwormError(f"--out {str(out)!r} exists and is not a folder")
     atl = _atlas()
     fitted = _design_model(model, atl)
-    fun = atl.functional("wt", kernel_time_s=None)
-    ds = check_perturbation(fun[["dff", "dff_trials", "n_trials"]], atl.names)
+    ds, _ = _design_data(atl)
     sigma, done, observed = atlas_design(ds)
     start = time.perf_counter()
     with console.status("design study…") as status:
@@ -252,6 +222,45 @@ def design_study_command(
             console.print(f"{label}: {block['ratio_mean']:.2f} ± {block['ratio_sd'] or 0:.2f} "
                           f"({reached})")  # fmt: skip
     console.print(f"wrote {out / 'report.html'}, study.json, curves.csv ({wall:.0f} s)")
+
+
+def _check_sets(sets: str) -> None:
+    if sets not in ("single", "classes"):
+        raise DigiwormError(f"--sets must be 'single' or 'classes'; got {sets!r}")
+
+
+def _design_data(atl, data: Path | None = None):
+    """Return a design's checked perturbation dataset (the atlas's, or ``data``) and its name."""
+    from ..validate import check_perturbation, load_perturbation
+
+    if data is not None:
+        return load_perturbation(data, atl.names), data.name
+    fun = atl.functional("wt", kernel_time_s=None)
+    return check_perturbation(
+        fun[["dff", "dff_trials", "n_trials"]], atl.names
+    ), "the wild-type atlas"
+
+
+def _planned(fitted, atl, ds, k: int, criterion: str, sets: str, design=None):
+    """Return the next ``k`` trials on ``ds`` (:func:`~digiworm.design.next_stimulations`).
+
+    Also returns the design's inputs: responder noise, trials done, recorded responders
+    (``design``, :func:`~digiworm.design.atlas_design` of ``ds`` if not given) and the pairs
+    never measured (the V criterion's targets).
+    """
+    import numpy as np
+
+    from ..design import atlas_design, next_stimulations
+
+    sigma, done, observed = atlas_design(ds) if design is None else design
+    unmeasured = (ds["n_trials"].to_numpy() == 0) & observed[:, None]
+    np.fill_diagonal(unmeasured, False)
+    with console.status(f"greedy {criterion}-optimal design of {k} trials over "
+                        f"{len(atl.names)} neurons…"):  # fmt: skip
+        table = next_stimulations(fitted, sigma, done, k=k, criterion=criterion,
+                                  observed=observed, target_pairs=unmeasured,
+                                  sets=_class_sets(atl) if sets == "classes" else None)  # fmt: skip
+    return table, (sigma, done, observed, unmeasured)
 
 
 def _class_sets(atl) -> dict:
