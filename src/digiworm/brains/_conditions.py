@@ -129,31 +129,33 @@ def _summarise(ds: xr.Dataset, model: str) -> dict:
     return {"value": peak, "spread": np.full(dff.shape[1], np.nan)}
 
 
-def _run_row(connectome, model, row: dict, duration_s, dt_s) -> dict:
+def _run_row(connectome, model, net, row: dict, duration_s, dt_s) -> dict:
     from ._run import run_brain
 
     amplitude = None if math.isnan(row["amplitude"]) else float(row["amplitude"])
     ds = run_brain(connectome, model, stimulate=_ids(row["stimulate"]), duration_s=duration_s,
                    dt_s=dt_s, amplitude=amplitude, trials=int(row["trials"]),
-                   seed=int(row["seed"]))  # fmt: skip
+                   seed=int(row["seed"]), net=net)  # fmt: skip
     return _summarise(ds, model)
 
 
 def _actor_class(ray):
     @ray.remote(num_cpus=1)
     class BrainWorker:
-        """One worker: the brain, loaded once, and its compiled simulators, kept."""
+        """One worker: the brain and its network, built once, and its compiled simulators."""
 
-        def __init__(self, spec, neurons, graph_seed, x64):
+        def __init__(self, spec, neurons, graph_seed, model, x64):
             import jax
 
             jax.config.update("jax_enable_x64", x64)
-            from ._run import load_brain
+            from ._run import build_brain_model, load_brain
 
             self.brain = load_brain(spec, neurons, seed=graph_seed)
+            self.model = model
+            self.net = build_brain_model(self.brain, model)
 
-        def run(self, model, row, duration_s, dt_s):
-            return _run_row(self.brain, model, row, duration_s, dt_s)
+        def run(self, row, duration_s, dt_s):
+            return _run_row(self.brain, self.model, self.net, row, duration_s, dt_s)
 
     return BrainWorker
 
@@ -182,7 +184,7 @@ def run_conditions(
     """
     import jax
 
-    from ._run import BRAIN_MODELS, load_brain
+    from ._run import BRAIN_MODELS, build_brain_model, load_brain
 
     if model not in BRAIN_MODELS:
         from .._errors import UnknownNameError
@@ -199,8 +201,9 @@ def run_conditions(
     rows = table.to_dict("records")
     results: list[dict] = []
     if engine == "local":
+        net = build_brain_model(brain, model)  # once: every row runs on the same network
         for i, row in enumerate(rows):
-            results.append(_run_row(brain, model, row, duration_s, dt_s))
+            results.append(_run_row(brain, model, net, row, duration_s, dt_s))
             if progress is not None:
                 progress(i + 1, len(rows))
     else:
@@ -215,9 +218,9 @@ def run_conditions(
             x64 = bool(jax.config.jax_enable_x64)
             path = None if neurons is None else str(Path(neurons).resolve())
             spec_ = str(Path(spec).resolve()) if Path(str(spec)).is_file() else str(spec)
-            pool = ActorPool([worker.remote(spec_, path, graph_seed, x64)
+            pool = ActorPool([worker.remote(spec_, path, graph_seed, model, x64)
                               for _ in range(min(n, len(rows)))])  # fmt: skip
-            jobs = pool.map(lambda a, row: a.run.remote(model, row, duration_s, dt_s), rows)
+            jobs = pool.map(lambda a, row: a.run.remote(row, duration_s, dt_s), rows)
             for i, res in enumerate(jobs):
                 results.append(res)
                 if progress is not None:

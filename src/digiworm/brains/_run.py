@@ -18,7 +18,7 @@ import xarray as xr
 
 from .._errors import DigiwormError
 
-__all__ = ["BRAIN_MODELS", "load_brain", "run_brain"]
+__all__ = ["BRAIN_MODELS", "build_brain_model", "load_brain", "run_brain"]
 
 #: Models a connectome file can run.
 BRAIN_MODELS = ("graded", "lif")
@@ -59,6 +59,17 @@ def load_brain(spec: str, neurons=None, seed: int = 0):
     return load(s, neurons)
 
 
+def build_brain_model(connectome, model: str):
+    """Return the network ``model`` (``graded`` or ``lif``) runs on ``connectome``."""
+    if model == "lif":
+        from ._lif import lif_from_connectome
+
+        return lif_from_connectome(connectome)
+    from ._graded import graded_from_connectome
+
+    return graded_from_connectome(connectome)
+
+
 def run_brain(
     connectome,
     model: str = "graded",
@@ -72,8 +83,13 @@ def run_brain(
     trials: int = 1,
     seed: int = 0,
     save_dt_s: float = 0.05,
+    net=None,
 ) -> xr.Dataset:
-    """Run ``model`` on ``connectome``; return its Dataset (module docstring)."""
+    """Run ``model`` on ``connectome``; return its Dataset (module docstring).
+
+    ``net``: the network :func:`build_brain_model` built from ``connectome`` for ``model``
+    (built here if not given; pass it when running many conditions on one brain).
+    """
     import jax
 
     if model not in BRAIN_MODELS:
@@ -89,11 +105,12 @@ def run_brain(
              "neurons": connectome.n_neurons, "edges": connectome.n_edges,
              "evidence": "; ".join(connectome.notes) or "as the file gives it"}  # fmt: skip
     if model == "lif":
-        from ._lif import SHIU_PARAMS, lif_from_connectome, simulate_lif
+        from ._lif import SHIU_PARAMS, simulate_lif
 
         dt = 1e-4 if dt_s is None else dt_s
         rate = SHIU_PARAMS["r_poi_hz"] if amplitude is None else amplitude
-        out = simulate_lif(lif_from_connectome(connectome), duration_s, dt_s=dt,
+        net = build_brain_model(connectome, model) if net is None else net
+        out = simulate_lif(net, duration_s, dt_s=dt,
                            stimulated=stim, rate_hz=rate, key=jax.random.PRNGKey(seed),
                            trials=trials)  # fmt: skip
         ds = xr.Dataset(
@@ -107,11 +124,10 @@ def run_brain(
         ds["rate_hz"].attrs["long_name"] = "spike rate over the run, per trial"
         return ds
     from ..simulate import Protocol, simulate
-    from ._graded import graded_from_connectome
 
     if trials != 1:
         raise DigiwormError("the graded network is deterministic: trials must be 1")
-    net = graded_from_connectome(connectome)
+    net = build_brain_model(connectome, model) if net is None else net
     dt = 0.01 if dt_s is None else dt_s
     onset = min(0.25 * duration_s, 1.0) if onset_s is None else onset_s
     pulse = 0.5 if pulse_s is None else pulse_s
