@@ -142,7 +142,7 @@ def test_the_adaptive_design_refits_and_redesigns_block_by_block():
     first block, then chooses each block greedily from the Fisher information at the gains
     refitted to the trials so far (prior plus those trials' information), and its blocks grow
     as max(batch, growth x trials so far)."""
-    from digiworm.design._study import _data, adaptive_run
+    from digiworm.design._study import StudyProblem, _data, adaptive_run, output_gains
 
     a, b = _network(n=12, seed=2)
     n = len(b)
@@ -158,7 +158,8 @@ def test_the_adaptive_design_refits_and_redesigns_block_by_block():
     prior = np.eye(n) / settings.prior_sd**2
     designed = greedy_a_order(fisher_factors(a, b, sigma, observed, settings.energy), prior, 90)
     scored = []
-    order = adaptive_run(a, b, sigma, observed, settings, grid, noise, r_true, designed,
+    problem = StudyProblem(a, b, sigma, observed, output_gains(a))
+    order = adaptive_run(problem, settings, grid, noise, r_true, designed,
                          lambda t, theta: scored.append((t, theta)))  # fmt: skip
     assert [t for t, _ in scored] == [30, 90] and len(order) == 90
     assert list(order[:10]) == list(designed[:10])
@@ -335,3 +336,116 @@ def test_ground_truths_that_do_not_settle_are_drawn_again():
     with pytest.raises(DigiwormError, match="settles faster"):
         _settling_truth(a, StudySettings(max_time_constant_s=1e-3), np.random.default_rng(0),
                         tries=5)  # fmt: skip
+
+
+def test_coupling_derivatives_and_fisher_match_finite_differences():
+    """Single wired couplings as unknowns: R(theta) scales just those entries of A, the closed-
+    form derivatives -P_ik R_{source_k, l} and a set's Fisher factor match central differences,
+    and output gains are the special case where every coupling of a neuron shares a parameter."""
+    from digiworm.design._study import Unknowns, output_gains, wired_couplings
+
+    a, b = _network(n=9, seed=3)
+    n = len(b)
+    support = np.abs(a) > 0.05
+    u = wired_couplings(a, support, 7)
+    assert u.size == 7 and u.kind == "couplings"
+    chosen = np.abs(a[u.post, u.pre])
+    others = np.abs(a[support & ~np.eye(n, dtype=bool)])
+    assert np.isclose(chosen.min(), np.sort(others)[-7])  # the 7 strongest wired couplings
+    theta = np.random.default_rng(4).normal(0, 0.3, u.size)
+    r, p, _ = gain_response(a, b, theta, u)
+    moved = a.copy()
+    moved[u.post, u.pre] *= np.exp(theta)
+    np.testing.assert_allclose(r, -np.linalg.solve(moved, np.diag(b)))
+    for k in range(u.size):
+        step = np.zeros(u.size)
+        step[k] = 1e-6
+        numeric = (gain_response(a, b, theta + step, u)[0]
+                   - gain_response(a, b, theta - step, u)[0]) / 2e-6  # fmt: skip
+        np.testing.assert_allclose(-np.outer(p[:, k], r[u.source[k], :]), numeric, atol=1e-7)
+    members, sigma = np.array([1, 6]), np.full(n, 0.2)
+    f = fisher_factors(a, b, sigma, np.ones(n, bool), 1.0, sets=[members], theta=theta,
+                       unknowns=u)[0]  # fmt: skip
+    keep = np.setdiff1d(np.arange(n), members)
+
+    def summed(t):
+        return gain_response(a, b, t, u)[0][:, members].sum(1)[keep]
+
+    jac = np.stack([(summed(theta + 1e-6 * e) - summed(theta - 1e-6 * e)) / 2e-6
+                    for e in np.eye(u.size)], -1)  # fmt: skip
+    np.testing.assert_allclose(f @ f.T, jac.T @ jac / 0.2**2, rtol=1e-5, atol=1e-8)
+    # the gains through the general edge path (every out-coupling of j shares parameter j)
+    g = output_gains(a)
+    general = Unknowns(g.post, g.pre, g.group, g.source, "couplings")
+    gains = np.random.default_rng(5).normal(0, 0.3, n)
+    for got, want in zip(gain_response(a, b, gains, general), gain_response(a, b, gains)):
+        np.testing.assert_allclose(got, want, atol=1e-12)
+    with pytest.raises(DigiwormError, match="wired pairs"):
+        wired_couplings(a, np.zeros((n, n), bool), 5)
+    with pytest.raises(DigiwormError, match="support must be"):
+        wired_couplings(a, support[:3], 5)
+
+
+def test_map_refit_of_couplings_from_sets_matches_a_generic_solver():
+    """The refit with experiments stimulating sets (their members' own responses left out) and
+    couplings as unknowns reaches scipy's least-squares minimum of the same objective."""
+    from scipy.optimize import least_squares
+
+    from digiworm.design._study import wired_couplings
+
+    a, b = _network(n=8, seed=5)
+    n = len(b)
+    u = wired_couplings(a, np.ones((n, n), bool), 10)
+    rng = np.random.default_rng(6)
+    sets = [np.array([j]) for j in range(n)] + [np.array([0, 3]), np.array([2, 5, 7])]
+    stim = np.zeros((n, len(sets)))
+    for e, members in enumerate(sets):
+        stim[members, e] = 1.0
+    sigma, observed = rng.uniform(0.05, 0.2, n), np.arange(n) != 2
+    counts = rng.integers(0, 4, len(sets)).astype(float)
+    counts[-2:] = 3.0
+    truth = gain_response(a, b, rng.normal(0, 0.4, u.size), u)[0] @ stim
+    mean = truth + rng.normal(0, 0.1, truth.shape)
+    est = refit_gains(a, b, mean, counts, sigma, observed, 0.5, sets=sets, unknowns=u)
+    wt = np.sqrt(observed[:, None] / sigma[:, None] ** 2 * counts[None, :]) * (stim == 0)
+
+    def resid(theta):
+        r = gain_response(a, b, theta, u)[0] @ stim
+        return np.concatenate([(wt * (r - mean)).ravel(), theta / 0.5])
+
+    ref = least_squares(resid, np.zeros(u.size), xtol=1e-14, ftol=1e-14, gtol=1e-14).x
+    assert 0.5 * np.sum(resid(est) ** 2) <= 0.5 * np.sum(resid(ref) ** 2) * (1 + 1e-10)
+    np.testing.assert_allclose(est, ref, atol=1e-5)
+    with pytest.raises(DigiwormError, match="experiments"):
+        refit_gains(a, b, mean[:, :n], counts, sigma, observed, 0.5, sets=sets, unknowns=u)
+
+
+def test_study_with_sets_couplings_and_each_criterion_reports_its_choices():
+    """The study runs with class-like sets among the candidates, couplings as unknowns and each
+    criterion; random stays single neurons, the designs' counts cover every candidate and the
+    summary names what they ran most."""
+    from digiworm.design._study import wired_couplings
+
+    a, b = _network(n=10, seed=1)
+    n = len(b)
+    sets = {"N0+N1": np.array([0, 1]), "N4+N5+N6": np.array([4, 5, 6])}
+    u = wired_couplings(a, np.ones((n, n), bool), 12)
+    for criterion in ("A", "D", "V"):
+        settings = StudySettings(seeds=2, max_trials=120, checkpoints=3, first_trials=30,
+                                 criterion=criterion, batch=10)  # fmt: skip
+        result = design_study(a, b, np.full(n, 0.1), np.arange(n) < 8, settings, sets=sets,
+                              unknowns=u, names=[f"N{i}" for i in range(n)])  # fmt: skip
+        assert result.designed_counts.sum() == 120 and result.designed_counts.size == n + 2
+        assert np.isclose(result.adaptive_counts.sum(), 120)
+        summary = result.summary()
+        assert summary["unknowns"] == "12 couplings"
+        chose = summary["designed_chose"]
+        on_sets = result.designed_counts[n:].sum() / 120
+        assert np.isclose(chose["trials_on_sets"], on_sets)
+        assert chose["top"][0]["trials"] == result.designed_counts.max()
+        assert set(result.curves["order"]) == {"random", "designed", "adaptive"}
+        assert np.all(result.curves["gain_rmse"] < 1.5)
+    with pytest.raises(DigiwormError, match="criterion must be one of"):
+        StudySettings(criterion="E")
+    with pytest.raises(DigiwormError, match="names must"):
+        design_study(a, b, np.full(n, 0.1), np.ones(n, bool), settings, names=["x"])

@@ -228,8 +228,14 @@ def _tiny_design_study(monkeypatch):
     monkeypatch.setattr(
         report,
         "StudySettings",
-        lambda **_: StudySettings(
-            seeds=2, max_trials=200, checkpoints=3, first_trials=50, batch=50, growth=1.0
+        lambda criterion="A", **_: StudySettings(
+            seeds=2,
+            max_trials=200,
+            checkpoints=3,
+            first_trials=50,
+            batch=50,
+            growth=1.0,
+            criterion=criterion,
         ),  # two adaptive re-designs per seed
     )
     cases = report._formula_cases
@@ -307,6 +313,11 @@ def _expect_outputs(path: Path, argv: list[str]) -> None:
         study = json.loads((folder / "study.json").read_text())["random_vs_designed"]
         assert {"adaptive", "adaptivity_gain"} <= set(study)
         assert "adaptive" in {row for row in pd.read_csv(folder / "curves.csv")["order"]}
+        assert study["settings"]["criterion"] == (option("--criterion") or "A")
+        kind = option("--unknowns") or "gains"
+        assert study["unknowns"].endswith(kind) and study["unknowns"].split()[0].isdigit()
+        on_sets = study["designed_chose"]["trials_on_sets"]
+        assert on_sets == 0 if option("--sets") in (None, "single") else 0 <= on_sets <= 1
     elif argv[0] == "behave" and option("--report"):
         import json
 

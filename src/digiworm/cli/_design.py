@@ -184,24 +184,64 @@ def design_study_command(
         False, "--quick", help="3 seeds up to 1500 trials, smaller formula check (~2 min)."
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the formula check and shared drive."),
+    criterion: str = typer.Option(
+        "A",
+        "--criterion",
+        help="What the designs optimise: A (the unknowns' summed variance, "
+        "what the study scores), D, or V (every scored prediction's variance).",
+    ),  # fmt: skip
+    sets: str = typer.Option(
+        "single", "--sets", help="Candidates: single neurons, or also classes stimulated together."
+    ),
+    unknowns: str = typer.Option(
+        "gains",
+        "--unknowns",
+        help="What is identified: every neuron's output gain, or the "
+        "strongest couplings of the fitted network on wired pairs (--couplings of them).",
+    ),  # fmt: skip
+    couplings: int = typer.Option(300, "--couplings", help="Wired couplings identified."),
+    seeds: int | None = typer.Option(None, "--seeds", help="Ground truths (default 5; quick 3)."),
+    max_trials: int | None = typer.Option(
+        None, "--max-trials", help="Trial budget (default 3000; quick 1500)."
+    ),
 ):
     """Random vs designed stimulation on synthetic worms, with the formula and input checks."""
     import time
 
-    from ..design import atlas_design
+    from ..design import CRITERIA, atlas_design
     from ..design._report import run_design_report, write_design_report
 
     if out.exists() and not out.is_dir():
         raise DigiwormError(f"--out {str(out)!r} exists and is not a folder")
+    if criterion not in CRITERIA:
+        raise DigiwormError(f"--criterion must be one of {', '.join(CRITERIA)}; got {criterion!r}")
+    _check_sets(sets)
+    if unknowns not in ("gains", "couplings"):
+        raise DigiwormError(f"--unknowns must be 'gains' or 'couplings'; got {unknowns!r}")
+    for name, value in (("--couplings", couplings), ("--seeds", seeds), ("--max-trials",
+                                                                        max_trials)):  # fmt: skip
+        if value is not None and value < 1:
+            raise DigiwormError(f"{name} must be >= 1; got {value}")
     atl = _atlas()
     fitted = _design_model(model, atl)
     ds, _ = _design_data(atl)
     sigma, done, observed = atlas_design(ds)
+    chosen = None
+    if unknowns == "couplings":
+        import numpy as np
+
+        from ..design import wired_couplings
+        from ..validate import baseline_context
+
+        wired = np.asarray(baseline_context(atl).signed) != 0
+        chosen = wired_couplings(np.asarray(fitted.a_per_s, float), wired, couplings)
     start = time.perf_counter()
     with console.status("design study…") as status:
         report = run_design_report(
             fitted, sigma, done, observed, quick=quick, seed=seed,
-            progress=lambda m: status.update(f"design study: {m}"),
+            progress=lambda m: status.update(f"design study: {m}"), criterion=criterion,
+            sets=_class_sets(atl) if sets == "classes" else None, unknowns=chosen,
+            seeds=seeds, max_trials=max_trials,
         )  # fmt: skip
     wall = time.perf_counter() - start
     write_design_report(report, out, wall)

@@ -11,11 +11,25 @@ from ._linear import (
 )
 from ._next import atlas_design, gain_fishers, next_stimulations
 from ._spontaneous import shared_drive_covariance, spontaneous_vs_stimulation, stationary_covariance
-from ._study import StudyResult, StudySettings, design_study, greedy_a_order, refit_gains
+from ._study import (
+    CRITERIA,
+    StudyResult,
+    StudySettings,
+    Unknowns,
+    design_study,
+    greedy_a_order,
+    output_gains,
+    refit_gains,
+    wired_couplings,
+)
 
 __all__ = [
+    "CRITERIA",
     "StudyResult",
     "StudySettings",
+    "Unknowns",
+    "output_gains",
+    "wired_couplings",
     "atlas_design",
     "design_study",
     "greedy_a_order",

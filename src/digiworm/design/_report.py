@@ -28,7 +28,7 @@ from ..report._atlas_report import _img, _png
 from ._check import formula_check_figure, formula_vs_monte_carlo
 from ._next import next_stimulations
 from ._spontaneous import shared_drive_covariance, spontaneous_vs_stimulation
-from ._study import StudyResult, StudySettings, design_study
+from ._study import StudyResult, StudySettings, Unknowns, design_study
 
 __all__ = ["DesignReport", "run_design_report", "write_design_report"]
 
@@ -65,8 +65,18 @@ def run_design_report(
     quick: bool = False,
     seed: int = 0,
     progress: Callable[[str], None] | None = None,
+    criterion: str = "A",
+    sets: dict[str, np.ndarray] | None = None,
+    unknowns: Unknowns | None = None,
+    seeds: int | None = None,
+    max_trials: int | None = None,
 ) -> DesignReport:
-    """Run the four parts (see the module docstring) on a fitted ``LinearModel``."""
+    """Run the four parts (see the module docstring) on a fitted ``LinearModel``.
+
+    ``criterion``, ``sets`` (candidates stimulated together besides single neurons) and
+    ``unknowns`` (default the output gains) set the synthetic study's designs; ``seeds`` and
+    ``max_trials`` override its size (default 5 seeds to 3,000 trials; quick 3 to 1,500).
+    """
 
     def say(message: str) -> None:
         if progress is not None:
@@ -79,13 +89,13 @@ def run_design_report(
                                      seed=seed)  # fmt: skip
     say("spontaneous activity vs random stimulation as inputs")
     inputs = spontaneous_vs_stimulation(a, seed=seed)
-    settings = (
-        StudySettings(seeds=3, max_trials=1500, checkpoints=7)
-        if quick
-        else StudySettings(seeds=5, max_trials=3000, checkpoints=10)
-    )
+    size = dict(seeds=3, max_trials=1500, checkpoints=7) if quick else dict(
+        seeds=5, max_trials=3000, checkpoints=10)  # fmt: skip
+    size.update({k: v for k, v in (("seeds", seeds), ("max_trials", max_trials)) if v})
+    settings = StudySettings(**size, criterion=criterion)
     say(f"synthetic study: {settings.seeds} seeds, up to {settings.max_trials} trials")
-    study = design_study(a, b, sigma, observed, settings, progress=say)
+    study = design_study(a, b, sigma, observed, settings, progress=say, sets=sets,
+                         unknowns=unknowns, names=list(model.names))  # fmt: skip
     say("next stimulations for the real atlas")
     nxt = next_stimulations(model, sigma, trials_done, k=10, observed=observed)
     return DesignReport(formula, inputs, study, nxt, quick)
@@ -101,7 +111,7 @@ def _fig_study(study: StudyResult) -> bytes:
             mean, sd = table.mean(axis=1), table.std(axis=1)
             ax.plot(table.index, mean, "o-", c=f"C{k}", label=order)
             ax.fill_between(table.index, mean - sd, mean + sd, color=f"C{k}", alpha=0.2)
-    for ax, label in zip(axes[:2], ("output-gain error (RMSE of log gains)",
+    for ax, label in zip(axes[:2], (f"error of the {study.unknowns} (RMSE of logs)",
                                     "prediction r vs true responses")):  # fmt: skip
         ax.set_xscale("log")
         ax.set_xlabel("stimulation trials")
@@ -116,12 +126,13 @@ def _fig_study(study: StudyResult) -> bytes:
                      label="adaptive (mean over seeds)")  # fmt: skip
     axes[2].axhline(study.settings.max_trials / counts.size, c="C0", ls="--",
                     label="random (expected, every neuron)")  # fmt: skip
-    axes[2].set_xlabel("neurons, by designed trials")
+    axes[2].set_xlabel("candidates, by designed trials")
     axes[2].set_ylabel("trials at the full budget")
     axes[2].set_yscale("symlog")
     axes[2].legend(fontsize=8)
-    fig.suptitle("Random, designed (greedy A-optimal at the fitted model) and adaptive (refitted "
-                 "and re-designed block by block) stimulation orders: mean ± s.d. over "
+    fig.suptitle(f"Random, designed (greedy {study.settings.criterion}-optimal at the fitted "
+                 "model) and adaptive (refitted and re-designed block by block) stimulation "
+                 "orders: mean ± s.d. over "
                  f"{study.settings.seeds} ground-truth worms", fontsize=10)  # fmt: skip
     fig.tight_layout()
     return _png(fig)
@@ -189,6 +200,13 @@ random's final error): <b>{ratio_text(summary["adaptivity_gain"], "adaptive")}</
     if "ratio_adaptive" in report.study.needed:
         columns += ["adaptive", "ratio_adaptive", "adaptivity_gain"]
     s = report.study.settings
+    chose = ""
+    for key, what in (("designed_chose", "designed"), ("adaptive_chose", "adaptive")):
+        if key in summary:
+            top = ", ".join(f"{html.escape(c['candidate'])} ({c['trials']:.0f})"
+                            for c in summary[key]["top"])  # fmt: skip
+            chose += (f"<li>{what}: {100 * summary[key]['trials_on_sets']:.1f} % of trials on "
+                      f"sets of several neurons; most run: {top}</li>")  # fmt: skip
     study_fig = _img("study", _fig_study(report.study), "Gain error and prediction of the true "
                      "response matrix against trials; designed trials per neuron.")  # fmt: skip
     formula_cols = ("inputs p n n_over_p condition_number formula exact_gaussian monte_carlo "
@@ -206,10 +224,12 @@ figcaption{{font-size:13px;color:#555}}</style></head><body>
 <h1>digiworm design study{" (quick)" if report.quick else ""}</h1>
 <p>Wall time {wall_s:.0f} s.</p>
 <h2>Random vs designed stimulation (synthetic worms)</h2>
-<p>Ground truth: the fitted linear network with every neuron's output gain perturbed
-(log-normal, s.d. {s.truth_sd}); trials stimulate one neuron and record the atlas's responders
-with the atlas's trial noise; gains refitted (MAP, prior s.d. {s.prior_sd}) at each checkpoint.
-Designed: greedy A-optimal order from the Fisher information of the starting model.
+<p>Ground truth: the fitted linear network with its {report.study.unknowns} perturbed
+(log-normal, s.d. {s.truth_sd}; drawn again until it settles within
+{s.max_time_constant_s:g} s); trials record the atlas's responders with the atlas's trial noise;
+the unknowns are refitted (MAP, prior s.d. {s.prior_sd}) at each checkpoint. Random trials
+stimulate one neuron; the designs choose among {len(report.study.candidates or [])} candidates.
+Designed: greedy {s.criterion}-optimal order from the Fisher information of the starting model.
 Trials random stimulation needs to reach its error at {s.max_trials} trials, over the trials
 the designed order needs: <b>{designed_text}</b>.</p>
 {_table(report.study.needed, columns)}
@@ -217,6 +237,8 @@ the designed order needs: <b>{designed_text}</b>.</p>
 seeds):</p>
 {_table(report.study.ratio_by_budget(), ["random_trials", "ratio_mean", "ratio_sd", "seeds"])}
 {adaptive_html}
+<p>What the designs ran most (trials at the full budget; adaptive: mean over seeds):</p>
+<ul>{chose}</ul>
 {study_fig}
 <h2>Spontaneous activity vs single-neuron stimulation as inputs</h2>
 <p>Samples needed for the same coupling error, spontaneous over random stimulation, at equal

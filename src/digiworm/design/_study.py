@@ -17,6 +17,12 @@ a locally optimal design, computed before any data, as an experimenter would). R
 gain error and the prediction of the true response matrix against trials, and the trials each
 order needs to reach the error random stimulation reaches with its whole budget.
 
+Variants (:func:`design_study` arguments): the designs may also stimulate neuron *sets*
+together (a class, a pair; random stays single neurons), optimise the D or V criterion
+(``StudySettings.criterion``), and identify other *unknowns* than the output gains —
+:func:`wired_couplings`, the strongest single couplings on the wiring diagram's pairs
+(:class:`Unknowns`: any parameters each scaling couplings that leave one neuron).
+
 The steady-state derivatives are closed form: with :math:`P = A^{-1} A_{\mathrm{off}}`,
 :math:`\partial R_{ij}/\partial\theta_k = -P_{ik} R_{kj}`, so one trial stimulating *j* has
 Fisher information :math:`F_j = M_j^T M_j`, :math:`M_j = \mathrm{diag}(\sigma^{-1}_{obs})
@@ -36,15 +42,19 @@ import pandas as pd
 from .._errors import DigiwormError
 
 __all__ = [
+    "StudyProblem",
     "StudySettings",
     "StudyResult",
+    "Unknowns",
     "adaptive_run",
     "design_study",
     "fisher_factors",
     "gain_response",
     "greedy_a_order",
+    "output_gains",
     "prediction_weight",
     "refit_gains",
+    "wired_couplings",
 ]
 
 
@@ -69,6 +79,10 @@ class StudySettings:
     """Ground truths whose slowest mode relaxes slower than this are drawn again: a steady
     response is what a trial measures, and a network near (or past) instability has none
     within an experiment (with the fitted worm, 2 of the first 5 draws were unstable)."""
+    criterion: str = "A"
+    """What both designs optimise (:func:`greedy_a_order`): ``A`` (summed variance of the
+    parameters: what the study scores), ``D`` or ``V`` (summed predictive variance of every
+    scored response)."""
     adaptive: bool = True
     """Also run the adaptive order (refit, recompute the information, design the next block)."""
     batch: int = 20
@@ -90,6 +104,9 @@ class StudySettings:
             raise DigiwormError("truth_sd and prior_sd must be > 0 and energy in (0, 1]")
         if not self.max_time_constant_s > 0:
             raise DigiwormError(f"max_time_constant_s must be > 0; got {self.max_time_constant_s}")
+        if self.criterion not in CRITERIA:
+            raise DigiwormError(f"criterion must be one of {', '.join(CRITERIA)}; "
+                                f"got {self.criterion!r}")  # fmt: skip
         if self.batch < 1 or not self.growth >= 0:
             raise DigiwormError(f"need batch >= 1 and growth >= 0; got {self.batch}, {self.growth}")
 
@@ -109,19 +126,98 @@ def _check_model(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def gain_response(a: np.ndarray, b: np.ndarray, theta: np.ndarray):
-    r"""Return ``(R, P, A_off)`` at gains ``theta``: :math:`R = -A(\theta)^{-1}\mathrm{diag}(b)`.
+@dataclass(frozen=True, eq=False)
+class Unknowns:
+    r"""Which couplings of :math:`A` a study identifies, on a log scale.
 
-    :math:`P = A(\theta)^{-1}A_{\mathrm{off}}(\theta)` gives the derivatives
-    :math:`\partial R_{ij}/\partial\theta_k = -P_{ik}R_{kj}`.
+    Parameter *k* multiplies the couplings ``A[post[e], pre[e]]`` of the edges *e* with
+    ``group[e] == k`` by :math:`e^{\theta_k}`; every edge of a parameter leaves the same
+    presynaptic neuron ``source[k]``, so the derivatives stay closed form:
+    :math:`\partial R_{il}/\partial\theta_k = -P_{ik} R_{\mathrm{source}_k, l}` with
+    :math:`P = A(\theta)^{-1} C`, :math:`C_{ik} = \sum_{e \in k,\ \mathrm{post}_e = i}
+    A_e(\theta)`. Build with :func:`output_gains` (one gain per neuron's outputs) or
+    :func:`wired_couplings` (single couplings of the wiring diagram).
     """
+
+    post: np.ndarray
+    pre: np.ndarray
+    group: np.ndarray
+    source: np.ndarray
+    kind: str
+    """``gains`` or ``couplings``."""
+
+    @property
+    def size(self) -> int:
+        return int(self.source.size)
+
+    def network(self, a: np.ndarray, theta: np.ndarray) -> np.ndarray:
+        r"""Return :math:`A(\theta)`."""
+        if self.kind == "gains":
+            return np.where(np.eye(a.shape[0], dtype=bool), a, a * np.exp(theta)[None, :])
+        out = a.copy()
+        out[self.post, self.pre] = a[self.post, self.pre] * np.exp(theta[self.group])
+        return out
+
+    def coupling(self, a_theta: np.ndarray) -> np.ndarray:
+        r"""Return :math:`C` (n × size): each parameter's couplings at :math:`A(\theta)`."""
+        if self.kind == "gains":
+            return a_theta - np.diag(np.diag(a_theta))
+        c = np.zeros((a_theta.shape[0], self.size))
+        np.add.at(c, (self.post, self.group), a_theta[self.post, self.pre])
+        return c
+
+
+def output_gains(a: np.ndarray) -> Unknowns:
+    """One log gain per neuron scaling all its outgoing couplings (the default unknowns)."""
+    n = np.asarray(a).shape[0]
+    post, pre = np.nonzero(~np.eye(n, dtype=bool))
+    return Unknowns(post, pre, pre, np.arange(n), "gains")
+
+
+def wired_couplings(a: np.ndarray, support: np.ndarray, k: int) -> Unknowns:
+    """Return the ``k`` strongest couplings of ``a`` (by ``|A_ij|``) on the pairs ``support``.
+
+    ``support`` (bool, n × n; rows postsynaptic) marks the pairs the wiring diagram connects;
+    each chosen coupling is its own parameter. Fewer than ``k`` wired nonzero couplings: all.
+    """
+    a = np.asarray(a, dtype=float)
+    support = np.asarray(support, dtype=bool)
     n = a.shape[0]
-    off = ~np.eye(n, dtype=bool)
-    a_off = np.where(off, a * np.exp(theta)[None, :], 0.0)
-    a_theta = a_off + np.diag(np.diag(a))
-    lu = np.linalg.inv(a_theta)
-    r = -lu * b[None, :]
-    return r, lu @ a_off, a_off
+    if support.shape != (n, n):
+        raise DigiwormError(f"support must be a ({n}, {n}) boolean matrix; got {support.shape}")
+    if k < 1:
+        raise DigiwormError(f"k must be >= 1; got {k}")
+    post, pre = np.nonzero(support & ~np.eye(n, dtype=bool) & (a != 0))
+    if post.size == 0:
+        raise DigiwormError("no nonzero coupling of the network lies on the wired pairs")
+    top = np.argsort(-np.abs(a[post, pre]), kind="stable")[:k]
+    top = top[np.lexsort((post[top], pre[top]))]
+    post, pre = post[top], pre[top]
+    return Unknowns(post, pre, np.arange(post.size), pre.copy(), "couplings")
+
+
+def _unknowns(a: np.ndarray, unknowns: Unknowns | None) -> Unknowns:
+    return output_gains(a) if unknowns is None else unknowns
+
+
+def _response(a, b, theta, unknowns):
+    a_theta = unknowns.network(a, theta)
+    c = unknowns.coupling(a_theta)
+    inv = np.linalg.inv(a_theta)
+    return -inv * b[None, :], inv @ c, c, inv
+
+
+def gain_response(a: np.ndarray, b: np.ndarray, theta: np.ndarray,
+                  unknowns: Unknowns | None = None):  # fmt: skip
+    r"""Return ``(R, P, C)`` at log parameters ``theta``; ``R`` the steady responses.
+
+    :math:`R = -A(\theta)^{-1}\mathrm{diag}(b)`.
+
+    :math:`P = A(\theta)^{-1}C(\theta)` gives the derivatives :math:`\partial R_{ij}/
+    \partial\theta_k = -P_{ik}R_{s_k j}` (:class:`Unknowns`; default the output gains, where
+    :math:`C = A_{\mathrm{off}}` and :math:`s_k = k`).
+    """
+    return _response(a, b, np.asarray(theta, float), _unknowns(a, unknowns))[:3]
 
 
 def fisher_factors(
@@ -132,16 +228,19 @@ def fisher_factors(
     energy: float = 0.9999,
     sets: list[np.ndarray] | None = None,
     theta: np.ndarray | None = None,
+    unknowns: Unknowns | None = None,
 ) -> np.ndarray:
     r"""Return factors ``U[e]`` (p × r) with ``U[e] @ U[e].T`` ≈ one trial's Fisher ``F_e``.
 
-    The information is that of the model at log gains ``theta`` (default 0: the fitted model);
-    the adaptive design recomputes it at each refitted estimate.
+    The information is that of the model at log parameters ``theta`` (default 0: the fitted
+    model) of ``unknowns`` (default: the output gains); the adaptive design recomputes it at
+    each refitted estimate.
 
     Experiment *e* stimulates the neurons ``sets[e]`` together (default: each neuron alone),
     observing the summed response :math:`\sum_{j \in S} R_{:,j}` on the observed responders
     outside the set, so :math:`M_e = \mathrm{diag}(\sigma^{-1}_{obs})\,P\,
-    \mathrm{diag}(\sum_{j\in S} R_{:,j})`. Each factor keeps the leading singular
+    \mathrm{diag}(\sum_{j\in S} R_{s,j})` (:math:`s` the parameters' source neurons). Each
+    factor keeps the leading singular
     directions of :math:`M_e` holding ``energy`` of :math:`\mathrm{tr} F_e`; all are
     zero-padded to the largest rank kept.
     """
@@ -151,7 +250,10 @@ def fisher_factors(
     for members in sets:
         if members.size == 0 or members.min() < 0 or members.max() >= n:
             raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
-    r, p, _ = gain_response(a, b, np.zeros(n) if theta is None else np.asarray(theta, float))
+    u = _unknowns(a, unknowns)
+    theta = np.zeros(u.size) if theta is None else np.asarray(theta, float)
+    r, p, _ = gain_response(a, b, theta, u)
+    r = r[u.source]  # the responses each parameter's derivative scales
     rows = np.flatnonzero(np.asarray(observed, bool))  # the readouts: observed responders
     wp = p[rows] / np.asarray(sigma, float)[rows, None]
     factors, ranks = [], []
@@ -172,23 +274,32 @@ def fisher_factors(
             keep = min(keep, lam.shape[1])
             factors.append(m[i].T @ q[i, :, :keep])
             ranks.append(keep)
-    out = np.zeros((len(sets), n, max(ranks)))
+    out = np.zeros((len(sets), u.size, max(ranks)))
     for e, f in enumerate(factors):
         out[e, :, : f.shape[1]] = f
     return out
 
 
-def prediction_weight(a: np.ndarray, b: np.ndarray, pairs: np.ndarray) -> np.ndarray:
+def prediction_weight(
+    a: np.ndarray,
+    b: np.ndarray,
+    pairs: np.ndarray,
+    theta: np.ndarray | None = None,
+    unknowns: Unknowns | None = None,
+) -> np.ndarray:
     r"""Return :math:`G^TG` for the predictions :math:`R_{ij}` on ``pairs`` (bool, n × n).
 
     :math:`\mathrm{tr}(G C G^T) = \mathrm{tr}(C\,G^TG)` is the summed predictive variance of
-    those responses under gain covariance *C* (the V-optimal criterion).
+    those responses under parameter covariance *C* (the V-optimal criterion); *G* is taken at
+    ``theta`` (default 0) of ``unknowns`` (default: the output gains).
     """
     a, b = _check_model(a, b)
-    n = a.shape[0]
-    r, p, _ = gain_response(a, b, np.zeros(n))
+    u = _unknowns(a, unknowns)
+    theta = np.zeros(u.size) if theta is None else np.asarray(theta, float)
+    r, p, _ = gain_response(a, b, theta, u)
+    r = r[u.source]
     pairs = np.asarray(pairs, bool)
-    out = np.zeros((n, n))
+    out = np.zeros((u.size, u.size))
     for j in np.flatnonzero(pairs.any(0)):
         g = p[pairs[:, j]] * r[:, j][None, :]  # rows: d R_ij / d theta for the pairs of column j
         out += g.T @ g
@@ -261,12 +372,26 @@ def greedy_a_order(
     return np.asarray(chosen)
 
 
-def _objective(a, b, theta, weight, y, precision):
-    r, p, a_off = gain_response(a, b, theta)
+def _stimuli(sets: list[np.ndarray] | None, n: int) -> np.ndarray | None:
+    """Return the indicator matrix (n × experiments) of the neurons each candidate stimulates."""
+    if sets is None:
+        return None
+    out = np.zeros((n, len(sets)))
+    for e, members in enumerate(sets):
+        members = np.asarray(members)
+        if members.size == 0 or members.min() < 0 or members.max() >= n:
+            raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
+        out[members, e] = 1.0
+    return out
+
+
+def _objective(a, b, theta, u, stim, weight, y, precision):
+    r, p, c, inv = _response(a, b, theta, u)
+    r = r if stim is None else r @ stim
     resid = r - y
     g = weight * resid
     value = 0.5 * np.sum(g * resid) + 0.5 * precision * np.sum(theta**2)
-    return value, r, p, a_off, g
+    return value, r, p, c, inv, g
 
 
 def refit_gains(
@@ -279,8 +404,13 @@ def refit_gains(
     prior_sd: float,
     theta0: np.ndarray | None = None,
     max_iter: int = 30,
+    sets: list[np.ndarray] | None = None,
+    unknowns: Unknowns | None = None,
 ) -> np.ndarray:
-    r"""MAP estimate of the log output gains from mean responses of repeated trials.
+    r"""MAP estimate of the log parameters from mean responses of repeated trials.
+
+    The parameters are ``unknowns`` (default: the output gains, written below; for others
+    :math:`P` and the source rows of :math:`R` follow :class:`Unknowns`).
 
     Minimises :math:`L = \tfrac12\sum_{j}\sum_{i \ne j,\,obs} m_j (R_{ij}(\theta) - \bar
     y_{ij})^2 / \sigma_i^2 + \tfrac12\lVert\theta\rVert^2 / s_0^2` by damped Gauss–Newton
@@ -294,33 +424,42 @@ def refit_gains(
 
     Parameters
     ----------
-    mean : array (n, n)
-        Mean response of each responder (row) over the trials stimulating each column.
-    counts : array (n,)
-        Trials per stimulated column (0: never stimulated).
+    mean : array (n, E)
+        Mean response of each responder (row) over the trials of each experiment (column):
+        stimulating neuron *j* alone (``sets`` None, E = n) or the set ``sets[e]`` together
+        (the stimulated neurons' own responses are inputs, left out).
+    counts : array (E,)
+        Trials per experiment (0: never run).
     """
     a, b = _check_model(a, b)
     n = a.shape[0]
+    u = _unknowns(a, unknowns)
+    stim = _stimuli(sets, n)
     w = np.asarray(observed, bool) / np.asarray(sigma, float) ** 2
     m = np.asarray(counts, float)
+    if stim is None:
+        rows_in, cols_in = np.arange(n), np.arange(n)
+    else:
+        rows_in, cols_in = np.nonzero(stim)
+    if m.shape != (n if stim is None else stim.shape[1],) or np.shape(mean) != (n, m.size):
+        raise DigiwormError(f"need mean (n, E) and counts (E,) for {m.size} experiments")
     weight = w[:, None] * m[None, :]
-    np.fill_diagonal(weight, 0.0)
+    weight[rows_in, cols_in] = 0.0
     y = np.nan_to_num(mean)
     precision = 1.0 / prior_sd**2
-    theta = np.zeros(n) if theta0 is None else np.asarray(theta0, float).copy()
-    value, r, p, a_off, g = _objective(a, b, theta, weight, y, precision)
+    theta = np.zeros(u.size) if theta0 is None else np.asarray(theta0, float).copy()
+    value, r, p, c, inv, g = _objective(a, b, theta, u, stim, weight, y, precision)
     damping = 1e-6
     for _ in range(max_iter):
-        a_theta = a_off + np.diag(np.diag(a))
-        h = np.linalg.solve(a_theta.T, g)
-        grad = -np.sum((a_off.T @ h) * r, axis=1) + precision * theta
+        rs = r[u.source]  # (params, E): the responses each derivative scales
+        grad = -np.sum((c.T @ (inv.T @ g)) * rs, axis=1) + precision * theta
         q = p.T @ (w[:, None] * p)
-        z = p.T * r  # Z[k, j] = P[j, k] R[k, j]
-        hess = q * ((r * m[None, :]) @ r.T) - (z * (m * w)[None, :]) @ z.T
-        hess += precision * np.eye(n)
+        z = p[rows_in].T * rs[:, cols_in]  # the stimulated neurons' own (left-out) terms
+        hess = q * ((rs * m[None, :]) @ rs.T) - (z * (m[cols_in] * w[rows_in])[None, :]) @ z.T
+        hess += precision * np.eye(u.size)
         while True:
             step = np.linalg.solve(hess + damping * np.diag(np.diag(hess)), -grad)
-            trial = _objective(a, b, theta + step, weight, y, precision)
+            trial = _objective(a, b, theta + step, u, stim, weight, y, precision)
             if trial[0] <= value or damping > 1e6:
                 break
             damping *= 10.0
@@ -328,7 +467,7 @@ def refit_gains(
             break
         decrease = value - trial[0]
         theta = theta + step
-        value, r, p, a_off, g = trial
+        value, r, p, c, inv, g = trial
         damping = max(damping / 10.0, 1e-9)
         if decrease <= 1e-14 * max(value, 1e-30) or np.max(np.abs(step)) < 1e-9:
             break
@@ -346,9 +485,33 @@ class StudyResult:
     ``random`` and ``designed`` need to reach it (log-linear interpolation), and their ratio."""
     settings: StudySettings
     designed_counts: np.ndarray
-    """Trials per neuron of the designed order at the full budget."""
+    """Trials per candidate of the designed order at the full budget."""
     adaptive_counts: np.ndarray | None = None
-    """Trials per neuron of the adaptive order at the full budget, mean over seeds."""
+    """Trials per candidate of the adaptive order at the full budget, mean over seeds."""
+    candidates: list[str] | None = None
+    """Names of the candidates (every neuron, then the sets stimulated together)."""
+    set_sizes: list[int] | None = None
+    """Neurons each candidate stimulates."""
+    unknowns: str = "gains"
+    """What was identified (``"302 gains"``, ``"300 couplings"``)."""
+
+    def chosen(self, order: str = "designed", top: int = 10) -> dict:
+        """Return the candidates an order ran most and its share of trials on sets of several."""
+        counts = self.designed_counts if order == "designed" else self.adaptive_counts
+        if counts is None:
+            raise DigiwormError(f"the study has no {order!r} counts")
+        counts = np.asarray(counts, float)
+        names = self.candidates or [str(j) for j in range(counts.size)]
+        sizes = np.asarray(self.set_sizes or [1] * counts.size)
+        best = np.argsort(-counts, kind="stable")[:top]
+        return {
+            "trials_on_sets": float(counts[sizes > 1].sum() / counts.sum()),
+            "top": [
+                {"candidate": names[i], "neurons": int(sizes[i]), "trials": float(counts[i])}
+                for i in best
+                if counts[i] > 0
+            ],  # fmt: skip
+        }
 
     def ratio_by_budget(self, order: str = "designed", against: str = "random") -> pd.DataFrame:
         """Trials ratio (``against`` / ``order``) for targets set at each checkpoint.
@@ -392,6 +555,8 @@ class StudyResult:
         out = {
             **spread("ratio"),
             "seeds": int(len(self.needed)),
+            "unknowns": self.unknowns,
+            "designed_chose": self.chosen("designed"),
             "ratio_by_budget": self.ratio_by_budget().to_dict("records"),
             "settings": asdict(self.settings),
         }
@@ -400,6 +565,7 @@ class StudyResult:
                 **spread("ratio_adaptive"),
                 "ratio_by_budget": self.ratio_by_budget("adaptive").to_dict("records"),
             }
+            out["adaptive_chose"] = self.chosen("adaptive")
             out["adaptivity_gain"] = {
                 **spread("adaptivity_gain"),
                 "ratio_by_budget": self.ratio_by_budget("adaptive", "designed").to_dict("records"),
@@ -421,13 +587,19 @@ def _trials_to_reach(trials: np.ndarray, error: np.ndarray, target: float) -> fl
     return float(np.exp(x0 + frac * (x1 - x0)))
 
 
-def _data(order: np.ndarray, noise: np.ndarray, r_true: np.ndarray):
-    """Mean response per stimulated column and trial counts of the trials ``order`` ran."""
+def _data(order: np.ndarray, noise: np.ndarray, r_true: np.ndarray, stim=None):
+    """Mean response per experiment and trial counts of the trials ``order`` ran.
+
+    ``order`` indexes the columns of ``stim`` (the candidates' stimulated neurons; None:
+    single neurons); trial *t* adds the noise ``noise[t]`` whatever it stimulates.
+    """
     n = r_true.shape[0]
-    counts = np.bincount(order, minlength=n).astype(float)
-    sums = np.zeros((n, n))
+    size = n if stim is None else stim.shape[1]
+    counts = np.bincount(order, minlength=size).astype(float)
+    sums = np.zeros((n, size))
     np.add.at(sums.T, order, noise[: len(order)])
-    return r_true + sums / np.maximum(counts, 1.0)[None, :], counts
+    response = r_true if stim is None else r_true @ stim
+    return response + sums / np.maximum(counts, 1.0)[None, :], counts
 
 
 def _information(factors: np.ndarray, counts: np.ndarray, prior: np.ndarray) -> np.ndarray:
@@ -439,47 +611,84 @@ def _information(factors: np.ndarray, counts: np.ndarray, prior: np.ndarray) -> 
     return prior + x @ x.T
 
 
-def adaptive_run(a, b, sigma, observed, settings, grid, noise, r_true, first, score):
+@dataclass(frozen=True, eq=False)
+class StudyProblem:
+    """What one study designs for: the network, its readout, the unknowns, the candidates."""
+
+    a: np.ndarray
+    b: np.ndarray
+    sigma: np.ndarray
+    observed: np.ndarray
+    unknowns: Unknowns
+    sets: list[np.ndarray] | None = None
+    """Candidate experiments (neuron index sets stimulated together); None: single neurons."""
+
+    @property
+    def candidates(self) -> int:
+        return self.a.shape[0] if self.sets is None else len(self.sets)
+
+    @property
+    def stim(self) -> np.ndarray | None:
+        return _stimuli(self.sets, self.a.shape[0])
+
+    def factors(self, energy: float, theta: np.ndarray | None = None) -> np.ndarray:
+        return fisher_factors(self.a, self.b, self.sigma, self.observed, energy, sets=self.sets,
+                              theta=theta, unknowns=self.unknowns)  # fmt: skip
+
+    def weight(self, criterion: str, theta: np.ndarray | None = None) -> np.ndarray | None:
+        """Return the V criterion's weight: every scored prediction (observed, off-diagonal)."""
+        if criterion != "V":
+            return None
+        pairs = self.observed[:, None] & ~np.eye(self.a.shape[0], dtype=bool)
+        return prediction_weight(self.a, self.b, pairs, theta, self.unknowns)
+
+    def refit(self, order, noise, r_true, prior_sd, theta, stim=None) -> np.ndarray:
+        mean, counts = _data(order, noise, r_true, self.stim if stim is None else stim)
+        return refit_gains(self.a, self.b, mean, counts, self.sigma, self.observed, prior_sd,
+                           theta, sets=self.sets, unknowns=self.unknowns)  # fmt: skip
+
+
+def adaptive_run(problem: StudyProblem, settings, grid, noise, r_true, first, score):
     """Run the adaptive order on one ground truth: refit, re-design, run the next block.
 
     ``first`` is the fixed design's opening (at the fitted model, with no data, both designs
-    choose the same trials). Before each block the gains are refitted to the trials so far,
-    the Fisher information of every candidate is recomputed at that estimate, and the block
-    (``max(batch, growth × trials so far)`` trials, ending at the next checkpoint at the
-    latest) is chosen greedily (A-optimal, sequential conditioning: its trials differ as the
-    information they add is accounted for). ``score(t, theta)`` is called at each checkpoint
-    ``t`` of ``grid`` with the estimate refitted to the first ``t`` trials. Returns the order.
+    choose the same trials). Before each block the parameters are refitted to the trials so
+    far, the Fisher information of every candidate is recomputed at that estimate, and the
+    block (``max(batch, growth × trials so far)`` trials, ending at the next checkpoint at the
+    latest) is chosen greedily by ``settings.criterion`` (sequential conditioning: its trials
+    differ as the information they add is accounted for). ``score(t, theta)`` is called at
+    each checkpoint ``t`` of ``grid`` with the estimate refitted to the first ``t`` trials.
+    Returns the order (indices of the problem's candidates).
     """
-    n = a.shape[0]
     s = settings
-    prior = np.eye(n) / s.prior_sd**2
+    stim = problem.stim
+    prior = np.eye(problem.unknowns.size) / s.prior_sd**2
     order = np.asarray(first[: min(s.batch, int(grid[0]))], dtype=int)
-    theta = np.zeros(n)
+    theta = np.zeros(problem.unknowns.size)
     for t in grid:
         while len(order) < t:
-            mean, counts = _data(order, noise, r_true)
-            theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
+            theta = problem.refit(order, noise, r_true, s.prior_sd, theta, stim)
+            counts = np.bincount(order, minlength=problem.candidates)
             block = min(int(t) - len(order), max(s.batch, int(np.ceil(s.growth * len(order)))))
-            factors = fisher_factors(a, b, sigma, observed, s.energy, theta=theta)
-            chosen = greedy_a_order(factors, _information(factors, counts, prior), block)
+            factors = problem.factors(s.energy, theta)
+            chosen = greedy_a_order(factors, _information(factors, counts, prior), block,
+                                    s.criterion, problem.weight(s.criterion, theta))  # fmt: skip
             order = np.concatenate([order, chosen])
-        mean, counts = _data(order[:t], noise, r_true)
-        theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
+        theta = problem.refit(order[:t], noise, r_true, s.prior_sd, theta, stim)
         score(int(t), theta)
     return order
 
 
-def _settling_truth(a, settings, rng, tries: int = 1000):
-    """Draw log gains around the fit until the network settles within the experiment.
+def _settling_truth(a, settings, rng, unknowns: Unknowns | None = None, tries: int = 1000):
+    """Draw log parameters around the fit until the network settles within the experiment.
 
-    Returns the gains and how many draws were refused (their slowest mode relaxed slower than
-    ``settings.max_time_constant_s``, or grew).
+    Returns the parameters and how many draws were refused (their slowest mode relaxed slower
+    than ``settings.max_time_constant_s``, or grew).
     """
-    n = a.shape[0]
-    off = ~np.eye(n, dtype=bool)
+    u = _unknowns(a, unknowns)
     for redraws in range(tries):
-        theta = rng.normal(0.0, settings.truth_sd, n)
-        lead = np.linalg.eigvals(np.where(off, a * np.exp(theta)[None, :], a)).real.max()
+        theta = rng.normal(0.0, settings.truth_sd, u.size)
+        lead = np.linalg.eigvals(u.network(a, theta)).real.max()
         if lead < -1.0 / settings.max_time_constant_s:
             return theta, redraws
     raise DigiwormError(
@@ -495,13 +704,17 @@ def design_study(
     observed: np.ndarray,
     settings: StudySettings | None = None,
     progress: Callable[[str], None] | None = None,
+    *,
+    sets: dict[str, np.ndarray] | None = None,
+    unknowns: Unknowns | None = None,
+    names: list[str] | None = None,
 ) -> StudyResult:
     """Run the random-vs-designed study on the network ``(A, b)`` (see the module docstring).
 
-    Orders: ``random``, ``designed`` (fixed, from the fitted model) and, with
-    ``settings.adaptive``, ``adaptive`` (:func:`adaptive_run`). Every order of a seed sees
-    the same ground truth (drawn again until it settles, :func:`_settling_truth`) and the same
-    trial noise, trial by trial.
+    Orders: ``random`` (single neurons drawn uniformly), ``designed`` (fixed, from the fitted
+    model) and, with ``settings.adaptive``, ``adaptive`` (:func:`adaptive_run`); both designs
+    use ``settings.criterion``. Every order of a seed sees the same ground truth (drawn again
+    until it settles, :func:`_settling_truth`) and the same trial noise, trial by trial.
 
     Parameters
     ----------
@@ -511,6 +724,13 @@ def design_study(
         Responder trial noise s.d. (> 0).
     observed : bool array (n,)
         Responders the experiments record.
+    sets : dict name -> neuron indices, optional
+        Further candidates for the designs besides every neuron alone: neurons stimulated
+        together (a class, a pair), named.
+    unknowns : Unknowns, optional
+        What is identified (default :func:`output_gains`; :func:`wired_couplings`).
+    names : list of str, optional
+        Neuron names, for the candidates' names in the result.
     """
     s = StudySettings() if settings is None else settings
     a, b = _check_model(a, b)
@@ -521,25 +741,38 @@ def design_study(
         raise DigiwormError(f"sigma must be {n} values > 0")
     if observed.shape != (n,) or not observed.any():
         raise DigiwormError(f"observed must be {n} booleans, at least one True")
+    names = [str(j) for j in range(n)] if names is None else [str(x) for x in names]
+    if len(names) != n:
+        raise DigiwormError(f"names must name the {n} neurons; got {len(names)}")
+    candidates, labels = None, list(names)
+    if sets:
+        candidates = [np.array([j]) for j in range(n)] + [np.asarray(v) for v in sets.values()]
+        labels += [str(k) for k in sets]
+    u = _unknowns(a, unknowns)
+    problem = StudyProblem(a, b, sigma, observed, u, candidates)
+    stim = problem.stim
     grid = s.trial_grid()
-    factors = fisher_factors(a, b, sigma, observed, s.energy)
+    factors = problem.factors(s.energy)
     if progress is not None:
-        progress(f"Fisher factors: rank <= {factors.shape[2]} of {n}; greedy A-optimal order")
-    designed = greedy_a_order(factors, np.eye(n) / s.prior_sd**2, int(grid[-1]))
+        progress(f"Fisher factors: rank <= {factors.shape[2]} of {u.size} {u.kind}; greedy "
+                 f"{s.criterion}-optimal order over {len(labels)} candidates")  # fmt: skip
+    prior = np.eye(u.size) / s.prior_sd**2
+    designed = greedy_a_order(factors, prior, int(grid[-1]), s.criterion,
+                              problem.weight(s.criterion))  # fmt: skip
     off = ~np.eye(n, dtype=bool)
     scored = off & observed[:, None]
     rows, needed = [], []
-    adaptive_counts = np.zeros(n, int)
+    adaptive_counts = np.zeros(len(labels), int)
     for seed in range(s.seeds):
         rng = np.random.default_rng(seed)
-        theta_true, redraws = _settling_truth(a, s, rng)
-        r_true = gain_response(a, b, theta_true)[0]
-        random_order = rng.integers(0, n, int(grid[-1]))
+        theta_true, redraws = _settling_truth(a, s, rng, u)
+        r_true = gain_response(a, b, theta_true, u)[0]
+        random_order = rng.integers(0, n, int(grid[-1]))  # single neurons: the first n
         noise = rng.normal(size=(int(grid[-1]), n)) * sigma[None, :]
         errors: dict[str, list[float]] = {}
 
         def score(name, t, theta, seed=seed, truth=theta_true, r_true=r_true, errors=errors):
-            r_hat = gain_response(a, b, theta)[0]
+            r_hat = gain_response(a, b, theta, u)[0]
             rmse = float(np.sqrt(np.mean((theta - truth) ** 2)))
             pred_r = float(np.corrcoef(r_hat[scored], r_true[scored])[0, 1])
             rows.append({"seed": seed, "order": name, "trials": int(t),
@@ -547,15 +780,14 @@ def design_study(
             errors.setdefault(name, []).append(rmse)
 
         for name, order in (("random", random_order), ("designed", designed)):
-            theta = np.zeros(n)
+            theta = np.zeros(u.size)
             for t in grid:
-                mean, counts = _data(order[:t], noise, r_true)
-                theta = refit_gains(a, b, mean, counts, sigma, observed, s.prior_sd, theta)
+                theta = problem.refit(order[:t], noise, r_true, s.prior_sd, theta, stim)
                 score(name, t, theta)
         if s.adaptive:
-            order = adaptive_run(a, b, sigma, observed, s, grid, noise, r_true, designed,
+            order = adaptive_run(problem, s, grid, noise, r_true, designed,
                                  lambda t, theta: score("adaptive", t, theta))  # fmt: skip
-            adaptive_counts += np.bincount(order, minlength=n)
+            adaptive_counts += np.bincount(order, minlength=len(labels))
         target = errors["random"][-1]
         reach = {k: _trials_to_reach(grid, np.asarray(v), target) for k, v in errors.items()}
         row = {"seed": seed, "truth_redraws": redraws, "target_gain_rmse": float(target), **reach,
@@ -569,6 +801,9 @@ def design_study(
         needed.append(row)
         if progress is not None:
             progress(f"seed {seed + 1}/{s.seeds}: {message}")
-    counts = np.bincount(designed, minlength=n)
+    counts = np.bincount(designed, minlength=len(labels))
+    sizes = [1] * n + [len(v) for v in (sets or {}).values()]
     return StudyResult(pd.DataFrame(rows), pd.DataFrame(needed), s, counts,
-                       adaptive_counts / s.seeds if s.adaptive else None)  # fmt: skip
+                       adaptive_counts / s.seeds if s.adaptive else None,
+                       candidates=labels, set_sizes=sizes,
+                       unknowns=f"{u.size} {u.kind}")  # fmt: skip
