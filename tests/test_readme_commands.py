@@ -539,6 +539,7 @@ BENCH_ARGS: dict[str, list[str]] = {
     "worm_speed.py": [],
     "screen_speed.py": [],
     "brain_scale.py": [],
+    "design_ceiling.py": [],
 }
 
 #: Optional peers (the ``bench`` extra) without which a benchmark cannot run at all.
@@ -672,6 +673,17 @@ def _check_brain_scale(res: dict, stdout: str, out: Path) -> None:
 
 
 #: What each benchmark's ``--out`` file (and output) must hold: check(result, stdout, out path).
+def _check_design_ceiling(res: dict, stdout: str, out: Path) -> None:
+    assert set(res["points"]) == {"fitted model", "truth seed 0"}
+    for rows in res["points"].values():
+        assert [r["trials"] for r in rows] == [40, 80]
+        for r in rows:  # the optimum can only beat uniform and the greedy order (up to its gap)
+            assert r["optimal_monotone"] and r["optimal_gap"] >= -1e-9
+            assert r["trace_optimal"] <= r["trace_uniform"] * (1 + 1e-9)
+            assert r["ratio_optimal"] >= 1 - 1e-6 and _finite(r["ratio_greedy"])
+    assert out.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"
+
+
 BENCH_CHECKS = {
     "atlas_load.py": _check_atlas_load,
     "simulator.py": _check_simulator,
@@ -684,6 +696,7 @@ BENCH_CHECKS = {
     "worm_speed.py": _check_worm_speed,
     "screen_speed.py": _check_screen_speed,
     "brain_scale.py": _check_brain_scale,
+    "design_ceiling.py": _check_design_ceiling,
 }
 
 
