@@ -35,6 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -246,10 +247,7 @@ def fisher_factors(
     """
     a, b = _check_model(a, b)
     n = a.shape[0]
-    sets = [np.array([j]) for j in range(n)] if sets is None else [np.asarray(s) for s in sets]
-    for members in sets:
-        if members.size == 0 or members.min() < 0 or members.max() >= n:
-            raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
+    sets = [np.array([j]) for j in range(n)] if sets is None else _checked_sets(sets, n)
     u = _unknowns(a, unknowns)
     theta = np.zeros(u.size) if theta is None else np.asarray(theta, float)
     r, p, _ = gain_response(a, b, theta, u)
@@ -372,15 +370,21 @@ def greedy_a_order(
     return np.asarray(chosen)
 
 
+def _checked_sets(sets, n: int) -> list[np.ndarray]:
+    """Return ``sets`` as index arrays, each non-empty and within ``[0, n)``."""
+    sets = [np.asarray(members) for members in sets]
+    for members in sets:
+        if members.size == 0 or members.min() < 0 or members.max() >= n:
+            raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
+    return sets
+
+
 def _stimuli(sets: list[np.ndarray] | None, n: int) -> np.ndarray | None:
     """Return the indicator matrix (n × experiments) of the neurons each candidate stimulates."""
     if sets is None:
         return None
     out = np.zeros((n, len(sets)))
-    for e, members in enumerate(sets):
-        members = np.asarray(members)
-        if members.size == 0 or members.min() < 0 or members.max() >= n:
-            raise DigiwormError(f"a stimulation set must hold neuron indices in [0, {n})")
+    for e, members in enumerate(_checked_sets(sets, n)):
         out[members, e] = 1.0
     return out
 
@@ -627,7 +631,7 @@ class StudyProblem:
     def candidates(self) -> int:
         return self.a.shape[0] if self.sets is None else len(self.sets)
 
-    @property
+    @cached_property
     def stim(self) -> np.ndarray | None:
         return _stimuli(self.sets, self.a.shape[0])
 
@@ -642,8 +646,8 @@ class StudyProblem:
         pairs = self.observed[:, None] & ~np.eye(self.a.shape[0], dtype=bool)
         return prediction_weight(self.a, self.b, pairs, theta, self.unknowns)
 
-    def refit(self, order, noise, r_true, prior_sd, theta, stim=None) -> np.ndarray:
-        mean, counts = _data(order, noise, r_true, self.stim if stim is None else stim)
+    def refit(self, order, noise, r_true, prior_sd, theta) -> np.ndarray:
+        mean, counts = _data(order, noise, r_true, self.stim)
         return refit_gains(self.a, self.b, mean, counts, self.sigma, self.observed, prior_sd,
                            theta, sets=self.sets, unknowns=self.unknowns)  # fmt: skip
 
@@ -661,20 +665,19 @@ def adaptive_run(problem: StudyProblem, settings, grid, noise, r_true, first, sc
     Returns the order (indices of the problem's candidates).
     """
     s = settings
-    stim = problem.stim
     prior = np.eye(problem.unknowns.size) / s.prior_sd**2
     order = np.asarray(first[: min(s.batch, int(grid[0]))], dtype=int)
     theta = np.zeros(problem.unknowns.size)
     for t in grid:
         while len(order) < t:
-            theta = problem.refit(order, noise, r_true, s.prior_sd, theta, stim)
+            theta = problem.refit(order, noise, r_true, s.prior_sd, theta)
             counts = np.bincount(order, minlength=problem.candidates)
             block = min(int(t) - len(order), max(s.batch, int(np.ceil(s.growth * len(order)))))
             factors = problem.factors(s.energy, theta)
             chosen = greedy_a_order(factors, _information(factors, counts, prior), block,
                                     s.criterion, problem.weight(s.criterion, theta))  # fmt: skip
             order = np.concatenate([order, chosen])
-        theta = problem.refit(order[:t], noise, r_true, s.prior_sd, theta, stim)
+        theta = problem.refit(order[:t], noise, r_true, s.prior_sd, theta)
         score(int(t), theta)
     return order
 
@@ -750,7 +753,6 @@ def design_study(
         labels += [str(k) for k in sets]
     u = _unknowns(a, unknowns)
     problem = StudyProblem(a, b, sigma, observed, u, candidates)
-    stim = problem.stim
     grid = s.trial_grid()
     factors = problem.factors(s.energy)
     if progress is not None:
@@ -782,7 +784,7 @@ def design_study(
         for name, order in (("random", random_order), ("designed", designed)):
             theta = np.zeros(u.size)
             for t in grid:
-                theta = problem.refit(order[:t], noise, r_true, s.prior_sd, theta, stim)
+                theta = problem.refit(order[:t], noise, r_true, s.prior_sd, theta)
                 score(name, t, theta)
         if s.adaptive:
             order = adaptive_run(problem, s, grid, noise, r_true, designed,
